@@ -1,0 +1,235 @@
+"""The `genlab` command: train, sample, reconstruct, report, models, data."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import re
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from genlab.data.batches import to_unit_float
+from genlab.data.catalog import fetch_dataset, list_datasets, load_dataset
+from genlab.errors import ConfigError, GenlabError, RunError
+from genlab.images import make_grid, save_png
+from genlab.models.contract import Generative
+from genlab.models.registry import MODELS, create_model, model_spec
+from genlab.report import write_report
+from genlab.train.checkpoint import load_run
+from genlab.train.trainer import TrainConfig, resolve_device, train
+
+HIDDEN_MODEL_FIELDS = {"image_shape"}  # set from the data, not by hand
+
+
+def model_fields() -> dict[str, tuple[dataclasses.Field, list[str]]]:
+    """Every config field of every registered model, with the models that have it."""
+    fields: dict[str, tuple[dataclasses.Field, list[str]]] = {}
+    for name, spec in MODELS.items():
+        for field in dataclasses.fields(spec.config_cls):
+            if field.name not in HIDDEN_MODEL_FIELDS:
+                fields.setdefault(field.name, (field, []))[1].append(name)
+    return fields
+
+
+def add_model_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per model config field, derived from the dataclasses (only given flags are passed on)."""
+    group = parser.add_argument_group("model options (defaults depend on the model: see `genlab models -v`)")
+    for name, (field, owners) in model_fields().items():
+        flag, default = "--" + name.replace("_", "-"), field.default
+        kwargs: dict[str, Any] = {"default": argparse.SUPPRESS, "help": f"({', '.join(owners)})"}
+        if isinstance(default, bool):
+            kwargs["action"] = argparse.BooleanOptionalAction
+        elif isinstance(default, tuple):
+            kwargs.update(nargs="+", type=int, metavar="N")
+        else:
+            kwargs["type"] = type(default)
+        group.add_argument(flag, dest=f"model__{name}", **kwargs)
+
+
+def model_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The model flags the user gave; a flag the chosen model lacks is an error, not ignored."""
+    given = {k.removeprefix("model__"): v for k, v in vars(args).items() if k.startswith("model__")}
+    valid = set(model_spec(args.model).config_cls.field_names())
+    wrong = sorted(set(given) - valid)
+    if wrong:
+        flags = ", ".join("--" + w.replace("_", "-") for w in wrong)
+        raise ConfigError(f"model {args.model!r} has no option {flags}; see `genlab train --help`")
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in given.items()}
+
+
+def add_data_flags(parser: argparse.ArgumentParser, with_name: bool = True) -> None:
+    if with_name:
+        parser.add_argument("--data", default="fashion-mnist",
+                            help="fashion-mnist, mnist, shapes or folder:PATH (default fashion-mnist)")
+    parser.add_argument("--data-dir", help="folder searched first for dataset files (then $GENLAB_DATA, "
+                                           "~/.cache/genlab, /usr/share/datasets)")
+    if with_name:
+        parser.add_argument("--image-size", type=int, help="resize images to this square size")
+        parser.add_argument("--channels", type=int, choices=(1, 3), help="1 (grayscale) or 3 (RGB)")
+
+
+def default_out(model: str, data: str) -> Path:
+    return Path("runs") / re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{model}-{Path(data).name if ':' in data else data}")
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    config = TrainConfig(epochs=args.epochs, max_steps=args.max_steps, batch_size=args.batch_size,
+                         lr=args.lr, seed=args.seed, device=args.device)
+    model_spec(args.model)  # an unknown name fails here, before any data is loaded
+    overrides = model_overrides(args)
+    data = load_dataset(args.data, data_dir=args.data_dir, image_size=args.image_size, channels=args.channels)
+    torch.manual_seed(args.seed)  # model initialisation depends on the seed too
+    model = create_model(args.model, image_shape=data.image_shape, **overrides)
+    out = Path(args.out) if args.out else default_out(args.model, args.data)
+    data_dir = str(Path(args.data_dir).resolve()) if args.data_dir else None
+    extra = {"command": shlex.join(["genlab", *args.argv]),
+             "data": {"spec": args.data, "data_dir": data_dir, "image_size": args.image_size,
+                      "channels": args.channels}}
+    print(f"training {args.model} on {data.name} {tuple(data.image_shape)}: "
+          f"{data.train_x.shape[0]} train / {data.test_x.shape[0]} test images -> {out}", flush=True)
+    train(model, data, config, out, resume=args.resume, extra=extra, on_epoch_end=lambda _: write_report(out))
+    print(f"report: {write_report(out)}")
+    return 0
+
+
+def run_test_images(run_config: dict[str, Any], n: int, data_dir: str | None) -> torch.Tensor:
+    """The first n test images of the dataset a run was trained on, uint8."""
+    data = run_config.get("data", {})
+    dataset = load_dataset(data.get("spec", data.get("name", "")), data_dir=data_dir or data.get("data_dir"),
+                           image_size=data.get("image_size"), channels=data.get("channels"))
+    return dataset.test_x[:n]
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    run = load_run(args.run, resolve_device(args.device))
+    if not isinstance(run.model, Generative):
+        raise RunError(f"{run.config['model']} cannot sample: it has no prior over its codes; "
+                       f"train a VAE (e.g. `genlab train vae`) to sample")
+    with torch.no_grad():
+        images = run.model.sample(args.n, generator=torch.Generator().manual_seed(args.seed))
+    out = Path(args.out) if args.out else run.path / "images" / "samples.png"
+    print(save_png(make_grid(images.cpu(), nrow=args.nrow), out))
+    return 0
+
+
+def cmd_reconstruct(args: argparse.Namespace) -> int:
+    run = load_run(args.run, resolve_device(args.device))
+    x = to_unit_float(run_test_images(run.config, args.n, args.data_dir)).to(next(run.model.parameters()).device)
+    with torch.no_grad():
+        grid = make_grid(torch.cat([x, run.model.reconstruct(x)]).cpu(), nrow=args.n)
+    out = Path(args.out) if args.out else run.path / "images" / "reconstructions.png"
+    print(save_png(grid, out))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    print(write_report(args.run))
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    width = max(map(len, MODELS))
+    for name, spec in MODELS.items():
+        print(f"{name:<{width}}  {spec.description}")
+        if args.verbose:
+            config = spec.config_cls.from_dict({**spec.config_cls().to_dict(), **spec.defaults})
+            print(" " * (width + 2) + ", ".join(f"{k}={v}" for k, v in config.to_dict().items()))
+    return 0
+
+
+def cmd_data_list(args: argparse.Namespace) -> int:
+    for status in list_datasets(args.data_dir):
+        print(f"{status.name:<14} {'found  ' if status.available else 'missing'}  {status.detail}")
+    print("folder:PATH    a folder of PNG/JPEG images (sub-folders become labels)")
+    return 0
+
+
+def cmd_data_fetch(args: argparse.Namespace) -> int:
+    print(fetch_dataset(args.name, args.data_dir))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="genlab", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+
+    p = commands.add_parser("train", help="train a model and write a run directory",
+                            description="Train MODEL on a dataset; writes config.json, model.safetensors, "
+                                        "state.pt, metrics.jsonl, images/ and report.html into --out.")
+    p.add_argument("model", metavar="MODEL", help=f"one of {', '.join(MODELS)}")
+    add_data_flags(p)
+    p.add_argument("--epochs", type=int, default=10, help="epochs to train (default 10)")
+    p.add_argument("--max-steps", type=int, help="stop after this many optimizer steps in total")
+    p.add_argument("--batch-size", type=int, default=128, help="default 128")
+    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
+    p.add_argument("--seed", type=int, default=0, help="seeds initialisation, shuffling and noise (default 0)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--out", help="run directory (default runs/MODEL-DATA)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    add_model_flags(p)
+    p.set_defaults(handler=cmd_train)
+
+    p = commands.add_parser("sample", help="draw samples from a trained VAE",
+                            description="Decode prior samples of a trained VAE run into an image grid.")
+    p.add_argument("run", metavar="RUN", help="run directory")
+    p.add_argument("-n", type=int, default=64, help="number of samples (default 64)")
+    p.add_argument("--nrow", type=int, default=8, help="images per grid row (default 8)")
+    p.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--out", help="PNG path (default RUN/images/samples.png)")
+    p.set_defaults(handler=cmd_sample)
+
+    p = commands.add_parser("reconstruct", help="reconstruct test images with a trained model",
+                            description="Encode and decode the first N test images; originals above, "
+                                        "reconstructions below.")
+    p.add_argument("run", metavar="RUN", help="run directory")
+    p.add_argument("-n", type=int, default=8, help="number of test images (default 8)")
+    add_data_flags(p, with_name=False)
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--out", help="PNG path (default RUN/images/reconstructions.png)")
+    p.set_defaults(handler=cmd_reconstruct)
+
+    p = commands.add_parser("report", help="(re)write RUN/report.html",
+                            description="Write the self-contained HTML report of a run and print its path.")
+    p.add_argument("run", metavar="RUN", help="run directory")
+    p.set_defaults(handler=cmd_report)
+
+    p = commands.add_parser("models", help="list the registered models",
+                            description="List every registered model with a one-line description.")
+    p.add_argument("-v", "--verbose", action="store_true", help="also print each model's default config")
+    p.set_defaults(handler=cmd_models)
+
+    p = commands.add_parser("data", help="list or fetch datasets", description="List or fetch datasets.")
+    data_commands = p.add_subparsers(title="data commands", metavar="ACTION", required=True)
+    q = data_commands.add_parser("list", help="each dataset: where it was found, or why not",
+                                 description="Show each dataset and where it was found, or why not.")
+    add_data_flags(q, with_name=False)
+    q.set_defaults(handler=cmd_data_list)
+    q = data_commands.add_parser("fetch", help="find or download a dataset, verifying checksums",
+                                 description="Find a dataset or download it with checksum verification.")
+    q.add_argument("name", metavar="NAME", help="fashion-mnist or mnist")
+    add_data_flags(q, with_name=False)
+    q.set_defaults(handler=cmd_data_fetch)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    args.argv = argv
+    try:
+        return args.handler(args)
+    except GenlabError as e:
+        print(f"genlab: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("genlab: interrupted; completed epochs are saved: continue with the same command and --resume",
+              file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,225 @@
+"""Named datasets as uint8 tensors (N, C, H, W) with labels: where to find them, how to get them."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+
+from genlab.data import idx
+from genlab.errors import DataError
+
+IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+             "t10k-labels-idx1-ubyte")
+
+FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                   "Ankle boot")
+CLASSES = {"fashion-mnist": FASHION_CLASSES, "mnist": tuple(str(d) for d in range(10))}
+
+# md5 of the published .gz files (what a download must match)
+GZ_MD5 = {
+    "fashion-mnist": {"train-images-idx3-ubyte": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+                      "train-labels-idx1-ubyte": "25c81989df183df01b3e8a0aad5dffbe",
+                      "t10k-images-idx3-ubyte": "bef4ecab320f06d8554ea6380940ec79",
+                      "t10k-labels-idx1-ubyte": "bb300cfdad3c16e7a12a480ee83cd310"},
+    "mnist": {"train-images-idx3-ubyte": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+              "train-labels-idx1-ubyte": "d53e105ee54ea40749a09fcbcd1e9432",
+              "t10k-images-idx3-ubyte": "9fb629c4189551a2d022fa330f9573f3",
+              "t10k-labels-idx1-ubyte": "ec29112dd5afa0611ce80d1b7f02629c"},
+}
+# sha256 of the decompressed payloads: holds for any re-compression (Debian recompresses the .gz files)
+PAYLOAD_SHA256 = {
+    "fashion-mnist": {"train-images-idx3-ubyte": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+                      "train-labels-idx1-ubyte": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+                      "t10k-images-idx3-ubyte": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+                      "t10k-labels-idx1-ubyte": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"},
+}
+MIRRORS: dict[str, list[str]] = {
+    "fashion-mnist": ["http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"],
+    "mnist": ["https://ossci-datasets.s3.amazonaws.com/mnist/"],
+}
+SYSTEM_DIRS: dict[str, str] = {"fashion-mnist": "/usr/share/datasets/fashion-mnist",
+                               "mnist": "/usr/share/datasets/mnist"}
+DATASET_NAMES = ("fashion-mnist", "mnist", "shapes")
+HOW_TO_GET = {"fashion-mnist": "`apt-get install dataset-fashion-mnist` (Debian), ",
+              "mnist": ""}
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Train and test images as uint8 (N, C, H, W) on the CPU, int64 labels, class names."""
+
+    name: str
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    classes: tuple[str, ...]
+    factor_names: tuple[str, ...] = ()
+    train_factors: torch.Tensor | None = None
+    test_factors: torch.Tensor | None = None
+    source: str = ""
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """(C, H, W)."""
+        return tuple(self.train_x.shape[1:])  # type: ignore[return-value]
+
+
+class DatasetStatus(NamedTuple):
+    name: str
+    available: bool
+    detail: str
+
+
+def search_dirs(name: str, data_dir: str | os.PathLike | None = None) -> list[Path]:
+    """Folders searched for an IDX dataset, in order: --data-dir, $GENLAB_DATA, the cache, the system."""
+    dirs: list[Path] = []
+    for root in (data_dir, os.environ.get("GENLAB_DATA")):
+        if root:
+            dirs += [Path(root).expanduser() / name, Path(root).expanduser()]
+    dirs.append(Path.home() / ".cache" / "genlab" / name)
+    if name in SYSTEM_DIRS:
+        dirs.append(Path(SYSTEM_DIRS[name]))
+    return dirs
+
+
+def file_in(folder: Path, stem: str) -> Path | None:
+    for candidate in (folder / f"{stem}.gz", folder / stem):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def find(name: str, data_dir=None) -> Path | None:
+    """The first searched folder holding all four IDX files (each .gz or raw)."""
+    for folder in search_dirs(name, data_dir):
+        if all(file_in(folder, stem) for stem in IDX_FILES):
+            return folder
+    return None
+
+
+def download_dir(name: str, data_dir=None) -> Path:
+    root = data_dir or os.environ.get("GENLAB_DATA")
+    return Path(root).expanduser() / name if root else Path.home() / ".cache" / "genlab" / name
+
+
+def download_all(name: str, data_dir=None) -> Path:
+    """Download the four files from the first mirror that serves them all, verifying md5s."""
+    dest, errors = download_dir(name, data_dir), []
+    for base in MIRRORS[name]:
+        try:
+            for stem in IDX_FILES:
+                if not (dest / f"{stem}.gz").is_file():
+                    idx.download(base + f"{stem}.gz", dest / f"{stem}.gz", GZ_MD5[name][stem])
+            return dest
+        except (OSError, DataError) as e:
+            errors.append(f"{base}: {getattr(e, 'reason', e)}")
+    raise DataError("; ".join(errors))
+
+
+def not_found(name: str, data_dir, reason: str) -> DataError:
+    searched = ", ".join(str(d) for d in search_dirs(name, data_dir))
+    return DataError(f"{name} not found (looked in {searched}); download failed ({reason}); get it with "
+                     f"{HOW_TO_GET[name]}`genlab data fetch {name}` on a networked machine, or put the four IDX "
+                     f"files in one of those folders")
+
+
+def locate(name: str, data_dir=None, download: bool = True) -> Path:
+    folder = find(name, data_dir)
+    if folder is not None:
+        return folder
+    if not download:
+        raise not_found(name, data_dir, "downloads disabled")
+    try:
+        return download_all(name, data_dir)
+    except DataError as e:
+        raise not_found(name, data_dir, str(e)) from None
+
+
+def read_split(folder: Path, prefix: str) -> tuple[torch.Tensor, torch.Tensor]:
+    images_path, labels_path = file_in(folder, f"{prefix}-images-idx3-ubyte"), file_in(folder, f"{prefix}-labels-idx1-ubyte")
+    images, labels = idx.read_idx(images_path), idx.read_idx(labels_path)
+    if images.dim() != 3 or tuple(images.shape[1:]) != (28, 28) or images.dtype != torch.uint8:
+        raise DataError(f"{images_path} holds {tuple(images.shape)} {images.dtype} data, not 28x28 uint8 images")
+    if labels.dim() != 1 or labels.shape[0] != images.shape[0] or int(labels.max()) > 9:
+        raise DataError(f"{labels_path} does not hold one label in 0..9 per image of {images_path}")
+    return images.unsqueeze(1), labels.long()
+
+
+def load_idx_dataset(name: str, data_dir=None, download: bool = True) -> Dataset:
+    folder = locate(name, data_dir, download)
+    (train_x, train_y), (test_x, test_y) = read_split(folder, "train"), read_split(folder, "t10k")
+    return Dataset(name, train_x, train_y, test_x, test_y, CLASSES[name], source=str(folder))
+
+
+def resized(x: torch.Tensor, size: int) -> torch.Tensor:
+    """uint8 (N, C, H, W) -> uint8 (N, C, size, size), antialiased bilinear."""
+    out = F.interpolate(x.float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    return out.round().clamp(0, 255).to(torch.uint8)
+
+
+def adapt(data: Dataset, image_size: int | None, channels: int | None) -> Dataset:
+    """Resize and/or repeat the gray channel, as the model needs."""
+    if channels not in (None, 1, 3):
+        raise DataError(f"channels must be 1 (grayscale) or 3 (RGB), not {channels}")
+    if image_size is not None and image_size < 4:
+        raise DataError(f"--image-size must be at least 4, got {image_size}")
+    train_x, test_x = data.train_x, data.test_x
+    if image_size is not None and image_size != train_x.shape[-1]:
+        train_x, test_x = resized(train_x, image_size), resized(test_x, image_size)
+    if channels == 3 and train_x.shape[1] == 1:
+        train_x, test_x = train_x.repeat(1, 3, 1, 1), test_x.repeat(1, 3, 1, 1)
+    elif channels == 1 and train_x.shape[1] == 3:
+        raise DataError(f"{data.name} has colour images; load it with channels=3 or convert it first")
+    return Dataset(data.name, train_x.contiguous(), data.train_y, test_x.contiguous(), data.test_y, data.classes,
+                   data.factor_names, data.train_factors, data.test_factors, data.source)
+
+
+def load_dataset(name: str, *, data_dir: str | os.PathLike | None = None, image_size: int | None = None,
+                 channels: int | None = None, download: bool = True, seed: int = 0) -> Dataset:
+    """A named dataset: 'fashion-mnist', 'mnist', 'shapes' or 'folder:PATH'."""
+    from genlab.data.folder import load_folder
+    from genlab.data.shapes import make_shapes
+
+    if name.startswith("folder:"):
+        return adapt(load_folder(name.removeprefix("folder:"), image_size, channels), None, channels)
+    if name == "shapes":
+        return adapt(make_shapes(image_size=image_size or 28, seed=seed), None, channels)
+    if name in CLASSES:
+        return adapt(load_idx_dataset(name, data_dir, download), image_size, channels)
+    raise DataError(f"unknown dataset {name!r}; choose one of {', '.join(DATASET_NAMES)} or folder:PATH")
+
+
+def verify(name: str, folder: Path) -> None:
+    """Check found files against the known payload checksums, where we have them."""
+    for stem, expected in PAYLOAD_SHA256.get(name, {}).items():
+        path = file_in(folder, stem)
+        if idx.payload_sha256(path) != expected:
+            raise DataError(f"{path} does not match the published {name} data (sha256 differs); "
+                            f"delete it and fetch again")
+
+
+def fetch_dataset(name: str, data_dir: str | os.PathLike | None = None) -> Path:
+    """Find or download an IDX dataset and verify it; returns its folder."""
+    if name not in CLASSES:
+        raise DataError(f"only {' and '.join(CLASSES)} can be fetched; {name!r} is "
+                        f"{'generated on the fly' if name == 'shapes' else 'unknown'}")
+    folder = locate(name, data_dir)
+    verify(name, folder)
+    return folder
+
+
+def list_datasets(data_dir: str | os.PathLike | None = None) -> list[DatasetStatus]:
+    """Each named dataset and where it was found, or where it was looked for."""
+    statuses = []
+    for name in CLASSES:
+        folder = find(name, data_dir)
+        detail = str(folder) if folder else "not in " + ", ".join(map(str, search_dirs(name, data_dir))) + \
+            f"; `genlab data fetch {name}`"
+        statuses.append(DatasetStatus(name, folder is not None, detail))
+    statuses.append(DatasetStatus("shapes", True, "procedural (generated from a seed, no download)"))
+    return statuses

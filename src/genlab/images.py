@@ -1,0 +1,102 @@
+"""Images as tensors: grids, atomic PNG/GIF writing, loading and resizing user images."""
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+from torch import Tensor
+
+from genlab.errors import DataError
+
+
+def make_grid(images: Tensor, nrow: int = 8, padding: int = 2, pad_value: float = 1.0) -> Tensor:
+    """(N, C, H, W) float in [0, 1] -> one (C, H', W') image, nrow images per row."""
+    n, channels, height, width = images.shape
+    ncol = min(nrow, n)
+    nrows = math.ceil(n / ncol)
+    grid = torch.full((channels, nrows * (height + padding) + padding, ncol * (width + padding) + padding),
+                      pad_value, dtype=images.dtype)
+    for i, image in enumerate(images):
+        top, left = padding + (i // ncol) * (height + padding), padding + (i % ncol) * (width + padding)
+        grid[:, top:top + height, left:left + width] = image
+    return grid
+
+
+def to_pil(image: Tensor) -> Image.Image:
+    """(C, H, W) float in [0, 1] (clamped) or uint8, C in {1, 3} -> PIL image."""
+    if image.dtype != torch.uint8:
+        image = (image.detach().float().clamp(0, 1) * 255).round().to(torch.uint8)
+    array = image.cpu().permute(1, 2, 0).numpy()
+    return Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array)
+
+
+def atomic_save(image: Image.Image, path: str | os.PathLike, **options) -> Path:
+    """Save through a temporary file in the same folder, then rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        image.save(tmp, format=path.suffix.lstrip(".").upper().replace("JPG", "JPEG") or "PNG", **options)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def save_png(image: Tensor, path: str | os.PathLike) -> Path:
+    """Write (C, H, W), or (N, C, H, W) as a grid of 8 per row, to a PNG atomically."""
+    if image.dim() == 4:
+        image = make_grid(image, nrow=8)
+    return atomic_save(to_pil(image), path)
+
+
+def save_gif(frames: list[Tensor], path: str | os.PathLike, duration_ms: int = 100) -> Path:
+    """Write (C, H, W) frames as a looping GIF, atomically."""
+    first, *rest = [to_pil(frame) for frame in frames]
+    return atomic_save(first, path, save_all=True, append_images=rest, duration=duration_ms, loop=0)
+
+
+def open_image(path: str | os.PathLike) -> Image.Image:
+    """PIL image with its pixels read, or a DataError naming the file."""
+    try:
+        image = Image.open(path)
+        image.load()
+        return image
+    except (OSError, UnidentifiedImageError, ValueError) as e:
+        raise DataError(f"cannot read image {path}: {e}; expected a PNG or JPEG file") from None
+
+
+def center_square(image: Image.Image) -> Image.Image:
+    width, height = image.size
+    side = min(width, height)
+    left, top = (width - side) // 2, (height - side) // 2
+    return image.crop((left, top, left + side, top + side))
+
+
+def pil_to_tensor(image: Image.Image, channels: int) -> Tensor:
+    """PIL image -> uint8 (C, H, W), converted to grayscale (1) or RGB (3)."""
+    array = np.asarray(image.convert("L" if channels == 1 else "RGB"), dtype=np.uint8)
+    array = array[:, :, None] if array.ndim == 2 else array
+    return torch.from_numpy(array.copy()).permute(2, 0, 1).contiguous()
+
+
+def load_image(path: str | os.PathLike, channels: int | None = None,
+               size: int | tuple[int, int] | None = None) -> Tensor:
+    """Read a PNG/JPEG as uint8 (C, H, W); size=int center-crops to a square first, (H, W) resizes as is."""
+    image = open_image(path)
+    if channels is None:
+        channels = 1 if image.mode in ("L", "LA", "1", "I", "I;16") else 3
+    if channels not in (1, 3):
+        raise DataError(f"channels must be 1 (grayscale) or 3 (RGB), not {channels}")
+    if isinstance(size, int):
+        image = center_square(image).resize((size, size), Image.Resampling.BICUBIC)
+    elif size is not None:
+        image = image.resize((size[1], size[0]), Image.Resampling.BICUBIC)
+    return pil_to_tensor(image, channels)

@@ -1,0 +1,134 @@
+"""Log-likelihoods, KLs and bounds, in nats: per example, summed over data/latent dims; callers average the batch."""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+LOG_2PI = math.log(2 * math.pi)
+
+# Every function below is CUDA-graph friendly: no .item(), no branching on tensor values,
+# no host syncs; shape checks read only Python-side metadata, which costs nothing.
+
+
+def _sum_per_example(values: Tensor) -> Tensor:
+    """(N, ...) -> (N,): sum over every dim but the first; (N,) passes through."""
+    # flatten(1) rejects 1-D input, and sum(dim=()) would reduce everything, so 1-D is its own case
+    return values.flatten(1).sum(1) if values.ndim > 1 else values
+
+
+def _require_same_shape(prediction: Tensor, x: Tensor, name: str) -> None:
+    # silent broadcasting of (N, 1) against (N,) would sum an N x N table: refuse it
+    if prediction.shape != x.shape:
+        raise ValueError(f"{name} has shape {tuple(prediction.shape)} but x has shape {tuple(x.shape)}; "
+                         f"they must match exactly (reshape the decoder output to the data shape)")
+
+
+def bernoulli_log_likelihood(logits: Tensor, x: Tensor) -> Tensor:
+    """log p(x | logits) for x in [0, 1]: (N,) nats, summed over all non-batch dims."""
+    # BCE-with-logits is the log-sum-exp form: finite for any logit, unlike log(sigmoid(.))
+    return -_sum_per_example(F.binary_cross_entropy_with_logits(logits, x, reduction="none"))
+
+
+def gaussian_log_likelihood(mean: Tensor, x: Tensor, log_var: Tensor | float = 0.0) -> Tensor:
+    """log N(x; mean, exp(log_var)): (N,) nats summed over non-batch dims.
+
+    log_var is fixed (float) or learned (tensor broadcastable to x: per-pixel or global).
+    """
+    _require_same_shape(mean, x, "mean")
+    if isinstance(log_var, Tensor):
+        if torch.broadcast_shapes(log_var.shape, x.shape) != x.shape:
+            raise ValueError(f"log_var of shape {tuple(log_var.shape)} does not broadcast to x of shape "
+                             f"{tuple(x.shape)}; pass one value per pixel, per example or a scalar")
+        inv_var = torch.exp(-log_var)
+    else:
+        # a float stays a Python scalar: no host-to-device copy inside a captured graph
+        inv_var = math.exp(-log_var)
+    # log N(x; m, v) = -1/2 (log 2 pi + log v + (x - m)^2 / v)
+    return _sum_per_example(-0.5 * (LOG_2PI + log_var + (x - mean).square() * inv_var))
+
+
+def mse_sum(x_hat: Tensor, x: Tensor) -> Tensor:
+    """Squared error summed over non-batch dims: (N,), in squared data units."""
+    _require_same_shape(x_hat, x, "x_hat")
+    return _sum_per_example((x_hat - x).square())
+
+
+def log_normal_diag(z: Tensor, mu: Tensor, log_var: Tensor) -> Tensor:
+    """log N(z; mu, diag exp(log_var)) summed over the last dim, nats.
+
+    Inputs broadcast; the result has their broadcast shape without the last dim (z.shape[:-1] usually).
+    """
+    return (-0.5 * (LOG_2PI + log_var + (z - mu).square() * torch.exp(-log_var))).sum(-1)
+
+
+def log_std_normal(z: Tensor) -> Tensor:
+    """log N(z; 0, I) summed over the last dim: shape z.shape[:-1], nats."""
+    return (-0.5 * (LOG_2PI + z.square())).sum(-1)
+
+
+def kl_std_normal(mu: Tensor, log_var: Tensor) -> Tensor:
+    """KL(N(mu, diag sigma^2) || N(0, I)) for (N, D) inputs: (N,) nats, summed over latent dims."""
+    # KL = -1/2 sum(1 + log_var - mu^2 - exp(log_var))
+    return -0.5 * (1 + log_var - mu.square() - torch.exp(log_var)).sum(-1)
+
+
+def kl_diag_gaussians(mu_q: Tensor, log_var_q: Tensor, mu_p: Tensor, log_var_p: Tensor) -> Tensor:
+    """KL(N(mu_q, diag exp(log_var_q)) || N(mu_p, diag exp(log_var_p))): summed over last dim, nats."""
+    # KL = 1/2 sum(log_var_p - log_var_q + (var_q + (mu_q - mu_p)^2) / var_p - 1);
+    # var_q / var_p as one exp of the difference cannot overflow where the ratio is moderate
+    var_ratio = torch.exp(log_var_q - log_var_p)
+    scaled_sq_dist = (mu_q - mu_p).square() * torch.exp(-log_var_p)
+    return 0.5 * (var_ratio - 1 - (log_var_q - log_var_p) + scaled_sq_dist).sum(-1)
+
+
+def _check_mvn_shapes(mu_q: Tensor, cov_q: Tensor, mu_p: Tensor, cov_p: Tensor) -> None:
+    """Raise ValueError unless mu are (..., D), cov are (..., D, D) and all batch dims broadcast."""
+    if mu_q.ndim < 1 or mu_p.ndim < 1 or cov_q.ndim < 2 or cov_p.ndim < 2:
+        raise ValueError("kl_mvn expects means of shape (..., D) and covariances of shape (..., D, D)")
+    dims = {"mu_q": mu_q.shape[-1], "mu_p": mu_p.shape[-1], "cov_q rows": cov_q.shape[-2],
+            "cov_q cols": cov_q.shape[-1], "cov_p rows": cov_p.shape[-2], "cov_p cols": cov_p.shape[-1]}
+    if len(set(dims.values())) != 1:
+        raise ValueError(f"kl_mvn needs one event size D everywhere, got {dims}; "
+                         f"means must be (..., D) and covariances square (..., D, D)")
+    try:
+        torch.broadcast_shapes(mu_q.shape[:-1], cov_q.shape[:-2], mu_p.shape[:-1], cov_p.shape[:-2])
+    except RuntimeError as error:
+        raise ValueError(f"kl_mvn batch shapes do not broadcast: mu_q {tuple(mu_q.shape)}, cov_q "
+                         f"{tuple(cov_q.shape)}, mu_p {tuple(mu_p.shape)}, cov_p {tuple(cov_p.shape)}") from error
+
+
+def kl_mvn(mu_q: Tensor, cov_q: Tensor, mu_p: Tensor, cov_p: Tensor) -> Tensor:
+    """KL(N(mu_q, cov_q) || N(mu_p, cov_p)) for mu (..., D) and SPD cov (..., D, D): (...) nats.
+
+    Not-SPD input gives NaN rather than an error: checking Cholesky success would be a host sync.
+    """
+    _check_mvn_shapes(mu_q, cov_q, mu_p, cov_p)
+    chol_q = torch.linalg.cholesky_ex(cov_q).L
+    chol_p = torch.linalg.cholesky_ex(cov_p).L
+    # KL = 1/2 (tr(S_p^-1 S_q) + |L_p^-1 (mu_p - mu_q)|^2 - D + log det S_p - log det S_q),
+    # with tr(S_p^-1 S_q) = |L_p^-1 L_q|_F^2 and log det S = 2 sum log diag L: no inverse is formed
+    whitened_chol_q = torch.linalg.solve_triangular(chol_p, chol_q, upper=False)
+    whitened_diff = torch.linalg.solve_triangular(chol_p, (mu_p - mu_q).unsqueeze(-1), upper=False)
+    trace_term = whitened_chol_q.square().sum((-2, -1))
+    mahalanobis = whitened_diff.square().sum((-2, -1))
+    half_log_det_p = chol_p.diagonal(dim1=-2, dim2=-1).log().sum(-1)
+    half_log_det_q = chol_q.diagonal(dim1=-2, dim2=-1).log().sum(-1)
+    return 0.5 * (trace_term + mahalanobis - mu_q.shape[-1]) + half_log_det_p - half_log_det_q
+
+
+def elbo(log_px_z: Tensor, kl: Tensor, beta: float = 1.0) -> Tensor:
+    """Evidence lower bound per example: log p(x|z) - beta * KL, (N,) nats (beta=1 gives the true ELBO)."""
+    return log_px_z - beta * kl
+
+
+def iwae_bound(log_px_z: Tensor, log_pz: Tensor, log_qz: Tensor) -> Tensor:
+    """log (1/k) sum_i p(x, z_i) / q(z_i|x) from (k, N) log terms: (N,) nats.
+
+    A lower bound on log p(x) that is non-decreasing in k (Burda et al. 2016); k=1 is the ELBO.
+    """
+    log_weights = log_px_z + log_pz - log_qz
+    # logsumexp shifts by the max, so weights near exp(-1e4) do not underflow to log 0
+    return torch.logsumexp(log_weights, dim=0) - math.log(log_weights.shape[0])

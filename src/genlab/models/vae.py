@@ -1,0 +1,114 @@
+"""Variational autoencoder (Kingma & Welling 2014): MLP or conv, beta-weighted, Bernoulli or Gaussian decoder."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from genlab import losses
+from genlab.models.config import Config, require
+from genlab.nn import check_image_shape, decoder, encoder_body
+
+
+@dataclass(frozen=True)
+class VAEConfig(Config):
+    arch: str = "mlp"                            # "mlp" | "conv"
+    image_shape: tuple[int, int, int] = (1, 28, 28)
+    latent_dim: int = 20
+    hidden: tuple[int, ...] = (400,)             # MLP hidden sizes, encoder order; decoder mirrors
+    conv_channels: tuple[int, ...] = (16, 32)    # conv encoder channels; decoder mirrors
+    kernel_size: int = 5
+    beta: float = 1.0                            # KL weight: 1 is the true ELBO, >1 is beta-VAE
+    likelihood: str = "bernoulli"                # "bernoulli": decoder gives logits; "gaussian": means
+    gaussian_std: float = 0.1                    # fixed decoder std for the Gaussian likelihood
+
+    def __post_init__(self) -> None:
+        require(self.arch in ("mlp", "conv"), f"arch must be 'mlp' or 'conv', not {self.arch!r}")
+        require(self.likelihood in ("bernoulli", "gaussian"),
+                f"likelihood must be 'bernoulli' or 'gaussian', not {self.likelihood!r}")
+        require(self.latent_dim >= 1, f"latent_dim must be >= 1, got {self.latent_dim}")
+        require(self.beta >= 0, f"beta must be >= 0, got {self.beta}")
+        require(self.gaussian_std > 0, f"gaussian_std must be > 0, got {self.gaussian_std}")
+        require(self.kernel_size % 2 == 1, f"kernel_size must be odd, got {self.kernel_size}")
+        check_image_shape(self.arch, self.image_shape, len(self.conv_channels))
+
+
+class VAE(nn.Module):
+    """q(z|x) = N(mu(x), diag sigma^2(x)), p(z) = N(0, I), p(x|z) Bernoulli (logits) or Gaussian (means)."""
+
+    def __init__(self, config: VAEConfig) -> None:
+        super().__init__()
+        self.config = config
+        c = config
+        self.encoder, features = encoder_body(c.arch, c.image_shape, c.hidden, c.conv_channels, c.kernel_size)
+        self.mu_head = nn.Linear(features, c.latent_dim)
+        self.log_var_head = nn.Linear(features, c.latent_dim)
+        self.decoder = decoder(c.arch, c.latent_dim, c.image_shape, c.hidden, c.conv_channels, c.kernel_size)
+
+    @property
+    def latent_dim(self) -> int:
+        return self.config.latent_dim
+
+    def posterior(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """q(z|x) parameters: mu and log sigma^2, each (N, latent_dim)."""
+        features = self.encoder(x)
+        return self.mu_head(features), self.log_var_head(features)
+
+    def encode(self, x: Tensor) -> Tensor:
+        """Posterior mean, (N, latent_dim): the code used for features and exploration."""
+        return self.posterior(x)[0]
+
+    @staticmethod
+    def reparameterize(mu: Tensor, log_var: Tensor) -> Tensor:
+        # z = mu + sigma * eps, eps ~ N(0, I): the sample stays differentiable in mu and sigma
+        return mu + torch.exp(0.5 * log_var) * torch.randn_like(mu)
+
+    def decode(self, z: Tensor) -> Tensor:
+        """(N, latent_dim) -> (N, C, H, W) logits (Bernoulli) or means (Gaussian)."""
+        return self.decoder(z)
+
+    def to_image(self, decoded: Tensor) -> Tensor:
+        """Decoder output -> image in [0, 1]: sigmoid of logits, or clamped means."""
+        if self.config.likelihood == "bernoulli":
+            return torch.sigmoid(decoded)
+        return decoded.clamp(0, 1)
+
+    def log_px_z(self, decoded: Tensor, x: Tensor) -> Tensor:
+        """log p(x|z), (N,) nats summed over pixels."""
+        if self.config.likelihood == "bernoulli":
+            return losses.bernoulli_log_likelihood(decoded, x)
+        return losses.gaussian_log_likelihood(decoded, x, 2 * math.log(self.config.gaussian_std))
+
+    def loss(self, x: Tensor) -> dict[str, Tensor]:
+        """-ELBO with KL weight beta, averaged over the batch: nats per image."""
+        mu, log_var = self.posterior(x)
+        z = self.reparameterize(mu, log_var)
+        rec = -self.log_px_z(self.decode(z), x)
+        kl = losses.kl_std_normal(mu, log_var)
+        return {"loss": (rec + self.config.beta * kl).mean(), "rec": rec.mean(), "kl": kl.mean()}
+
+    def reconstruct(self, x: Tensor) -> Tensor:
+        """Decode the posterior mean: (N, C, H, W) in [0, 1]."""
+        return self.to_image(self.decode(self.encode(x)))
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """n images from the prior, (n, C, H, W) in [0, 1] (decoder means, not pixel samples)."""
+        device = self.mu_head.weight.device
+        z = torch.randn(n, self.latent_dim, generator=generator, device=generator.device if generator else device)
+        return self.to_image(self.decode(z.to(device)))
+
+    def elbo(self, x: Tensor) -> Tensor:
+        """One-sample ELBO (beta = 1), (N,) nats."""
+        mu, log_var = self.posterior(x)
+        z = self.reparameterize(mu, log_var)
+        return losses.elbo(self.log_px_z(self.decode(z), x), losses.kl_std_normal(mu, log_var))
+
+    def log_likelihood(self, x: Tensor, k: int = 100) -> Tensor:
+        """Importance-weighted estimate of log p(x) with k posterior samples, (N,) nats."""
+        mu, log_var = self.posterior(x)
+        z = mu + torch.exp(0.5 * log_var) * torch.randn(k, *mu.shape, device=mu.device)  # (k, N, D)
+        decoded = self.decode(z.flatten(0, 1))
+        log_px_z = self.log_px_z(decoded, x.repeat(k, 1, 1, 1)).view(k, -1)
+        return losses.iwae_bound(log_px_z, losses.log_std_normal(z), losses.log_normal_diag(z, mu, log_var))

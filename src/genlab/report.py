@@ -1,0 +1,400 @@
+"""The HTML run report: loss curves, samples, reconstructions and config, from a run directory.
+
+The page is self-contained (every image is a base64 data: URI) so it can be mailed or archived
+alone. Figures are drawn on a private matplotlib Figure with the Agg canvas: no pyplot state.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import math
+import os
+import re
+import struct
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from genlab.errors import RunError
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_EPOCH_PNG = re.compile(r"(?P<kind>recon|samples)_epoch(?P<epoch>\d+)\.png")
+_CURVE_DPI = 200  # drawn at twice the 100-dpi layout size, shown at half: sharp on hi-dpi screens
+_PANELS_PER_ROW = 3
+_MAX_RECON_GRIDS = 12
+_SAMPLES_WIDTH = 960  # target display widths in CSS pixels
+_RECON_WIDTH = 720
+_FIGURE_WIDTH = 960
+
+_STYLE = """
+body { margin: 0; background: #fff; color: #1f2328;
+       font: 15px/1.55 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; }
+main { max-width: 1000px; margin: 0 auto; padding: 24px 24px 48px; }
+h1 { font-size: 1.7em; margin: 0 0 2px; }
+h2 { font-size: 1.2em; margin: 36px 0 10px; padding-bottom: 4px; border-bottom: 1px solid #ddd; }
+.sub, .note, figcaption, .epoch { color: #57606a; }
+.note { font-size: 0.92em; margin-top: 0; }
+.summary { font-size: 1.05em; background: #f0f3f6; padding: 10px 14px; border-radius: 6px; }
+.warn { color: #9a3412; }
+img { display: block; max-width: 100%; height: auto; }
+img.pixels { image-rendering: pixelated; }
+figure { margin: 0 0 20px; }
+figcaption { font-size: 0.9em; margin-top: 4px; }
+.recon { display: grid; grid-template-columns: max-content 1fr; gap: 10px 16px; align-items: center; }
+.epoch { font-variant-numeric: tabular-nums; text-align: right; }
+code, pre, td { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; }
+pre { background: #f0f3f6; padding: 10px 14px; border-radius: 6px; overflow-x: auto; }
+table { border-collapse: collapse; font-size: 0.88em; }
+td { padding: 3px 18px 3px 0; border-bottom: 1px solid #eaeef2; vertical-align: top; }
+td:first-child { color: #57606a; }
+"""
+
+
+# ---------------------------------------------------------------- reading a run
+
+
+def read_config(run_dir: str | os.PathLike) -> dict:
+    """The run's config.json as a dict; RunError if the directory is not a genlab run."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise RunError(f"run directory {run_dir} does not exist or is not a folder; "
+                       "pass the folder `genlab train` created")
+    path = run_dir / "config.json"
+    if not path.is_file():
+        raise RunError(
+            f"{run_dir} is not a genlab run directory: config.json is missing; "
+            "pass the folder `genlab train` created (it holds config.json and metrics.jsonl)"
+        )
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise RunError(f"{path} could not be read as JSON ({err}); restore it from the original run") from err
+    if not isinstance(config, dict):
+        raise RunError(f"{path} holds a {type(config).__name__}, expected a JSON object; restore it")
+    return config
+
+
+def read_metrics(run_dir: str | os.PathLike) -> list[dict]:
+    """One dict per completed epoch from RUN/metrics.jsonl; [] if the file does not exist yet."""
+    path = Path(run_dir) / "metrics.jsonl"
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return []
+    except (OSError, UnicodeDecodeError) as err:
+        raise RunError(f"{path} could not be read ({err}); check its permissions and encoding") from err
+    return [_parse_metrics_line(path, number, line) for number, line in enumerate(lines, 1) if line.strip()]
+
+
+def _parse_metrics_line(path: Path, number: int, line: str) -> dict:
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as err:
+        raise RunError(f"{path} line {number} is not valid JSON ({err}); delete or repair that line") from err
+    if not isinstance(row, dict):
+        raise RunError(f"{path} line {number} is not a JSON object; each line holds one epoch's metrics")
+    return row
+
+
+@dataclass(frozen=True)
+class _RunImages:
+    recon: list[tuple[int, Path]]  # (epoch, path), sorted by epoch
+    samples: list[tuple[int, Path]]
+    figures: list[Path]  # every other PNG under images/
+
+
+def _find_images(run_dir: Path) -> _RunImages:
+    images_dir = run_dir / "images"
+    found: dict[str, list] = {"recon": [], "samples": [], "figures": []}
+    paths = sorted(images_dir.rglob("*.png")) if images_dir.is_dir() else []
+    for path in paths:
+        match = _EPOCH_PNG.fullmatch(path.relative_to(images_dir).as_posix())
+        if match is None:
+            found["figures"].append(path)
+        else:
+            found[match["kind"]].append((int(match["epoch"]), path))
+    return _RunImages(sorted(found["recon"]), sorted(found["samples"]), found["figures"])
+
+
+# ---------------------------------------------------------------- loss curves
+
+
+def loss_curves_png(metrics: list[dict]) -> bytes:
+    """PNG bytes: one panel per loss part (loss, rec, kl, ...), train and test against epoch."""
+    parts = _loss_parts(metrics)
+    columns = min(len(parts), _PANELS_PER_ROW) or 1
+    rows = max(1, math.ceil(len(parts) / _PANELS_PER_ROW))
+    figure = Figure(figsize=(3.2 * columns, 2.6 * rows), layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(rows, columns, squeeze=False).flat
+    for part, ax in zip(parts, axes):  # parts first, so zip takes no axes beyond the last part
+        _plot_part(ax, metrics, part, legend=part == parts[0])
+    for ax in list(axes):  # the unused cells of the last row
+        ax.set_axis_off()
+    if not parts:
+        figure.axes[0].text(0.5, 0.5, "no completed epochs yet", ha="center", va="center")
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=_CURVE_DPI)
+    return buffer.getvalue()
+
+
+def _loss_parts(metrics: list[dict]) -> list[str]:
+    """Part names across all epochs and splits: "loss" first, then in order of appearance."""
+    names: dict[str, None] = {}
+    for row in metrics:
+        for split in ("train", "test"):
+            if isinstance(row.get(split), dict):
+                names.update(dict.fromkeys(row[split]))
+    return sorted(names, key=lambda name: name != "loss")  # stable: keeps appearance order
+
+
+def _plot_part(ax, metrics: list[dict], part: str, legend: bool) -> None:
+    epochs = [row.get("epoch", index) for index, row in enumerate(metrics, 1)]
+    for split, style in (("train", "-"), ("test", "--")):
+        values = np.array([_number(row.get(split, {}), part) for row in metrics])
+        if np.isfinite(values).any():
+            ax.plot(epochs, values, style, marker="o", markersize=3, label=split)
+    ax.set_title(part)
+    ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(alpha=0.3)
+    if legend and ax.lines:
+        ax.legend(frameon=False)
+
+
+def _number(split_metrics: object, part: str) -> float:
+    """The value of one part as a float, NaN where it is missing or not a number."""
+    value = split_metrics.get(part) if isinstance(split_metrics, dict) else None
+    is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return float(value) if is_number else math.nan
+
+
+# ---------------------------------------------------------------- images as HTML
+
+
+def _png_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from the PNG header, or None if data is not a PNG."""
+    if len(data) < 24 or data[:8] != _PNG_SIGNATURE or data[12:16] != b"IHDR":
+        return None
+    width, height = struct.unpack(">II", data[16:24])
+    return width, height
+
+
+def _img_tag(data: bytes, alt: str, width: int, height: int, pixelated: bool) -> str:
+    uri = "data:image/png;base64," + base64.b64encode(data).decode("ascii")
+    css_class = ' class="pixels"' if pixelated else ""
+    return f'<img src="{uri}" alt="{html.escape(alt)}" width="{width}" height="{height}"{css_class}>'
+
+
+def _pixel_img(path: Path, alt: str, target_width: int) -> str:
+    """An <img> for a PNG of pixels, scaled up by a whole factor to about target_width."""
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        return f'<p class="warn">{html.escape(f"{path.name} could not be read ({err}).")}</p>'
+    size = _png_size(data)
+    if size is None:
+        return f'<p class="warn">{html.escape(path.name)} is not a valid PNG; skipped.</p>'
+    scale = max(1, target_width // max(size[0], 1))
+    return _img_tag(data, alt, size[0] * scale, size[1] * scale, pixelated=scale > 1)
+
+
+def _spread(items: list, limit: int) -> list:
+    """At most limit items, evenly spaced, always including the first and the last."""
+    if len(items) <= limit:
+        return list(items)
+    picks = sorted({round(i * (len(items) - 1) / (limit - 1)) for i in range(limit)})
+    return [items[i] for i in picks]
+
+
+# ---------------------------------------------------------------- page sections
+
+
+def _format_number(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:,.1f}" if abs(value) >= 100 else f"{value:.4g}"
+    return str(value)
+
+
+def _loss_text(split_metrics: dict) -> str:
+    """'270.1 (rec 250.3, kl 19.8)': the total, then its parts."""
+    parts = [f"{name} {_format_number(value)}" for name, value in split_metrics.items() if name != "loss"]
+    if "loss" not in split_metrics:
+        return ", ".join(parts)
+    total = _format_number(split_metrics["loss"])
+    return f"{total} ({', '.join(parts)})" if parts else total
+
+
+def _dataset_name(config: dict) -> str:
+    data = config.get("data")
+    name = data.get("name") if isinstance(data, dict) else data
+    return str(name) if name else "unknown data"
+
+
+def _header_html(run_dir: Path, config: dict) -> str:
+    model = str(config.get("model", "unknown model"))
+    versions = config.get("versions") if isinstance(config.get("versions"), dict) else {}
+    details = [f"run <code>{html.escape(run_dir.name)}</code>"]
+    if config.get("created"):
+        details.append(f"created {html.escape(str(config['created']))}")
+    if versions.get("genlab"):
+        details.append(f"genlab {html.escape(str(versions['genlab']))}")
+    title = f"{html.escape(model)} on {html.escape(_dataset_name(config))}"
+    return f'<header><h1>{title}</h1><p class="sub">{" · ".join(details)}</p></header>'
+
+
+def _summary_html(metrics: list[dict], config: dict) -> str:
+    if not metrics:
+        return ('<p class="summary">This run has no completed epochs yet: the trainer adds a line '
+                "to metrics.jsonl at the end of each epoch. Write the report again later.</p>")
+    last = metrics[-1]
+    planned = config.get("train", {}).get("epochs") if isinstance(config.get("train"), dict) else None
+    epoch = f"Epoch {last.get('epoch', len(metrics))}" + (f" of {planned}" if planned else "")
+    pieces = [epoch + (f" (step {last['step']:,})" if isinstance(last.get("step"), int) else "")]
+    for split in ("train", "test"):
+        if isinstance(last.get(split), dict) and last[split]:
+            pieces.append(f"{split} loss {_loss_text(last[split])}")
+    seconds = [row["epoch_seconds"] for row in metrics if isinstance(row.get("epoch_seconds"), (int, float))]
+    if seconds:
+        pieces.append(f"{sum(seconds) / len(seconds):.2f} s per epoch on average")
+    return f'<p class="summary">{html.escape(" · ".join(pieces))}</p>'
+
+
+def _curves_html(metrics: list[dict]) -> str:
+    if not metrics:
+        return ""
+    data = loss_curves_png(metrics)
+    width, height = _png_size(data)
+    scale = _CURVE_DPI // 100
+    image = _img_tag(data, "loss curves", width // scale, height // scale, pixelated=False)
+    note = "Solid: training set. Dashed: test set. Losses are per image, as the model's loss() reports them."
+    return f'<section><h2>Loss curves</h2><p class="note">{html.escape(note)}</p>{image}</section>'
+
+
+def _samples_html(images: _RunImages) -> str:
+    if not images.samples:
+        return ""
+    epoch, path = images.samples[-1]
+    image = _pixel_img(path, f"samples after epoch {epoch}", _SAMPLES_WIDTH)
+    caption = f"<figcaption>Samples from fixed noise after epoch {epoch}.</figcaption>"
+    return f"<section><h2>Samples</h2><figure>{image}{caption}</figure></section>"
+
+
+def _recon_html(images: _RunImages) -> str:
+    if not images.recon:
+        return ""
+    shown = _spread(images.recon, _MAX_RECON_GRIDS)
+    note = "Each grid: test images above their reconstructions."
+    if len(shown) < len(images.recon):
+        note += f" Showing {len(shown)} of {len(images.recon)} epochs, evenly spaced."
+    rows = "".join(
+        f'<div class="epoch">epoch {epoch}</div>'
+        + _pixel_img(path, f"reconstructions after epoch {epoch}", _RECON_WIDTH)
+        for epoch, path in shown
+    )
+    return (f'<section><h2>Reconstructions</h2><p class="note">{note}</p>'
+            f'<div class="recon">{rows}</div></section>')
+
+
+def _figures_html(run_dir: Path, images: _RunImages) -> str:
+    if not images.figures:
+        return ""
+    figures = []
+    for path in images.figures:
+        name = path.relative_to(run_dir / "images").as_posix()
+        image = _pixel_img(path, name, _FIGURE_WIDTH)
+        figures.append(f"<figure>{image}<figcaption>{html.escape(name)}</figcaption></figure>")
+    return f"<section><h2>Figures</h2>{''.join(figures)}</section>"
+
+
+def _reproduce_html(config: dict) -> str:
+    command = config.get("command")
+    if not command:
+        return ('<section><h2>Reproduce</h2><p>config.json does not record the command that made this run; '
+                "every setting it used is listed below.</p></section>")
+    versions = config.get("versions") if isinstance(config.get("versions"), dict) else {}
+    pinned = ", ".join(f"{name} {version}" for name, version in versions.items())
+    train = config.get("train") if isinstance(config.get("train"), dict) else {}
+    advice = "Run this command" + (f" with {pinned}" if pinned else "") + " to train the run again"
+    advice += f" (it used seed {train['seed']}). " if "seed" in train else ". "
+    advice += ("Every setting is in config.json, listed in full below; another device or library "
+               "version can change the last digits of the losses.")
+    return (f"<section><h2>Reproduce</h2><pre>{html.escape(str(command))}</pre>"
+            f"<p>{html.escape(advice)}</p></section>")
+
+
+def _flatten(config: dict, prefix: str = "") -> list[tuple[str, object]]:
+    """(dotted key, value) pairs for every leaf of a nested dict."""
+    rows: list[tuple[str, object]] = []
+    for key, value in config.items():
+        if isinstance(value, dict) and value:
+            rows.extend(_flatten(value, f"{prefix}{key}."))
+        else:
+            rows.append((f"{prefix}{key}", value))
+    return rows
+
+
+def _config_value(value: object) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _config_html(config: dict) -> str:
+    rows = "".join(
+        f"<tr><td>{html.escape(key)}</td><td>{html.escape(_config_value(value))}</td></tr>"
+        for key, value in _flatten(config)
+    )
+    return f"<section><h2>Configuration</h2><table>{rows}</table></section>"
+
+
+# ---------------------------------------------------------------- the page
+
+
+def render_report(run_dir: str | os.PathLike) -> str:
+    """The report page for a run directory as one self-contained HTML string."""
+    run_dir = Path(run_dir)
+    config = read_config(run_dir)
+    metrics = read_metrics(run_dir)
+    images = _find_images(run_dir)
+    title = f"{config.get('model', 'run')} · {_dataset_name(config)} · {run_dir.name}"
+    body = "".join([
+        _header_html(run_dir, config), _summary_html(metrics, config), _curves_html(metrics),
+        _samples_html(images), _recon_html(images), _figures_html(run_dir, images),
+        _reproduce_html(config), _config_html(config),
+    ])
+    return (f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head>\n"
+            f"<body><main>{body}</main></body></html>\n")
+
+
+def write_report(run_dir: str | os.PathLike) -> Path:
+    """Write RUN/report.html and return its path; self-contained, every image a base64 data: URI."""
+    run_dir = Path(run_dir)
+    page = render_report(run_dir)
+    path = run_dir / "report.html"
+    _write_atomic(path, page)
+    return path
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write to a temporary file beside path, then rename over it: readers never see half a page."""
+    try:
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".report-", suffix=".tmp")
+    except OSError as err:
+        raise RunError(f"cannot write {path} ({err}); check that the run directory is writable") from err
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as file:
+            file.write(text)
+        os.chmod(temporary, 0o644)  # mkstemp makes it private; a report is meant to be shared
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

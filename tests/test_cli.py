@@ -1,0 +1,230 @@
+"""Every `genlab` command end to end on `shapes`, and every bad input ending in one clean line."""
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from genlab.cli import main
+from genlab.data.catalog import SYSTEM_DIRS
+
+QUICK = ["--data", "shapes", "--epochs", "1", "--max-steps", "12", "--batch-size", "64"]
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def vae_run(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("runs") / "vae"
+    assert main(["train", "vae", *QUICK, "--out", str(out)]) == 0
+    return out
+
+
+def fails(argv: list[str], capsys, *needles: str) -> str:
+    """Run the command; it must exit 2 with exactly one line on stderr containing every needle."""
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    for needle in needles:
+        assert needle in err, err
+    return err
+
+
+def snapshot(folder: Path) -> dict[Path, bytes]:
+    return {p: p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_train_writes_a_complete_run(vae_run) -> None:
+    for name in ("config.json", "model.safetensors", "state.pt", "metrics.jsonl", "report.html"):
+        assert (vae_run / name).is_file(), name
+    config = json.loads((vae_run / "config.json").read_text())
+    assert config["command"].startswith("genlab train vae --data shapes")
+    assert config["data"]["name"] == "shapes"
+
+
+def test_default_out_is_under_runs(capsys) -> None:
+    assert main(["train", "ae", *QUICK]) == 0
+    assert (Path("runs") / "ae-shapes" / "report.html").is_file()
+
+
+def test_model_flags_are_derived_from_configs(tmp_path, capsys) -> None:
+    out = tmp_path / "small"
+    assert main(["train", "vae", *QUICK, "--latent-dim", "2", "--hidden", "64", "32", "--out", str(out)]) == 0
+    config = json.loads((out / "config.json").read_text())["model_config"]
+    assert config["latent_dim"] == 2 and config["hidden"] == [64, 32]
+
+
+def test_sample_reconstruct_report(vae_run, tmp_path, capsys) -> None:
+    assert main(["sample", str(vae_run), "-n", "16", "--out", str(tmp_path / "s.png")]) == 0
+    assert Image.open(tmp_path / "s.png").size[0] > 28 * 4
+    assert main(["reconstruct", str(vae_run), "-n", "6"]) == 0
+    assert (vae_run / "images" / "reconstructions.png").is_file()
+    assert main(["report", str(vae_run)]) == 0
+    assert capsys.readouterr().out.strip().endswith("report.html")
+
+
+def test_models_lists_every_registered_model(capsys) -> None:
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    for name in ("vae", "conv-vae", "ae", "conv-ae"):
+        assert any(line.split()[0] == name for line in out.splitlines())
+
+
+def test_data_list_names_every_dataset(capsys) -> None:
+    assert main(["data", "list"]) == 0
+    out = capsys.readouterr().out
+    for name in ("fashion-mnist", "mnist", "shapes", "folder:PATH"):
+        assert name in out
+
+
+def test_data_fetch_finds_installed_fashion_mnist(capsys) -> None:
+    assert main(["data", "fetch", "fashion-mnist"]) == 0
+    assert capsys.readouterr().out.strip() == SYSTEM_DIRS["fashion-mnist"]
+
+
+@pytest.mark.parametrize("command", [[], ["train"], ["sample"], ["reconstruct"], ["report"], ["models"],
+                                     ["data"], ["data", "list"], ["data", "fetch"]])
+def test_help_is_complete(command, capsys) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main([*command, "--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: genlab")
+    if command == ["train"]:
+        for flag in ("--epochs", "--max-steps", "--batch-size", "--lr", "--seed", "--device", "--out",
+                     "--resume", "--data", "--data-dir", "--image-size", "--beta", "--latent-dim"):
+            assert flag in out
+
+
+# --- bad input: one line, exit 2, no traceback, no damage ---------------------------------------
+
+def test_unknown_model(capsys) -> None:
+    fails(["train", "vea", "--data", "shapes"], capsys, "unknown model 'vea'", "conv-vae")
+
+
+def test_unknown_dataset(capsys) -> None:
+    fails(["train", "vae", "--data", "cifar-11"], capsys, "cifar-11")
+
+
+def test_option_the_model_lacks(capsys) -> None:
+    fails(["train", "ae", *QUICK, "--beta", "4"], capsys, "no option --beta")
+
+
+def write_idx_images(path: Path, count: int, data_bytes: int) -> None:
+    header = bytes([0, 0, 8, 3]) + np.array([count, 28, 28], dtype=">u4").tobytes()
+    with gzip.open(path, "wb") as f:
+        f.write(header + bytes(data_bytes))
+
+
+def test_truncated_idx_file(tmp_path, capsys) -> None:
+    folder = tmp_path / "fm" / "fashion-mnist"
+    folder.mkdir(parents=True)
+    for name in ("train-labels-idx1-ubyte.gz", "t10k-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz"):
+        shutil.copy(Path(SYSTEM_DIRS["fashion-mnist"]) / name, folder / name)
+    write_idx_images(folder / "train-images-idx3-ubyte.gz", 60000, 1000)
+    fails(["train", "vae", "--data", "fashion-mnist", "--data-dir", str(tmp_path / "fm")], capsys,
+          "train-images-idx3-ubyte.gz")
+
+
+def test_image_size_the_model_cannot_take(tmp_path, capsys) -> None:
+    for i in range(6):
+        Image.fromarray(np.full((40, 40), i * 40, dtype=np.uint8)).save(tmp_path / f"{i}.png")
+    fails(["train", "conv-vae", "--data", f"folder:{tmp_path}", "--image-size", "30"], capsys,
+          "divisible by 4", "30x30")
+
+
+def test_missing_run_directory(capsys) -> None:
+    fails(["sample", "no/such/run"], capsys, "no/such/run")
+
+
+def test_corrupt_config(vae_run, tmp_path, capsys) -> None:
+    broken = tmp_path / "broken"
+    shutil.copytree(vae_run, broken)
+    (broken / "config.json").write_text("{not json")
+    fails(["sample", str(broken)], capsys, "config.json")
+    fails(["report", str(broken)], capsys, "config.json")
+
+
+def test_corrupt_weights(vae_run, tmp_path, capsys) -> None:
+    broken = tmp_path / "broken"
+    shutil.copytree(vae_run, broken)
+    (broken / "model.safetensors").write_bytes(b"\x00" * 100)
+    fails(["reconstruct", str(broken)], capsys, "model.safetensors")
+
+
+def test_checkpoint_of_another_model(vae_run, tmp_path, capsys) -> None:
+    other = tmp_path / "ae"
+    assert main(["train", "ae", *QUICK, "--out", str(other)]) == 0
+    mixed = tmp_path / "mixed"
+    shutil.copytree(vae_run, mixed)
+    shutil.copy(other / "model.safetensors", mixed / "model.safetensors")
+    fails(["sample", str(mixed)], capsys, "another model")
+    before = snapshot(vae_run)
+    fails(["train", "ae", *QUICK, "--out", str(vae_run), "--resume"], capsys, "holds a 'vae' run")
+    assert snapshot(vae_run) == before
+
+
+def test_existing_run_is_not_overwritten(vae_run, capsys) -> None:
+    before = snapshot(vae_run)
+    fails(["train", "vae", *QUICK, "--out", str(vae_run)], capsys, "--resume")
+    assert snapshot(vae_run) == before
+
+
+def test_nan_loss_keeps_the_run_intact(tmp_path, capsys) -> None:
+    out = tmp_path / "run"
+    assert main(["train", "vae", *QUICK, "--out", str(out)]) == 0
+    before = snapshot(out)
+    fails(["train", "vae", "--data", "shapes", "--epochs", "2", "--max-steps", "24", "--batch-size", "64",
+           "--lr", "1e30", "--out", str(out), "--resume"], capsys, "NaN", "--lr")
+    assert {p: b for p, b in snapshot(out).items() if p.name != "report.html"} == \
+        {p: b for p, b in before.items() if p.name != "report.html"}
+
+
+def test_a_real_process_prints_no_traceback(tmp_path) -> None:
+    result = subprocess.run([sys.executable, "-m", "genlab", "sample", str(tmp_path / "nothing")],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.startswith("genlab: error:") and "Traceback" not in result.stderr
+
+
+def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path) -> None:
+    command = [sys.executable, "-m", "genlab", "train", "vae", "--data", "shapes", "--epochs", "3",
+               "--batch-size", "64", "--seed", "1"]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    subprocess.run([*command, "--out", str(tmp_path / "whole")], check=True, capture_output=True, env=env,
+                   timeout=300)
+    killed = tmp_path / "killed"
+    victim = subprocess.Popen([*command, "--out", str(killed)], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, env=env)
+    deadline = time.monotonic() + 240
+    while not (killed / "metrics.jsonl").exists() and victim.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    first_epoch = json.loads((killed / "metrics.jsonl").read_text().splitlines()[0])
+    time.sleep(first_epoch["epoch_seconds"] / 2)  # about half-way through the second epoch
+    assert victim.poll() is None, "the run finished before it could be killed"
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    subprocess.run([*command, "--out", str(killed), "--resume"], check=True, capture_output=True, env=env,
+                   timeout=300)
+
+    def metrics(run: Path) -> list[dict]:
+        lines = (run / "metrics.jsonl").read_text().splitlines()
+        return [{k: v for k, v in json.loads(line).items() if k != "epoch_seconds"} for line in lines]
+
+    assert len(metrics(killed)) == 3
+    assert metrics(killed) == metrics(tmp_path / "whole")
+    assert (killed / "model.safetensors").read_bytes() == (tmp_path / "whole" / "model.safetensors").read_bytes()

@@ -1,0 +1,123 @@
+"""The contract suite: every registered model, built from its defaults, keeps the model contract."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from genlab.errors import ConfigError
+from genlab.models.contract import VAE as VAEProtocol
+from genlab.models.contract import AutoEncoder
+from genlab.models.registry import MODELS, create_model, make_config
+from genlab.train.checkpoint import load_run, save_checkpoint
+
+NAMES = sorted(MODELS)
+
+
+def images(n: int = 4, shape=(1, 28, 28)) -> torch.Tensor:
+    return torch.rand(n, *shape)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_loss_is_a_finite_scalar_with_parts(name: str) -> None:
+    parts = create_model(name).loss(images())
+    assert "loss" in parts and "rec" in parts
+    assert all(v.shape == () and torch.isfinite(v) for v in parts.values())
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_backward_reaches_every_parameter(name: str) -> None:
+    model = create_model(name)
+    model.loss(images())["loss"].backward()
+    missing = [n for n, p in model.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()]
+    assert not missing
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("shape", [(1, 28, 28), (3, 64, 64)])
+def test_encode_decode_reconstruct_shapes(name: str, shape) -> None:
+    model = create_model(name, image_shape=shape).eval()
+    x = images(3, shape)
+    assert isinstance(model, AutoEncoder)
+    code = model.encode(x)
+    assert code.shape == (3, model.latent_dim)
+    assert model.decode(code).shape == (3, *shape)
+    x_hat = model.reconstruct(x)
+    assert x_hat.shape == x.shape and x_hat.min() >= 0 and x_hat.max() <= 1
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if isinstance(create_model(n), VAEProtocol)])
+def test_vae_contract(name: str) -> None:
+    model = create_model(name).eval()
+    x = (images(5) > 0.5).float()
+    mu, log_var = model.posterior(x)
+    assert mu.shape == log_var.shape == (5, model.latent_dim)
+    samples = model.sample(6, generator=torch.Generator().manual_seed(1))
+    assert samples.shape == (6, 1, 28, 28) and 0 <= samples.min() and samples.max() <= 1
+    again = model.sample(6, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(samples, again), "a seeded generator must give the same samples"
+    with torch.no_grad():
+        elbo = torch.stack([model.elbo(x) for _ in range(50)]).mean(0)
+        log_px = model.log_likelihood(x, k=200)
+    assert elbo.shape == log_px.shape == (5,)
+    assert (log_px >= elbo - 1.0).all(), "the IWAE estimate is a tighter bound than the ELBO"
+    assert (log_px < 0).all()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_save_load_round_trip(name: str, tmp_path) -> None:
+    model = create_model(name).eval()
+    config = {"model": name, "model_config": model.config.to_dict()}
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    save_checkpoint(tmp_path, model, {"epoch": 1, "step": 1}, metrics=[])
+    loaded = load_run(tmp_path).model
+    x = images()
+    assert type(loaded) is type(model) and loaded.config == model.config
+    assert torch.equal(loaded.encode(x), model.encode(x))
+    assert torch.equal(loaded.reconstruct(x), model.reconstruct(x))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_config_json_round_trip_and_unknown_keys(name: str) -> None:
+    config = make_config(name)
+    assert type(config).from_dict(json.loads(json.dumps(config.to_dict()))) == config
+    with pytest.raises(ConfigError, match="no option"):
+        type(config).from_dict({**config.to_dict(), "fc21": 3})
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if make_config(n).arch == "conv"])
+def test_conv_models_reject_sizes_they_cannot_rebuild(name: str) -> None:
+    with pytest.raises(ConfigError, match="divisible by 4"):
+        create_model(name, image_shape=(1, 30, 30))
+
+
+def test_registry_defaults_match_the_documented_architectures() -> None:
+    vae = create_model("vae")
+    assert [tuple(p.shape) for p in vae.parameters() if p.dim() == 2] == [(400, 784), (20, 400), (20, 400),
+                                                                           (400, 20), (784, 400)]
+    ae = create_model("ae")
+    assert [p.shape[0] for p in ae.encoder.parameters() if p.dim() == 2] == [128, 64, 12, 3]
+    conv = create_model("conv-vae")
+    assert [p.shape[:2] for p in conv.encoder.parameters() if p.dim() == 4] == [(16, 1), (32, 16)]
+    assert conv.mu_head.in_features == 32 * 7 * 7 and conv.latent_dim == 20
+
+
+def test_unknown_model_name_teaches() -> None:
+    with pytest.raises(ConfigError, match="choose one of"):
+        create_model("vea")
+
+
+def test_beta_weights_the_kl_term() -> None:
+    x = (images(8) > 0.5).float()
+    for beta in (1.0, 4.0):
+        parts = create_model("vae", beta=beta).loss(x)
+        assert torch.allclose(parts["loss"], parts["rec"] + beta * parts["kl"])
+
+
+def test_gaussian_decoder_returns_means() -> None:
+    model = create_model("vae", likelihood="gaussian", gaussian_std=0.5)
+    x = images(4)
+    parts = model.loss(x)
+    assert torch.isfinite(parts["loss"])
+    assert model.reconstruct(x).min() >= 0

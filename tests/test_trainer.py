@@ -1,0 +1,88 @@
+"""The trainer: learning happens, runs are written atomically, resume reproduces, failures are clean."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from genlab.errors import RunError, TrainingError
+from genlab.models.registry import create_model
+from genlab.train.checkpoint import load_run, load_state
+from genlab.train.trainer import train
+
+
+def fresh(name: str = "vae", seed: int = 3):
+    torch.manual_seed(seed)
+    return create_model(name)
+
+
+def without_timing(metrics: list[dict]) -> list[dict]:
+    return [{k: v for k, v in m.items() if k != "epoch_seconds"} for m in metrics]
+
+
+def test_training_lowers_the_test_loss(tiny_shapes, tiny_train_config) -> None:
+    metrics = train(fresh(), tiny_shapes, tiny_train_config.replace(epochs=3), log=lambda _: None)
+    assert [m["epoch"] for m in metrics] == [1, 2, 3]
+    assert metrics[-1]["test"]["loss"] < metrics[0]["test"]["loss"]
+    assert set(metrics[0]["train"]) == {"loss", "rec", "kl"}
+    assert metrics[-1]["step"] == 3 * 8  # 512 images / batch 64
+
+
+def test_max_steps_stops_mid_epoch(tiny_shapes, tiny_train_config) -> None:
+    metrics = train(fresh("ae"), tiny_shapes, tiny_train_config.replace(max_steps=5), log=lambda _: None)
+    assert len(metrics) == 1 and metrics[0]["step"] == 5
+
+
+def test_run_directory_contents(tiny_shapes, tiny_train_config, tmp_path) -> None:
+    out = tmp_path / "run"
+    train(fresh(), tiny_shapes, tiny_train_config, out, extra={"command": "test"}, log=lambda _: None)
+    names = {p.name for p in out.iterdir()}
+    assert {"config.json", "model.safetensors", "state.pt", "metrics.jsonl", "images"} <= names
+    assert not [n for n in names if n.endswith(".tmp")], "no temporary files are left behind"
+    config = json.loads((out / "config.json").read_text())
+    assert config["model"] == "vae" and config["train"]["seed"] == 3 and config["command"] == "test"
+    lines = (out / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in lines] == [1, 2]
+    images = sorted(p.name for p in (out / "images").iterdir())
+    assert images == ["recon_epoch001.png", "recon_epoch002.png", "samples_epoch001.png", "samples_epoch002.png"]
+    assert load_state(out)["epoch"] == 2
+    assert load_run(out).model.config.image_shape == (1, 28, 28)
+
+
+def test_resume_matches_an_uninterrupted_run(tiny_shapes, tiny_train_config, tmp_path) -> None:
+    whole = train(fresh(), tiny_shapes, tiny_train_config.replace(epochs=3), tmp_path / "a", log=lambda _: None)
+    train(fresh(), tiny_shapes, tiny_train_config.replace(epochs=1), tmp_path / "b", log=lambda _: None)
+    resumed = train(fresh(seed=99), tiny_shapes, tiny_train_config.replace(epochs=3), tmp_path / "b",
+                    resume=True, log=lambda _: None)
+    assert without_timing(resumed) == without_timing(whole)
+    a, b = load_run(tmp_path / "a").model, load_run(tmp_path / "b").model
+    for p, q in zip(a.parameters(), b.parameters()):
+        assert torch.equal(p, q)
+
+
+def test_a_fresh_run_never_overwrites_an_existing_one(tiny_shapes, tiny_train_config, tmp_path) -> None:
+    out = tmp_path / "run"
+    train(fresh(), tiny_shapes, tiny_train_config.replace(epochs=1), out, log=lambda _: None)
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    with pytest.raises(RunError, match="--resume"):
+        train(fresh(), tiny_shapes, tiny_train_config, out, log=lambda _: None)
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
+def test_resuming_with_another_model_is_refused(tiny_shapes, tiny_train_config, tmp_path) -> None:
+    out = tmp_path / "run"
+    train(fresh(), tiny_shapes, tiny_train_config.replace(epochs=1), out, log=lambda _: None)
+    with pytest.raises(RunError, match="holds a 'vae' run"):
+        train(fresh("ae"), tiny_shapes, tiny_train_config, out, resume=True, log=lambda _: None)
+
+
+def test_nan_loss_stops_cleanly_and_keeps_the_last_checkpoint(tiny_shapes, tiny_train_config, tmp_path) -> None:
+    out = tmp_path / "run"
+    train(fresh(), tiny_shapes, tiny_train_config.replace(epochs=1), out, log=lambda _: None)
+    before = (out / "state.pt").read_bytes()
+    with pytest.raises(TrainingError, match="NaN or infinite"):
+        train(fresh(), tiny_shapes, tiny_train_config.replace(epochs=3, lr=1e30), out, resume=True,
+              log=lambda _: None)
+    assert (out / "state.pt").read_bytes() == before
+    assert load_state(out)["epoch"] == 1
