@@ -5,6 +5,7 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch.distributions import MultivariateNormal, Normal, kl_divergence
 
 from genlab import losses
@@ -273,3 +274,11 @@ def test_iwae_is_stable_for_very_negative_log_weights() -> None:
     assert torch.isfinite(shifted).all()
     torch.testing.assert_close(shifted, losses.iwae_bound(log_px_z, log_pz, log_qz) - 1e4)
 
+
+
+def test_bernoulli_log_likelihood_gradients_are_exact() -> None:
+    logits = (5 * torch.randn(3, 7, dtype=torch.float64)).requires_grad_()
+    x = torch.rand(3, 7, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(losses.bernoulli_log_likelihood, (logits, x))
+    reference = -F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(1)
+    torch.testing.assert_close(losses.bernoulli_log_likelihood(logits, x), reference)

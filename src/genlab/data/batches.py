@@ -9,7 +9,7 @@ from torch import Tensor
 
 def to_unit_float(x: Tensor) -> Tensor:
     """uint8 images (N, C, H, W) -> float32 in [0, 1]."""
-    return x.float().div_(255)
+    return x.to(torch.float32).mul_(1 / 255)
 
 
 def epoch_permutation(n: int, seed: int, epoch: int, device: torch.device | str) -> Tensor:
@@ -22,7 +22,8 @@ def iter_batches(x: Tensor, perm: Tensor, batch_size: int, drop_last: bool = Fal
     """Float [0, 1] batches x[perm[i:i+B]], gathered on x's device (no host sync)."""
     stop = len(perm) - len(perm) % batch_size if drop_last else len(perm)
     for start in range(0, stop, batch_size):
-        yield to_unit_float(x[perm[start:start + batch_size]])
+        # index_select, not x[idx]: advanced indexing is ~10x slower for this gather on CPU
+        yield to_unit_float(torch.index_select(x, 0, perm[start:start + batch_size]))
 
 
 def iter_ordered(x: Tensor, batch_size: int) -> Iterator[Tensor]:

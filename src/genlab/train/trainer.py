@@ -61,19 +61,15 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: Tensor) ->
     return {name: value.detach() for name, value in parts.items()}
 
 
-def add_weighted(sums: dict[str, Tensor] | None, parts: dict[str, Tensor], weight: int) -> dict[str, Tensor]:
-    """Running sums of loss parts times batch size, kept on the device (no sync)."""
-    if sums is None:
-        return {name: value * weight for name, value in parts.items()}
-    for name, value in parts.items():
-        sums[name] += value * weight
-    return sums
+def add_weighted(sums: Tensor | None, parts: dict[str, Tensor], weight: int) -> Tensor:
+    """Running sums of the loss parts times batch size, one tensor on the device (no sync)."""
+    stacked = torch.stack(list(parts.values()))
+    return stacked * weight if sums is None else sums.add_(stacked, alpha=weight)
 
 
-def read_means(sums: dict[str, Tensor], count: int) -> dict[str, float]:
+def read_means(names: list[str], sums: Tensor, count: int) -> dict[str, float]:
     """The one CPU-GPU sync point per pass: all parts come back in a single transfer."""
-    values = (torch.stack(list(sums.values())) / count).tolist()
-    return dict(zip(sums, values))
+    return dict(zip(names, (sums / count).tolist()))
 
 
 @torch.no_grad()
@@ -81,11 +77,12 @@ def evaluate(model: nn.Module, x: Tensor, batch_size: int = 1000) -> dict[str, f
     """Mean loss parts over uint8 images x (N, C, H, W), in eval mode."""
     was_training = model.training
     model.eval()
-    sums = None
+    sums, names = None, []
     for batch in iter_ordered(x, batch_size):
-        sums = add_weighted(sums, model.loss(batch), batch.shape[0])
+        parts = model.loss(batch)
+        sums, names = add_weighted(sums, parts, batch.shape[0]), list(parts)
     model.train(was_training)
-    return read_means(sums, x.shape[0])
+    return read_means(names, sums, x.shape[0])
 
 
 @torch.no_grad()
@@ -148,15 +145,16 @@ class Trainer:
         """Train one epoch (or up to max_steps), then evaluate; returns the metrics record."""
         self.model.train()
         perm = epoch_permutation(self.train_x.shape[0], self.config.seed, self.epoch, self.device)
-        start, sums, seen = time.perf_counter(), None, 0
+        start, sums, seen, names = time.perf_counter(), None, 0, []
         for x in iter_batches(self.train_x, perm, self.config.batch_size):
-            sums = add_weighted(sums, train_step(self.model, self.optimizer, x), x.shape[0])
+            parts = train_step(self.model, self.optimizer, x)
+            sums, names = add_weighted(sums, parts, x.shape[0]), list(parts)
             seen += x.shape[0]
             self.step += 1
             bar.update(1)
             if self.step >= self.total_steps():
                 break
-        train_means = read_means(sums, seen)  # syncs, so the timing below is honest on a GPU
+        train_means = read_means(names, sums, seen)  # syncs, so the timing below is honest on a GPU
         seconds = time.perf_counter() - start
         self.epoch += 1
         return {"epoch": self.epoch, "step": self.step, "epoch_seconds": round(seconds, 4),
