@@ -24,7 +24,7 @@ data: setup
 	fi
 
 demo: data
-	$(BIN)/genlab train conv-vae --data fashion-mnist --epochs 5 --out runs/demo-conv-vae --resume
+	$(BIN)/genlab train conv-vae --data fashion-mnist --epochs 10 --out runs/demo-conv-vae --resume
 	@echo "open runs/demo-conv-vae/report.html in a browser"
 
 test: data
