@@ -2,6 +2,7 @@
 
     python benchmarks/train_speed.py [--epochs 3] [--batch-size 128] [--seed 1] [--device cpu] [--json]
 
+Epochs of the two loops alternate, so that load on a shared machine hits both alike.
 The reference is the standard tutorial loop: torchvision's FashionMNIST dataset with ToTensor, a
 shuffling DataLoader, `.to(device)` per batch, `.item()` per step, sigmoid + binary_cross_entropy.
 genlab trains the same architecture from the same seed on the same data with the same batch size.
@@ -22,9 +23,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genlab import TrainConfig, create_model, load_dataset, train
+from tqdm import tqdm
+
+from genlab import TrainConfig, create_model, load_dataset
 from genlab.data.catalog import fetch_dataset
-from genlab.train.trainer import resolve_device
+from genlab.train.trainer import Trainer, resolve_device
 
 
 class TutorialVAE(nn.Module):
@@ -59,7 +62,8 @@ def torchvision_root(data_dir: str | None) -> Path:
     return root
 
 
-def run_tutorial(args, device: torch.device) -> dict:
+def tutorial_epochs(args, device: torch.device):
+    """Yields (train seconds, test loss) per epoch of the tutorial loop."""
     from torchvision import datasets, transforms  # only the reference needs torchvision
 
     root = torchvision_root(args.data_dir)
@@ -71,7 +75,6 @@ def run_tutorial(args, device: torch.device) -> dict:
     torch.manual_seed(args.seed)
     model = TutorialVAE().to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    seconds, test_losses = [], []
     for _ in range(args.epochs):
         model.train()
         start, train_loss = time.perf_counter(), 0.0
@@ -83,7 +86,7 @@ def run_tutorial(args, device: torch.device) -> dict:
             loss.backward()
             train_loss += loss.item()
             optimizer.step()
-        seconds.append(time.perf_counter() - start)
+        seconds = time.perf_counter() - start
         model.eval()
         test_loss = 0.0
         with torch.no_grad():
@@ -91,18 +94,39 @@ def run_tutorial(args, device: torch.device) -> dict:
                 data = data.to(device)
                 recon, mu, logvar = model(data)
                 test_loss += tutorial_loss(recon, data, mu, logvar).item()
-        test_losses.append(test_loss / len(test_set))
+        yield seconds, test_loss / len(test_set)
     shutil.rmtree(root, ignore_errors=True)
-    return {"epoch_seconds": seconds, "test_loss": test_losses}
 
 
-def run_genlab(args, device: torch.device) -> dict:
+def genlab_epochs(args, device: torch.device):
+    """Yields (train seconds, test loss) per epoch of genlab's trainer on the same model and data."""
     data = load_dataset("fashion-mnist", data_dir=args.data_dir)
     torch.manual_seed(args.seed)
     model = create_model("vae")
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed, device=device.type)
-    metrics = train(model, data, config, log=lambda line: None, progress=False)
-    return {"epoch_seconds": [m["epoch_seconds"] for m in metrics], "test_loss": [m["test"]["loss"] for m in metrics]}
+    torch.manual_seed(args.seed)  # as train() does for a fresh run
+    trainer = Trainer(model, data, config, log=lambda line: None, progress=False)
+    with tqdm(disable=True) as bar:
+        for _ in range(args.epochs):
+            record = trainer.run_epoch(bar)
+            yield record["epoch_seconds"], record["test"]["loss"]
+
+
+def run_interleaved(args, device: torch.device) -> dict:
+    """Alternate one epoch of each, so that load on a shared machine hits both loops alike."""
+    loops = {"tutorial": tutorial_epochs(args, device), "genlab": genlab_epochs(args, device)}
+    results = {name: {"epoch_seconds": [], "test_loss": []} for name in loops}
+    rng = {name: torch.manual_seed(args.seed).get_state() for name in loops}  # each loop its own noise
+    for _ in range(args.epochs):
+        for name, epochs in loops.items():
+            torch.set_rng_state(rng[name])
+            seconds, test_loss = next(epochs)
+            rng[name] = torch.get_rng_state()
+            results[name]["epoch_seconds"].append(seconds)
+            results[name]["test_loss"].append(test_loss)
+    for epochs in loops.values():
+        epochs.close()
+    return results
 
 
 def main() -> None:
@@ -115,7 +139,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     args = parser.parse_args()
     device = resolve_device(args.device)
-    results = {"tutorial": run_tutorial(args, device), "genlab": run_genlab(args, device)}
+    results = run_interleaved(args, device)
     mean = {name: statistics.mean(r["epoch_seconds"]) for name, r in results.items()}
     summary = {
         "model": "vae", "device": str(device), "threads": torch.get_num_threads(), "torch": torch.__version__,
