@@ -31,14 +31,16 @@ class _BernoulliLogProb(torch.autograd.Function):
 
     Why not F.binary_cross_entropy_with_logits: it goes through log1p, which x86 CPU builds of torch
     do not vectorize (about 15x slower than log); this form costs 3.5x less per training step there.
-    softplus(l) = max(l, 0) + log(1 + exp(-|l|)) is finite for any logit; log(1 + e) for e < 6e-8
-    rounds to 0, an error below 6e-8 nats per pixel.
+    softplus(l) = max(l, 0) - log(sigmoid(|l|)) is finite for any logit; where sigmoid(|l|) rounds
+    to 1 (|l| > 17) the log gives 0 instead of about -exp(-|l|): an error below 6e-8 nats per pixel.
     """
 
     @staticmethod
     def forward(ctx, logits: Tensor, x: Tensor) -> Tensor:  # type: ignore[override]
         ctx.save_for_backward(logits, x)
-        return x * logits - logits.clamp_min(0) - torch.log(1 + torch.exp(-logits.abs()))
+        # -softplus(l) = log(sigmoid(|l|)) - max(l, 0); sigmoid(|l|) lies in [0.5, 1], so the log is safe.
+        # In-place on fresh temporaries: six passes over the pixels instead of nine.
+        return torch.sigmoid(logits.abs()).log_().sub_(logits.clamp_min(0)).addcmul_(x, logits)
 
     @staticmethod
     def backward(ctx, grad: Tensor) -> tuple[Tensor, Tensor | None]:  # type: ignore[override]
