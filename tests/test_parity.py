@@ -39,7 +39,7 @@ def test_vae_loss_and_gradients_match_the_tutorial_model() -> None:
     torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-4)
     ours.backward()
     theirs.backward()
-    for a, b in zip(model.parameters(), reference.parameters()):
+    for a, b in zip(model.parameters(), reference.parameters(), strict=True):
         torch.testing.assert_close(a.grad, b.grad, rtol=1e-4, atol=1e-5)
 
 

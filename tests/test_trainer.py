@@ -57,7 +57,7 @@ def test_resume_matches_an_uninterrupted_run(tiny_shapes, tiny_train_config, tmp
                     resume=True, log=lambda _: None)
     assert without_timing(resumed) == without_timing(whole)
     a, b = load_run(tmp_path / "a").model, load_run(tmp_path / "b").model
-    for p, q in zip(a.parameters(), b.parameters()):
+    for p, q in zip(a.parameters(), b.parameters(), strict=True):
         assert torch.equal(p, q)
 
 
