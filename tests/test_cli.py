@@ -91,7 +91,9 @@ def test_data_list_names_every_dataset(capsys) -> None:
         assert name in out
 
 
-def test_data_fetch_finds_installed_fashion_mnist(capsys) -> None:
+def test_data_fetch_finds_installed_fashion_mnist(capsys, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))  # only the system folder can hold it
+    monkeypatch.delenv("GENLAB_DATA", raising=False)
     assert main(["data", "fetch", "fashion-mnist"]) == 0
     assert capsys.readouterr().out.strip() == SYSTEM_DIRS["fashion-mnist"]
 
