@@ -39,8 +39,13 @@ def add_model_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("model options (defaults depend on the model: see `genlab models -v`)")
     for name, (field, owners) in model_fields().items():
         flag, default = "--" + name.replace("_", "-"), field.default
-        kwargs: dict[str, Any] = {"default": argparse.SUPPRESS, "help": f"({', '.join(owners)})"}
+        used_by = "" if len(owners) == len(MODELS) else f" [{', '.join(owners)}]"
+        kwargs: dict[str, Any] = {"default": argparse.SUPPRESS, "metavar": name.upper(),
+                                  "help": field.metadata.get("help", "") + used_by}
+        if field.metadata.get("choices"):
+            kwargs["choices"] = field.metadata["choices"]
         if isinstance(default, bool):
+            del kwargs["metavar"]
             kwargs["action"] = argparse.BooleanOptionalAction
         elif isinstance(default, tuple):
             kwargs.update(nargs="+", type=int, metavar="N")

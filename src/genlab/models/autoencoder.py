@@ -7,19 +7,20 @@ import torch
 from torch import Tensor, nn
 
 from genlab import losses
-from genlab.models.config import Config, require
+from genlab.models.config import Config, option, require
 from genlab.nn import check_image_shape, decoder, encoder_body
 
 
 @dataclass(frozen=True)
 class AEConfig(Config):
-    arch: str = "mlp"                            # "mlp" | "conv"
-    image_shape: tuple[int, int, int] = (1, 28, 28)
-    latent_dim: int = 3
-    hidden: tuple[int, ...] = (128, 64, 12)      # MLP hidden sizes, encoder order; decoder mirrors
-    conv_channels: tuple[int, ...] = (16, 32)    # conv encoder channels; decoder mirrors
-    kernel_size: int = 5
-    reconstruction: str = "mse"                  # "mse" on sigmoid outputs, or "bce" on logits
+    arch: str = option("mlp", "encoder/decoder family", ("mlp", "conv"))
+    image_shape: tuple[int, int, int] = option((1, 28, 28), "(channels, height, width), set from the data")
+    latent_dim: int = option(3, "size of the code")
+    hidden: tuple[int, ...] = option((128, 64, 12), "MLP hidden sizes, encoder order; the decoder mirrors them")
+    conv_channels: tuple[int, ...] = option((16, 32), "conv encoder channels; the decoder mirrors them")
+    kernel_size: int = option(5, "conv kernel size (odd)")
+    reconstruction: str = option("mse", "squared error on sigmoid outputs, or Bernoulli cross-entropy on logits",
+                                 ("mse", "bce"))
 
     def __post_init__(self) -> None:
         require(self.arch in ("mlp", "conv"), f"arch must be 'mlp' or 'conv', not {self.arch!r}")

@@ -35,6 +35,11 @@ class Config:
         return type(self).from_dict({**self.to_dict(), **changes})
 
 
+def option(default: Any, help: str, choices: tuple[str, ...] | None = None) -> Any:
+    """A config field with the help text (and choices) that the CLI shows for its flag."""
+    return dataclasses.field(default=default, metadata={"help": help, "choices": choices})
+
+
 def require(condition: bool, message: str) -> None:
     """Raise ConfigError(message) unless `condition` holds (for __post_init__ checks)."""
     if not condition:

@@ -8,21 +8,22 @@ import torch
 from torch import Tensor, nn
 
 from genlab import losses
-from genlab.models.config import Config, require
+from genlab.models.config import Config, option, require
 from genlab.nn import check_image_shape, decoder, encoder_body
 
 
 @dataclass(frozen=True)
 class VAEConfig(Config):
-    arch: str = "mlp"                            # "mlp" | "conv"
-    image_shape: tuple[int, int, int] = (1, 28, 28)
-    latent_dim: int = 20
-    hidden: tuple[int, ...] = (400,)             # MLP hidden sizes, encoder order; decoder mirrors
-    conv_channels: tuple[int, ...] = (16, 32)    # conv encoder channels; decoder mirrors
-    kernel_size: int = 5
-    beta: float = 1.0                            # KL weight: 1 is the true ELBO, >1 is beta-VAE
-    likelihood: str = "bernoulli"                # "bernoulli": decoder gives logits; "gaussian": means
-    gaussian_std: float = 0.1                    # fixed decoder std for the Gaussian likelihood
+    arch: str = option("mlp", "encoder/decoder family", ("mlp", "conv"))
+    image_shape: tuple[int, int, int] = option((1, 28, 28), "(channels, height, width), set from the data")
+    latent_dim: int = option(20, "size of z")
+    hidden: tuple[int, ...] = option((400,), "MLP hidden sizes, encoder order; the decoder mirrors them")
+    conv_channels: tuple[int, ...] = option((16, 32), "conv encoder channels; the decoder mirrors them")
+    kernel_size: int = option(5, "conv kernel size (odd)")
+    beta: float = option(1.0, "KL weight: 1 is the true ELBO, > 1 a beta-VAE")
+    likelihood: str = option("bernoulli", "decoder likelihood: Bernoulli on logits, or Gaussian means",
+                             ("bernoulli", "gaussian"))
+    gaussian_std: float = option(0.1, "fixed decoder standard deviation of the Gaussian likelihood")
 
     def __post_init__(self) -> None:
         require(self.arch in ("mlp", "conv"), f"arch must be 'mlp' or 'conv', not {self.arch!r}")
