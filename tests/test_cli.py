@@ -230,3 +230,15 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path) -> None:
     assert len(metrics(killed)) == 3
     assert metrics(killed) == metrics(tmp_path / "whole")
     assert (killed / "model.safetensors").read_bytes() == (tmp_path / "whole" / "model.safetensors").read_bytes()
+
+
+def test_sampling_a_plain_autoencoder_is_refused_with_a_reason(tmp_path, capsys) -> None:
+    out = tmp_path / "ae"
+    assert main(["train", "ae", *QUICK, "--out", str(out)]) == 0
+    fails(["sample", str(out)], capsys, "cannot sample", "VAE")
+
+
+def test_bad_config_values_are_one_line(capsys) -> None:
+    fails(["train", "vae", "--data", "shapes", "--epochs", "0"], capsys, "epochs must be >= 1")
+    fails(["train", "vae", "--data", "shapes", "--latent-dim", "0"], capsys, "latent_dim must be >= 1")
+    fails(["train", "vae", "--data", "shapes", "--batch-size", "0"], capsys, "batch_size must be >= 1")
