@@ -13,9 +13,14 @@ from torch import Tensor
 
 from genlab.errors import DataError
 
+GRAY_MODES = frozenset({"L", "LA", "1", "I", "I;16"})  # PIL modes loaded as one channel by default
+
 
 def make_grid(images: Tensor, nrow: int = 8, padding: int = 2, pad_value: float = 1.0) -> Tensor:
     """(N, C, H, W) float in [0, 1] -> one (C, H', W') image, nrow images per row."""
+    if images.dim() != 4 or images.shape[0] == 0 or nrow < 1:
+        raise ValueError(f"make_grid needs a non-empty (N, C, H, W) batch and nrow >= 1, got shape "
+                         f"{tuple(images.shape)} and nrow={nrow}")
     n, channels, height, width = images.shape
     ncol = min(nrow, n)
     nrows = math.ceil(n / ncol)
@@ -29,20 +34,24 @@ def make_grid(images: Tensor, nrow: int = 8, padding: int = 2, pad_value: float 
 
 def to_pil(image: Tensor) -> Image.Image:
     """(C, H, W) float in [0, 1] (clamped) or uint8, C in {1, 3} -> PIL image."""
+    if image.dim() != 3 or image.shape[0] not in (1, 3):
+        raise ValueError(f"to_pil needs one (C, H, W) image with C = 1 (gray) or 3 (RGB), got shape "
+                         f"{tuple(image.shape)}; grid a batch first with make_grid")
     if image.dtype != torch.uint8:
         image = (image.detach().float().clamp(0, 1) * 255).round().to(torch.uint8)
     array = image.cpu().permute(1, 2, 0).numpy()
     return Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array)
 
 
-def atomic_save(image: Image.Image, path: str | os.PathLike, **options) -> Path:
-    """Save through a temporary file in the same folder, then rename."""
+def atomic_save(image: Image.Image, path: str | os.PathLike, image_format: str | None = None, **options) -> Path:
+    """Save through a temporary file in the same folder, then rename; format from the suffix unless given."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
-        image.save(tmp, format=path.suffix.lstrip(".").upper().replace("JPG", "JPEG") or "PNG", **options)
+        image_format = image_format or path.suffix.lstrip(".").upper().replace("JPG", "JPEG") or "PNG"
+        image.save(tmp, format=image_format, **options)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -52,15 +61,20 @@ def atomic_save(image: Image.Image, path: str | os.PathLike, **options) -> Path:
 
 def save_png(image: Tensor, path: str | os.PathLike) -> Path:
     """Write (C, H, W), or (N, C, H, W) as a grid of 8 per row, to a PNG atomically."""
-    if image.dim() == 4:
-        image = make_grid(image, nrow=8)
-    return atomic_save(to_pil(image), path)
+    return atomic_save(to_pil(single_image(image)), path, "PNG")
 
 
 def save_gif(frames: list[Tensor], path: str | os.PathLike, duration_ms: int = 100) -> Path:
-    """Write (C, H, W) frames as a looping GIF, atomically."""
-    first, *rest = [to_pil(frame) for frame in frames]
-    return atomic_save(first, path, save_all=True, append_images=rest, duration=duration_ms, loop=0)
+    """Write (C, H, W) frames (or (N, C, H, W) grids of 8 per row) as a GIF looping forever, atomically."""
+    if not frames:
+        raise ValueError("save_gif needs at least one frame")
+    first, *rest = [to_pil(single_image(frame)) for frame in frames]
+    return atomic_save(first, path, "GIF", save_all=True, append_images=rest, duration=duration_ms, loop=0)
+
+
+def single_image(image: Tensor) -> Tensor:
+    """(C, H, W) as is; a batch (N, C, H, W) becomes one grid of 8 per row."""
+    return make_grid(image, nrow=8) if image.dim() == 4 else image
 
 
 def open_image(path: str | os.PathLike) -> Image.Image:
@@ -92,7 +106,7 @@ def load_image(path: str | os.PathLike, channels: int | None = None,
     """Read a PNG/JPEG as uint8 (C, H, W); size=int center-crops to a square first, (H, W) resizes as is."""
     image = open_image(path)
     if channels is None:
-        channels = 1 if image.mode in ("L", "LA", "1", "I", "I;16") else 3
+        channels = 1 if image.mode in GRAY_MODES else 3
     if channels not in (1, 3):
         raise DataError(f"channels must be 1 (grayscale) or 3 (RGB), not {channels}")
     if isinstance(size, int):

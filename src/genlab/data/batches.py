@@ -6,9 +6,14 @@ from collections.abc import Iterator
 import torch
 from torch import Tensor
 
+from genlab.errors import ConfigError
+
 
 def to_unit_float(x: Tensor) -> Tensor:
     """uint8 images (N, C, H, W) -> float32 in [0, 1]."""
+    if x.dtype != torch.uint8:  # dividing float images by 255 again would silently darken them
+        raise TypeError(f"to_unit_float expects uint8 images (0..255), got {x.dtype}; "
+                        f"images that are already float need no conversion")
     return x.to(torch.float32).mul_(1 / 255)
 
 
@@ -20,6 +25,10 @@ def epoch_permutation(n: int, seed: int, epoch: int, device: torch.device | str)
 
 def iter_batches(x: Tensor, perm: Tensor, batch_size: int, drop_last: bool = False) -> Iterator[Tensor]:
     """Float [0, 1] batches x[perm[i:i+B]], gathered on x's device (no host sync)."""
+    check_batch_size(batch_size)
+    if perm.device != x.device:
+        raise ValueError(f"perm is on {perm.device} but the images are on {x.device}; "
+                         f"build it with epoch_permutation(..., device=x.device)")
     stop = len(perm) - len(perm) % batch_size if drop_last else len(perm)
     for start in range(0, stop, batch_size):
         # index_select, not x[idx]: advanced indexing is ~10x slower for this gather on CPU
@@ -28,5 +37,11 @@ def iter_batches(x: Tensor, perm: Tensor, batch_size: int, drop_last: bool = Fal
 
 def iter_ordered(x: Tensor, batch_size: int) -> Iterator[Tensor]:
     """Float [0, 1] batches of x in order (evaluation)."""
+    check_batch_size(batch_size)
     for start in range(0, x.shape[0], batch_size):
         yield to_unit_float(x[start:start + batch_size])
+
+
+def check_batch_size(batch_size: int) -> None:
+    if batch_size < 1:
+        raise ConfigError(f"batch size must be a positive number of images, got {batch_size}")

@@ -116,14 +116,14 @@ def download_all(name: str, data_dir=None) -> Path:
                 if not (dest / f"{stem}.gz").is_file():
                     idx.download(base + f"{stem}.gz", dest / f"{stem}.gz", GZ_MD5[name][stem])
             return dest
-        except (OSError, DataError) as e:
-            errors.append(f"{base}: {getattr(e, 'reason', e)}")
-    raise DataError("; ".join(errors))
+        except (OSError, DataError) as e:  # OSError: e.g. no permission to create the folder
+            errors.append(idx.one_line(e))
+    raise DataError("; ".join(errors) or f"no mirrors configured for {name}")
 
 
 def not_found(name: str, data_dir, reason: str) -> DataError:
     searched = ", ".join(str(d) for d in search_dirs(name, data_dir))
-    return DataError(f"{name} not found (looked in {searched}); download failed ({reason}); get it with "
+    return DataError(f"{name} not found (looked in {searched}); {reason}; get it with "
                      f"{HOW_TO_GET[name]}`genlab data fetch {name}` on a networked machine, or put the four IDX "
                      f"files in one of those folders")
 
@@ -133,33 +133,47 @@ def locate(name: str, data_dir=None, download: bool = True) -> Path:
     if folder is not None:
         return folder
     if not download:
-        raise not_found(name, data_dir, "downloads disabled")
+        raise not_found(name, data_dir, "not downloaded because downloads are disabled (download=False)")
     try:
         return download_all(name, data_dir)
     except DataError as e:
-        raise not_found(name, data_dir, str(e)) from None
+        raise not_found(name, data_dir, f"download failed ({e})") from None
 
 
-def read_split(folder: Path, prefix: str) -> tuple[torch.Tensor, torch.Tensor]:
-    images_path, labels_path = file_in(folder, f"{prefix}-images-idx3-ubyte"), file_in(folder, f"{prefix}-labels-idx1-ubyte")
-    images, labels = idx.read_idx(images_path), idx.read_idx(labels_path)
+def read_split(folder: Path, prefix: str, name: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """One split ('train' or 't10k'): uint8 images (N, 1, 28, 28) and int64 labels (N,) in 0..9."""
+    images_path = file_in(folder, f"{prefix}-images-idx3-ubyte")
+    labels_path = file_in(folder, f"{prefix}-labels-idx1-ubyte")
+    images, labels = idx.read_idx(images_path, name), idx.read_idx(labels_path, name)
     if images.dim() != 3 or tuple(images.shape[1:]) != (28, 28) or images.dtype != torch.uint8:
-        raise DataError(f"{images_path} holds {tuple(images.shape)} {images.dtype} data, not 28x28 uint8 images")
-    if labels.dim() != 1 or labels.shape[0] != images.shape[0] or int(labels.max()) > 9:
-        raise DataError(f"{labels_path} does not hold one label in 0..9 per image of {images_path}")
+        raise DataError(f"{images_path} holds {tuple(images.shape)} {images.dtype} data, not 28x28 uint8 images; "
+                        f"{idx.fix_advice(name)}")
+    if labels.dim() != 1 or labels.shape[0] != images.shape[0]:
+        raise DataError(f"{labels_path} holds {tuple(labels.shape)} labels for the {images.shape[0]} images of "
+                        f"{images_path}; expected one label per image; {idx.fix_advice(name)}")
+    # one-off host reads at load time, not on a hot path; guarded because max() of nothing is an error
+    if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) > 9):
+        raise DataError(f"{labels_path} holds labels outside 0..9; {idx.fix_advice(name)}")
     return images.unsqueeze(1), labels.long()
 
 
 def load_idx_dataset(name: str, data_dir=None, download: bool = True) -> Dataset:
     folder = locate(name, data_dir, download)
-    (train_x, train_y), (test_x, test_y) = read_split(folder, "train"), read_split(folder, "t10k")
+    (train_x, train_y), (test_x, test_y) = read_split(folder, "train", name), read_split(folder, "t10k", name)
     return Dataset(name, train_x, train_y, test_x, test_y, CLASSES[name], source=str(folder))
+
+
+RESIZE_CHUNK = 4096  # images per interpolate call: 60000 at 64x64 in float32 at once would be ~1 GB
 
 
 def resized(x: torch.Tensor, size: int) -> torch.Tensor:
     """uint8 (N, C, H, W) -> uint8 (N, C, size, size), antialiased bilinear."""
-    out = F.interpolate(x.float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-    return out.round().clamp(0, 255).to(torch.uint8)
+    out = torch.empty(x.shape[0], x.shape[1], size, size, dtype=torch.uint8, device=x.device)
+    for start in range(0, x.shape[0], RESIZE_CHUNK):
+        chunk = F.interpolate(x[start:start + RESIZE_CHUNK].float(), size=(size, size), mode="bilinear",
+                              antialias=True, align_corners=False)
+        out[start:start + RESIZE_CHUNK] = chunk.round_().clamp_(0, 255)
+    return out
 
 
 def adapt(data: Dataset, image_size: int | None, channels: int | None) -> Dataset:
@@ -198,9 +212,10 @@ def verify(name: str, folder: Path) -> None:
     """Check found files against the known payload checksums, where we have them."""
     for stem, expected in PAYLOAD_SHA256.get(name, {}).items():
         path = file_in(folder, stem)
-        if idx.payload_sha256(path) != expected:
-            raise DataError(f"{path} does not match the published {name} data (sha256 differs); "
-                            f"delete it and fetch again")
+        found = idx.payload_sha256(path, name)
+        if found != expected:
+            raise DataError(f"{path} does not match the published {name} data (decompressed sha256 {found[:12]}..., "
+                            f"expected {expected[:12]}...); {idx.fix_advice(name)}")
 
 
 def fetch_dataset(name: str, data_dir: str | os.PathLike | None = None) -> Path:

@@ -3,18 +3,23 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
-
+from PIL import Image
 
 from genlab.errors import DataError
-from genlab.images import load_image, open_image
+from genlab.images import GRAY_MODES, load_image
+
+if TYPE_CHECKING:
+    from genlab.data.catalog import Dataset
 
 SUFFIXES = {".png", ".jpg", ".jpeg"}
 TEST_FRACTION = 10  # one image in ten goes to the test split
 
 
 def image_files(root: Path) -> list[Path]:
+    """Every PNG/JPEG under root, recursively, in sorted (stable) order."""
     return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES)
 
 
@@ -24,21 +29,60 @@ def is_test(relative: Path) -> bool:
 
 
 def split(files: list[Path], root: Path) -> tuple[list[Path], list[Path]]:
-    test = [f for f in files if is_test(f.relative_to(root))]
-    if not test and len(files) >= 2:
-        test = [files[-1]]  # too few files for the hash to pick one: keep at least one test image
-    train = [f for f in files if f not in test]
-    return train, test
+    """(train, test): ~1 in 10 to test; with two or more images each side gets at least one."""
+    test = {f for f in files if is_test(f.relative_to(root))}
+    if len(files) >= 2 and not test:
+        test = {files[-1]}  # too few files for the hash to pick one
+    if len(files) >= 2 and len(test) == len(files):
+        test.discard(files[0])  # the hash picked them all: keep one to train on
+    return [f for f in files if f not in test], [f for f in files if f in test]
+
+
+def image_mode(path: Path) -> str:
+    """The PIL mode from the file's header (pixels are not decoded), or a DataError naming it."""
+    try:
+        with Image.open(path) as image:
+            return image.mode
+    except (OSError, ValueError) as e:  # UnidentifiedImageError is an OSError
+        raise DataError(f"cannot read image {path}: {e}; expected a PNG or JPEG file") from None
 
 
 def guess_channels(files: list[Path]) -> int:
     """1 when every image is grayscale, else 3."""
-    gray = {"L", "LA", "1", "I", "I;16"}
-    return 1 if all(open_image(f).mode in gray for f in files) else 3
+    return 1 if all(image_mode(f) in GRAY_MODES for f in files) else 3
 
 
-def load_folder(path: str, image_size: int | None = None, channels: int | None = None):
-    """Dataset from a folder of images (recursive), resized to image_size (default 64) squares."""
+def class_folder(file: Path, root: Path) -> str | None:
+    """The first-level sub-folder holding file (its class), or None for a file directly in root."""
+    parts = file.relative_to(root).parts
+    return parts[0] if len(parts) > 1 else None
+
+
+def class_names(files: list[Path], root: Path) -> list[str]:
+    """Sorted first-level sub-folder names, or [root's name] when every image sits directly in root."""
+    folders = [class_folder(f, root) for f in files]
+    if all(folder is None for folder in folders):
+        return [root.name]
+    if None in folders:
+        loose = files[folders.index(None)]
+        raise DataError(f"folder:{root} mixes class sub-folders with loose images such as {loose}; "
+                        f"move loose images into a sub-folder (one per class) or into a folder of their own")
+    return sorted(set(folders))
+
+
+def stack_images(group: list[Path], root: Path, classes: list[str], channels: int,
+                 size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """uint8 images (N, C, size, size) and int64 labels (N,) for a list of files."""
+    if not group:
+        return torch.zeros(0, channels, size, size, dtype=torch.uint8), torch.zeros(0, dtype=torch.long)
+    index = {name: i for i, name in enumerate(classes)}
+    labels = [index.get(class_folder(f, root), 0) for f in group]  # a flat folder is one class: 0
+    x = torch.stack([load_image(f, channels, size) for f in group])
+    return x, torch.tensor(labels, dtype=torch.long)
+
+
+def load_folder(path: str, image_size: int | None = None, channels: int | None = None) -> Dataset:
+    """Dataset from a folder of images (recursive), center-cropped and resized to image_size squares (64)."""
     from genlab.data.catalog import Dataset  # catalog imports this module: import at call time
 
     root = Path(path).expanduser().resolve()
@@ -47,24 +91,10 @@ def load_folder(path: str, image_size: int | None = None, channels: int | None =
     files = image_files(root)
     if not files:
         raise DataError(f"folder:{path}: no .png, .jpg or .jpeg images under {root}")
-    size = image_size or 64
+    size, classes = image_size or 64, class_names(files, root)
     channels = channels or guess_channels(files)
-    labelled = any(len(f.relative_to(root).parts) > 1 for f in files)
-    classes = sorted({f.relative_to(root).parts[0] for f in files if len(f.relative_to(root).parts) > 1}) \
-        if labelled else [root.name]
-    files = [f for f in files if not labelled or len(f.relative_to(root).parts) > 1]
-
-    def tensors(group: list[Path]) -> tuple[torch.Tensor, torch.Tensor]:
-        x = torch.stack([load_image(f, channels, size) for f in group]) if group else \
-            torch.zeros(0, channels, size, size, dtype=torch.uint8)
-        y = torch.tensor([classes.index(f.relative_to(root).parts[0]) if labelled else 0 for f in group],
-                         dtype=torch.long)
-        return x, y
-
     train, test = split(files, root)
-    (train_x, train_y), (test_x, test_y) = tensors(train), tensors(test)
+    (train_x, train_y), (test_x, test_y) = (stack_images(group, root, classes, channels, size)
+                                            for group in (train, test))
     return Dataset(name=f"folder:{root}", train_x=train_x, train_y=train_y, test_x=test_x, test_y=test_y,
                    classes=tuple(classes), source=str(root))
-
-
-

@@ -5,12 +5,16 @@ Each image keeps its ground-truth factor values, so disentanglement can be measu
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from genlab.errors import DataError
+
+if TYPE_CHECKING:
+    from genlab.data.catalog import Dataset
 
 CLASSES = ("square", "circle", "triangle", "cross")
 FACTOR_NAMES = ("shape", "scale", "rotation", "pos_x", "pos_y")
@@ -25,21 +29,34 @@ def sample_factors(n: int, generator: torch.Generator) -> Tensor:
     return torch.cat([shape, 0.5 + 0.5 * u[:, :1], 2 * math.pi * u[:, 1:2], 2 * u[:, 2:] - 1], dim=1)
 
 
-def inside(shape: Tensor, u: Tensor, v: Tensor) -> Tensor:
-    """Whether shape-frame points (u, v) of shape (B, S, S) lie inside each image's shape (radius 1)."""
+def inside_square(u: Tensor, v: Tensor) -> Tensor:
+    """Axis-aligned in its frame, half-side 0.8 (corners at radius 1.13, hence the 1.15 margin)."""
+    return torch.maximum(u.abs(), v.abs()) <= 0.8
+
+
+def inside_circle(u: Tensor, v: Tensor) -> Tensor:
+    """Radius 1 (rotation is still sampled and recorded, though it cannot show)."""
+    return u * u + v * v <= 1.0
+
+
+def inside_triangle(u: Tensor, v: Tensor) -> Tensor:
+    """Equilateral, apex up, circumradius 1."""
+    return (v >= -0.5) & (v <= 1.0 - math.sqrt(3) * u.abs())
+
+
+def inside_cross(u: Tensor, v: Tensor) -> Tensor:
+    """A plus sign: two bars of half-width 0.3 and half-length 1."""
     au, av = u.abs(), v.abs()
-    masks = torch.stack([
-        torch.maximum(au, av) <= 0.8,                                   # square
-        u * u + v * v <= 1.0,                                           # circle
-        (v >= -0.5) & (v <= 1.0 - math.sqrt(3) * au),                   # equilateral triangle
-        ((au <= 0.3) & (av <= 1.0)) | ((av <= 0.3) & (au <= 1.0)),      # cross
-    ], dim=1)
-    index = shape.long().view(-1, 1, 1, 1).expand(-1, 1, *u.shape[1:])
-    return masks.gather(1, index).squeeze(1)
+    return ((au <= 0.3) & (av <= 1.0)) | ((av <= 0.3) & (au <= 1.0))
 
 
-def render(factors: Tensor, size: int) -> Tensor:
-    """(B, 5) factors -> uint8 (B, 1, size, size) images."""
+# Membership tests in the shape's own frame (radius ~1), in CLASSES order
+INSIDE = (inside_square, inside_circle, inside_triangle, inside_cross)
+
+
+def shape_frame(factors: Tensor, size: int) -> tuple[Tensor, Tensor]:
+    """(B, 5) factors -> (u, v), each (B, S, S) at S = size * SUPERSAMPLE: pixel centres in each
+    shape's own frame (centred, unrotated, radius 1)."""
     fine = size * SUPERSAMPLE
     grid = (torch.arange(fine, dtype=torch.float32) + 0.5) / SUPERSAMPLE  # pixel-centre coordinates
     radius = factors[:, 1] * size * 0.3
@@ -48,12 +65,22 @@ def render(factors: Tensor, size: int) -> Tensor:
     dx = (grid.view(1, 1, -1) - cx.view(-1, 1, 1)) / radius.view(-1, 1, 1)
     dy = (cy.view(-1, 1, 1) - grid.view(1, -1, 1)) / radius.view(-1, 1, 1)  # y points up
     cos, sin = torch.cos(factors[:, 2]).view(-1, 1, 1), torch.sin(factors[:, 2]).view(-1, 1, 1)
-    u, v = cos * dx + sin * dy, -sin * dx + cos * dy  # rotate the frame by -rotation
-    coverage = F.avg_pool2d(inside(factors[:, 0], u, v).float().unsqueeze(1), SUPERSAMPLE)
-    return (coverage * 255).round().to(torch.uint8)
+    return cos * dx + sin * dy, -sin * dx + cos * dy  # rotate the frame by -rotation
 
 
-def make_shapes(n_train: int = 12000, n_test: int = 2000, image_size: int = 28, seed: int = 0):
+def render(factors: Tensor, size: int) -> Tensor:
+    """(B, 5) factors -> uint8 (B, 1, size, size) images."""
+    images = torch.empty(factors.shape[0], 1, size, size, dtype=torch.uint8)
+    for k, inside_shape in enumerate(INSIDE):
+        # draw each class separately: every pixel is tested against one shape, not all four
+        rows = torch.nonzero(factors[:, 0] == k).squeeze(1)
+        coverage = F.avg_pool2d(inside_shape(*shape_frame(factors[rows], size)).float().unsqueeze(1),
+                                SUPERSAMPLE)
+        images[rows] = (coverage * 255).round().to(torch.uint8)
+    return images
+
+
+def make_shapes(n_train: int = 12000, n_test: int = 2000, image_size: int = 28, seed: int = 0) -> Dataset:
     """The shapes Dataset: uint8 (N, 1, S, S) images, labels = shape class, factors kept."""
     from genlab.data.catalog import Dataset  # catalog imports this module: import at call time
 
