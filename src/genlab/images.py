@@ -52,6 +52,7 @@ def atomic_save(image: Image.Image, path: str | os.PathLike, image_format: str |
     try:
         image_format = image_format or path.suffix.lstrip(".").upper().replace("JPG", "JPEG") or "PNG"
         image.save(tmp, format=image_format, **options)
+        os.chmod(tmp, 0o644)  # mkstemp makes the file private; pictures are meant to be shared
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

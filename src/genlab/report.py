@@ -14,7 +14,6 @@ import math
 import os
 import re
 import struct
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from genlab.errors import RunError
+from genlab.train.checkpoint import atomic_write_text, read_metrics
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _EPOCH_PNG = re.compile(r"(?P<kind>recon|samples)_epoch(?P<epoch>\d+)\.png")
@@ -80,28 +80,6 @@ def read_config(run_dir: str | os.PathLike) -> dict:
     if not isinstance(config, dict):
         raise RunError(f"{path} holds a {type(config).__name__}, expected a JSON object; restore it")
     return config
-
-
-def read_metrics(run_dir: str | os.PathLike) -> list[dict]:
-    """One dict per completed epoch from RUN/metrics.jsonl; [] if the file does not exist yet."""
-    path = Path(run_dir) / "metrics.jsonl"
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        return []
-    except (OSError, UnicodeDecodeError) as err:
-        raise RunError(f"{path} could not be read ({err}); check its permissions and encoding") from err
-    return [_parse_metrics_line(path, number, line) for number, line in enumerate(lines, 1) if line.strip()]
-
-
-def _parse_metrics_line(path: Path, number: int, line: str) -> dict:
-    try:
-        row = json.loads(line)
-    except json.JSONDecodeError as err:
-        raise RunError(f"{path} line {number} is not valid JSON ({err}); delete or repair that line") from err
-    if not isinstance(row, dict):
-        raise RunError(f"{path} line {number} is not a JSON object; each line holds one epoch's metrics")
-    return row
 
 
 @dataclass(frozen=True)
@@ -385,16 +363,8 @@ def write_report(run_dir: str | os.PathLike) -> Path:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    """Write to a temporary file beside path, then rename over it: readers never see half a page."""
+    """Temporary file beside path, then rename (readers never see half a page); errors teach."""
     try:
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".report-", suffix=".tmp")
+        atomic_write_text(path, text)
     except OSError as err:
-        raise RunError(f"cannot write {path} ({err}); check that the run directory is writable") from err
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            file.write(text)
-        os.chmod(temporary, 0o644)  # mkstemp makes it private; a report is meant to be shared
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+        raise RunError(f"cannot write {path} ({err}); check that the run directory is writable") from None

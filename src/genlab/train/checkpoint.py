@@ -33,6 +33,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes the file private; run files are meant to be shared
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -136,14 +137,26 @@ def load_run(run_dir: str | os.PathLike, device: str | torch.device = "cpu") -> 
     return Run(run_dir, config, model.to(device).eval(), read_metrics(run_dir))
 
 
-def read_metrics(run_dir: Path) -> list[dict]:
+def read_metrics(run_dir: str | os.PathLike) -> list[dict]:
+    """One dict per completed epoch from RUN/metrics.jsonl; [] if the file does not exist yet."""
     path = Path(run_dir) / METRICS_FILE
-    if not path.is_file():
-        return []
     try:
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    except json.JSONDecodeError as e:
-        raise RunError(f"{path} is corrupt ({e})") from None
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return []
+    except (OSError, UnicodeDecodeError) as err:
+        raise RunError(f"{path} could not be read ({err}); check its permissions and encoding") from None
+    return [parse_metrics_line(path, number, line) for number, line in enumerate(lines, 1) if line.strip()]
+
+
+def parse_metrics_line(path: Path, number: int, line: str) -> dict:
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as err:
+        raise RunError(f"{path} line {number} is not valid JSON ({err}); delete or repair that line") from None
+    if not isinstance(row, dict):
+        raise RunError(f"{path} line {number} is not a JSON object; each line holds one epoch's metrics")
+    return row
 
 
 def json_dumps(value: Any) -> str:

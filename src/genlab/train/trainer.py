@@ -145,15 +145,16 @@ class Trainer:
         """Train one epoch (or up to max_steps), then evaluate; returns the metrics record."""
         self.model.train()
         perm = epoch_permutation(self.train_x.shape[0], self.config.seed, self.epoch, self.device)
-        start, sums, seen, names = time.perf_counter(), None, 0, []
+        start, sums, seen, last_step = time.perf_counter(), None, 0, self.total_steps()
         for x in iter_batches(self.train_x, perm, self.config.batch_size):
             parts = train_step(self.model, self.optimizer, x)
-            sums, names = add_weighted(sums, parts, x.shape[0]), list(parts)
+            sums = add_weighted(sums, parts, x.shape[0])
             seen += x.shape[0]
             self.step += 1
             bar.update(1)
-            if self.step >= self.total_steps():
+            if self.step >= last_step:
                 break
+        names = list(parts)
         train_means = read_means(names, sums, seen)  # syncs, so the timing below is honest on a GPU
         seconds = time.perf_counter() - start
         self.epoch += 1
