@@ -17,6 +17,9 @@ from PIL import Image
 
 from genlab.cli import main
 from genlab.data.catalog import SYSTEM_DIRS
+from genlab.models.contract import AutoEncoder, Generative
+from genlab.models.registry import MODELS
+from genlab.train.checkpoint import load_run
 
 QUICK = ["--data", "shapes", "--epochs", "1", "--max-steps", "12", "--batch-size", "64"]
 
@@ -77,11 +80,53 @@ def test_sample_reconstruct_report(vae_run, tmp_path, capsys) -> None:
     assert capsys.readouterr().out.strip().endswith("report.html")
 
 
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_every_model_trains_then_samples_or_reconstructs(name: str, tmp_path, capsys) -> None:
+    out = tmp_path / name
+    small = ["--dim", "8"] if name == "dcgan" else []
+    assert main(["train", name, "--data", "shapes", "--epochs", "1", "--max-steps", "3", *small,
+                 "--out", str(out)]) == 0
+    model = load_run(out).model
+    if isinstance(model, Generative):
+        assert main(["sample", str(out), "-n", "4", "--out", str(tmp_path / "s.png")]) == 0
+        assert Image.open(tmp_path / "s.png").size[0] > 28 * 4
+    if isinstance(model, AutoEncoder):
+        assert main(["reconstruct", str(out), "-n", "3", "--out", str(tmp_path / "r.png")]) == 0
+        assert Image.open(tmp_path / "r.png").size[1] > 28 * 2
+    if not isinstance(model, (Generative, AutoEncoder)):
+        capsys.readouterr()
+        fails(["sample", str(out)], capsys, "cannot sample")
+        fails(["reconstruct", str(out)], capsys, "cannot reconstruct")
+    assert "test" in json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
+    assert "<img" in (out / "report.html").read_text()
+
+
+def test_classifier_run_records_accuracy(tmp_path) -> None:
+    out = tmp_path / "clf"
+    assert main(["train", "classifier", *QUICK, "--out", str(out)]) == 0
+    record = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
+    assert 0 <= record["test"]["accuracy"] <= 1
+    assert json.loads((out / "config.json").read_text())["model_config"]["n_classes"] == 4  # shapes' classes
+
+
+def test_dcgan_trains_with_radford_settings_unless_flags_say_otherwise(tmp_path) -> None:
+    quick = ["--data", "shapes", "--epochs", "1", "--max-steps", "2", "--dim", "8"]
+    assert main(["train", "dcgan", *quick, "--out", str(tmp_path / "a")]) == 0
+    train_config = json.loads((tmp_path / "a" / "config.json").read_text())["train"]
+    assert (train_config["lr"], train_config["beta1"], train_config["batch_size"]) == (2e-4, 0.5, 64)
+    assert main(["train", "dcgan", *quick, "--lr", "1e-3", "--out", str(tmp_path / "b")]) == 0
+    train_config = json.loads((tmp_path / "b" / "config.json").read_text())["train"]
+    assert (train_config["lr"], train_config["beta1"]) == (1e-3, 0.5)
+    images = sorted(p.name for p in (tmp_path / "a" / "images").iterdir())
+    assert images == ["samples_epoch001.png"]
+
+
 def test_models_lists_every_registered_model(capsys) -> None:
     assert main(["models"]) == 0
     out = capsys.readouterr().out
-    for name in ("vae", "conv-vae", "ae", "conv-ae"):
-        assert any(line.split()[0] == name for line in out.splitlines())
+    for name in MODELS:
+        line = next(line for line in out.splitlines() if line.split() and line.split()[0] == name)
+        assert len(line.split()) > 3, f"{name} needs a description"
 
 
 def test_data_list_names_every_dataset(capsys) -> None:

@@ -2,44 +2,82 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 import torch
 
 from genlab.errors import ConfigError
+from genlab.models.contract import GAN, AutoEncoder, Classifier, Generative
 from genlab.models.contract import VAE as VAEProtocol
-from genlab.models.contract import AutoEncoder
-from genlab.models.registry import MODELS, create_model, make_config
+from genlab.models.registry import MODELS, create_model, data_fields, make_config
 from genlab.train.checkpoint import load_run, save_checkpoint
+from genlab.train.trainer import model_loss, train
 
 NAMES = sorted(MODELS)
+AUTOENCODERS = [n for n in NAMES if isinstance(create_model(n), AutoEncoder)]
+VAES = [n for n in NAMES if isinstance(create_model(n), VAEProtocol)]
+GANS = [n for n in NAMES if isinstance(create_model(n), GAN)]
+CLASSIFIERS = [n for n in NAMES if isinstance(create_model(n), Classifier)]
 
 
 def images(n: int = 4, shape=(1, 28, 28)) -> torch.Tensor:
     return torch.rand(n, *shape)
 
 
+def labels(n: int = 4) -> torch.Tensor:
+    return torch.arange(n) % 10
+
+
+def outputs(model, x: torch.Tensor) -> list[torch.Tensor]:
+    """What each kind of model computes from x, deterministically (eval mode)."""
+    found = []
+    if isinstance(model, AutoEncoder):
+        found += [model.encode(x), model.reconstruct(x)]
+    if isinstance(model, Generative):
+        found.append(model.sample(3, generator=torch.Generator().manual_seed(7)))
+    if isinstance(model, Classifier):
+        found += [model.features(x), model.logits(x)]
+    return found
+
+
+def test_every_model_is_some_kind_the_trainer_knows() -> None:
+    kinds = set(AUTOENCODERS) | set(GANS) | set(CLASSIFIERS)
+    assert kinds == set(NAMES)
+    assert len(VAES) >= 6 and GANS == ["dcgan"] and CLASSIFIERS == ["classifier"]
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_loss_is_a_finite_scalar_with_parts(name: str) -> None:
-    parts = create_model(name).loss(images())
-    assert "loss" in parts and "rec" in parts
+    model = create_model(name)
+    parts = model_loss(model, images(), labels())
+    assert "loss" in parts and ("rec" in parts or name not in AUTOENCODERS)
     assert all(v.shape == () and torch.isfinite(v) for v in parts.values())
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_backward_reaches_every_parameter(name: str) -> None:
     model = create_model(name)
-    model.loss(images())["loss"].backward()
+    model_loss(model, images(), labels())["loss"].backward()
     missing = [n for n, p in model.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()]
     assert not missing
 
 
 @pytest.mark.parametrize("name", NAMES)
+def test_trains_a_few_steps_on_shapes(name: str, tiny_shapes, tiny_train_config) -> None:
+    model = create_model(name, **data_fields(name, tiny_shapes.image_shape, len(tiny_shapes.classes)))
+    before = [p.detach().clone() for p in model.parameters()]
+    metrics = train(model, tiny_shapes, tiny_train_config.replace(max_steps=3), log=lambda _: None)
+    assert metrics[-1]["step"] == 3
+    assert all(math.isfinite(v) for split in ("train", "test") for v in metrics[-1][split].values())
+    assert all(not torch.equal(p, q) for p, q in zip(before, model.parameters())), "every tensor learns"
+
+
+@pytest.mark.parametrize("name", AUTOENCODERS)
 @pytest.mark.parametrize("shape", [(1, 28, 28), (3, 64, 64)])
 def test_encode_decode_reconstruct_shapes(name: str, shape) -> None:
     model = create_model(name, image_shape=shape).eval()
     x = images(3, shape)
-    assert isinstance(model, AutoEncoder)
     code = model.encode(x)
     assert code.shape == (3, model.latent_dim)
     assert model.decode(code).shape == (3, *shape)
@@ -47,7 +85,26 @@ def test_encode_decode_reconstruct_shapes(name: str, shape) -> None:
     assert x_hat.shape == x.shape and x_hat.min() >= 0 and x_hat.max() <= 1
 
 
-@pytest.mark.parametrize("name", [n for n in NAMES if isinstance(create_model(n), VAEProtocol)])
+@pytest.mark.parametrize("name", GANS)
+@pytest.mark.parametrize("shape", [(1, 28, 28), (1, 32, 32), (3, 64, 64)])
+def test_gan_samples_every_supported_size(name: str, shape) -> None:
+    model = create_model(name, image_shape=shape).eval()
+    samples = model.sample(2, generator=torch.Generator().manual_seed(1))
+    assert samples.shape == (2, *shape) and samples.min() >= 0 and samples.max() <= 1
+    assert model.discriminator(samples * 2 - 1).shape == (2,)
+    assert model.decode(torch.zeros(2, model.latent_dim)).shape == (2, *shape)
+
+
+@pytest.mark.parametrize("name", CLASSIFIERS)
+def test_classifier_outputs(name: str) -> None:
+    model = create_model(name, n_classes=7).eval()
+    x = images(5)
+    assert model.logits(x).shape == (5, 7)
+    assert model.features(x).shape == (5, model.config.feature_dim)
+    assert model.predict(x).shape == (5,)
+
+
+@pytest.mark.parametrize("name", VAES)
 def test_vae_contract(name: str) -> None:
     model = create_model(name).eval()
     x = (images(5) > 0.5).float()
@@ -67,15 +124,17 @@ def test_vae_contract(name: str) -> None:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_save_load_round_trip(name: str, tmp_path) -> None:
-    model = create_model(name).eval()
+    model = create_model(name)
+    model_loss(model, images(), labels())  # a training-mode pass moves the batch-norm statistics off their init
+    model.eval()
     config = {"model": name, "model_config": model.config.to_dict()}
     (tmp_path / "config.json").write_text(json.dumps(config))
     save_checkpoint(tmp_path, model, {"epoch": 1, "step": 1}, metrics=[])
     loaded = load_run(tmp_path).model
     x = images()
     assert type(loaded) is type(model) and loaded.config == model.config
-    assert torch.equal(loaded.encode(x), model.encode(x))
-    assert torch.equal(loaded.reconstruct(x), model.reconstruct(x))
+    mine, theirs = outputs(model, x), outputs(loaded, x)
+    assert mine and all(torch.equal(a, b) for a, b in zip(mine, theirs, strict=True))
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -86,7 +145,8 @@ def test_config_json_round_trip_and_unknown_keys(name: str) -> None:
         type(config).from_dict({**config.to_dict(), "fc21": 3})
 
 
-@pytest.mark.parametrize("name", [n for n in NAMES if make_config(n).arch == "conv"])
+@pytest.mark.parametrize("name", [n for n in NAMES if getattr(make_config(n), "arch", None) == "conv"
+                                  and getattr(make_config(n), "conv_padding", "same") == "same"])
 def test_conv_models_reject_sizes_they_cannot_rebuild(name: str) -> None:
     with pytest.raises(ConfigError, match="divisible by 4"):
         create_model(name, image_shape=(1, 30, 30))

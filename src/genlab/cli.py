@@ -15,13 +15,14 @@ from genlab.data.batches import to_unit_float
 from genlab.data.catalog import fetch_dataset, list_datasets, load_dataset
 from genlab.errors import ConfigError, GenlabError, RunError
 from genlab.images import make_grid, save_png
-from genlab.models.contract import Generative
-from genlab.models.registry import MODELS, create_model, model_spec
+from genlab.models.contract import AutoEncoder, Generative
+from genlab.models.registry import MODELS, create_model, data_fields, model_spec
 from genlab.report import write_report
 from genlab.train.checkpoint import load_run
 from genlab.train.trainer import TrainConfig, resolve_device, train
 
-HIDDEN_MODEL_FIELDS = {"image_shape"}  # set from the data, not by hand
+TUNED_TRAIN_FLAGS = ("lr", "beta1", "batch_size")  # defaults come from the model's registry entry
+HIDDEN_MODEL_FIELDS = {"image_shape", "n_classes"}  # set from the data, not by hand
 
 
 def model_fields() -> dict[str, tuple[dataclasses.Field, list[str]]]:
@@ -80,14 +81,19 @@ def default_out(model: str, data: str) -> Path:
     return Path("runs") / re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{model}-{Path(data).name if ':' in data else data}")
 
 
+def train_config(args: argparse.Namespace) -> TrainConfig:
+    """Flags the user gave, else the model's preferred training settings, else TrainConfig's defaults."""
+    given = {name: getattr(args, name) for name in TUNED_TRAIN_FLAGS if getattr(args, name) is not None}
+    preferred = {**model_spec(args.model).train_defaults, **given}
+    return TrainConfig(epochs=args.epochs, max_steps=args.max_steps, seed=args.seed, device=args.device, **preferred)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
-    config = TrainConfig(epochs=args.epochs, max_steps=args.max_steps, batch_size=args.batch_size,
-                         lr=args.lr, seed=args.seed, device=args.device)
-    model_spec(args.model)  # an unknown name fails here, before any data is loaded
+    config = train_config(args)  # an unknown model name fails here, before any data is loaded
     overrides = model_overrides(args)
     data = load_dataset(args.data, data_dir=args.data_dir, image_size=args.image_size, channels=args.channels)
     torch.manual_seed(args.seed)  # model initialisation depends on the seed too
-    model = create_model(args.model, image_shape=data.image_shape, **overrides)
+    model = create_model(args.model, **data_fields(args.model, data.image_shape, len(data.classes)), **overrides)
     out = Path(args.out) if args.out else default_out(args.model, args.data)
     data_dir = str(Path(args.data_dir).resolve()) if args.data_dir else None
     extra = {"command": shlex.join(["genlab", *args.argv]),
@@ -111,8 +117,8 @@ def run_test_images(run_config: dict[str, Any], n: int, data_dir: str | None) ->
 def cmd_sample(args: argparse.Namespace) -> int:
     run = load_run(args.run, resolve_device(args.device))
     if not isinstance(run.model, Generative):
-        raise RunError(f"{run.config['model']} cannot sample: it has no prior over its codes; "
-                       f"train a VAE (e.g. `genlab train vae`) to sample")
+        raise RunError(f"{run.config['model']} cannot sample: it has no prior to draw from; "
+                       f"train a VAE or a GAN (e.g. `genlab train vae`) to sample")
     with torch.no_grad():
         images = run.model.sample(args.n, generator=torch.Generator().manual_seed(args.seed))
     out = Path(args.out) if args.out else run.path / "images" / "samples.png"
@@ -122,6 +128,9 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 def cmd_reconstruct(args: argparse.Namespace) -> int:
     run = load_run(args.run, resolve_device(args.device))
+    if not isinstance(run.model, AutoEncoder):
+        raise RunError(f"{run.config['model']} cannot reconstruct: it has no encoder; "
+                       f"reconstruct with an autoencoder or VAE run")
     x = to_unit_float(run_test_images(run.config, args.n, args.data_dir)).to(next(run.model.parameters()).device)
     with torch.no_grad():
         grid = make_grid(torch.cat([x, run.model.reconstruct(x)]).cpu(), nrow=args.n)
@@ -168,8 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_flags(p)
     p.add_argument("--epochs", type=int, default=10, help="epochs to train (default 10)")
     p.add_argument("--max-steps", type=int, help="stop after this many optimizer steps in total")
-    p.add_argument("--batch-size", type=int, default=128, help="default 128")
-    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
+    p.add_argument("--batch-size", type=int, help="default 128 (64 for dcgan)")
+    p.add_argument("--lr", type=float, help="Adam learning rate (default 1e-3; 2e-4 for dcgan)")
+    p.add_argument("--beta1", type=float, help="Adam's first-moment decay (default 0.9; 0.5 for dcgan)")
     p.add_argument("--seed", type=int, default=0, help="seeds initialisation, shuffling and noise (default 0)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     p.add_argument("--out", help="run directory (default runs/MODEL-DATA)")
@@ -177,8 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_flags(p)
     p.set_defaults(handler=cmd_train)
 
-    p = commands.add_parser("sample", help="draw samples from a trained VAE",
-                            description="Decode prior samples of a trained VAE run into an image grid.")
+    p = commands.add_parser("sample", help="draw samples from a trained VAE or GAN",
+                            description="Decode prior samples of a trained VAE or GAN run into an image grid.")
     p.add_argument("run", metavar="RUN", help="run directory")
     p.add_argument("-n", type=int, default=64, help="number of samples (default 64)")
     p.add_argument("--nrow", type=int, default=8, help="images per grid row (default 8)")
@@ -218,6 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("name", metavar="NAME", help="fashion-mnist or mnist")
     add_data_flags(q, with_name=False)
     q.set_defaults(handler=cmd_data_fetch)
+
     return parser
 
 

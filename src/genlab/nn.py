@@ -10,78 +10,112 @@ from genlab.errors import ConfigError
 
 
 def mlp(sizes: Sequence[int], activation: type[nn.Module] = nn.ReLU,
-        final_activation: bool = False) -> nn.Sequential:
-    """Linear layers sizes[0] -> ... -> sizes[-1] with `activation` between them."""
+        final_activation: bool = False, batch_norm: bool = False) -> nn.Sequential:
+    """Linear layers sizes[0] -> ... -> sizes[-1] with `activation` (after batch norm, if asked) between them."""
     layers: list[nn.Module] = []
     for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-        layers.append(nn.Linear(n_in, n_out))
-        if i < len(sizes) - 2 or final_activation:
+        hidden = i < len(sizes) - 2 or final_activation
+        # a bias before batch norm is cancelled by its mean subtraction: leave it out
+        layers.append(nn.Linear(n_in, n_out, bias=not (hidden and batch_norm)))
+        if hidden:
+            layers += [nn.BatchNorm1d(n_out)] if batch_norm else []
             layers.append(activation())
     return nn.Sequential(*layers)
 
 
-def leaky_relu() -> nn.Module:
-    return nn.LeakyReLU(0.2)
+PADDINGS = ("same", "valid")
 
 
-def conv_stack(channels: Sequence[int], kernel_size: int = 5) -> nn.Sequential:
-    """Stride-2 'same' convolutions channels[0] -> ... -> channels[-1], each halving H and W."""
+def conv_sizes(size: int, n_layers: int, kernel_size: int, padding: str) -> list[int]:
+    """Side lengths [input, after layer 1, ...] of stride-2 convs: 'same' halves, 'valid' gives (i - k) // 2 + 1."""
+    sizes = [size]
+    for _ in range(n_layers):
+        i = sizes[-1]
+        sizes.append(i // 2 if padding == "same" else (i - kernel_size) // 2 + 1)
+    return sizes
+
+
+def conv_stack(channels: Sequence[int], kernel_size: int = 5, padding: str = "same",
+               activation: type[nn.Module] = nn.LeakyReLU) -> nn.Sequential:
+    """Stride-2 convolutions channels[0] -> ... -> channels[-1]; 'same' padding halves H and W exactly."""
     layers: list[nn.Module] = []
     for n_in, n_out in zip(channels[:-1], channels[1:]):
-        layers += [nn.Conv2d(n_in, n_out, kernel_size, stride=2, padding=kernel_size // 2),
-                   leaky_relu()]
+        layers += [nn.Conv2d(n_in, n_out, kernel_size, stride=2, padding=kernel_size // 2 if padding == "same" else 0),
+                   make_activation(activation)]
     return nn.Sequential(*layers)
 
 
-def deconv_stack(channels: Sequence[int], kernel_size: int = 5) -> nn.Sequential:
-    """Stride-2 transposed convolutions, each doubling H and W; no activation after the last."""
+def deconv_stack(channels: Sequence[int], kernel_size: int, heights: Sequence[int], widths: Sequence[int],
+                 padding: str = "same", activation: type[nn.Module] = nn.LeakyReLU) -> nn.Sequential:
+    """Stride-2 transposed convolutions walking `heights`/`widths` (small to large); no activation after the last.
+
+    'same': o = 2(i - 1) - 2p + k + 1 = 2i with p = k // 2, k odd. 'valid': p = 0 and the kernel is
+    chosen per layer so that o = 2(i - 1) + k' lands exactly on the encoder's size.
+    """
     layers: list[nn.Module] = []
     pairs = list(zip(channels[:-1], channels[1:]))
     for i, (n_in, n_out) in enumerate(pairs):
-        # o = 2(i - 1) - 2p + k + output_padding = 2i when p = k // 2 and k is odd
-        layers.append(nn.ConvTranspose2d(n_in, n_out, kernel_size, stride=2,
-                                         padding=kernel_size // 2, output_padding=1))
+        if padding == "same":
+            layers.append(nn.ConvTranspose2d(n_in, n_out, kernel_size, stride=2, padding=kernel_size // 2,
+                                             output_padding=1))
+        else:
+            kernel = (heights[i + 1] - 2 * (heights[i] - 1), widths[i + 1] - 2 * (widths[i] - 1))
+            layers.append(nn.ConvTranspose2d(n_in, n_out, kernel, stride=2))
         if i < len(pairs) - 1:
-            layers.append(leaky_relu())
+            layers.append(make_activation(activation))
     return nn.Sequential(*layers)
 
 
-def check_image_shape(arch: str, image_shape: Sequence[int], n_conv_layers: int) -> None:
-    """Conv models halve H and W once per layer and double them back: both must divide."""
+def make_activation(activation: type[nn.Module]) -> nn.Module:
+    return nn.LeakyReLU(0.2) if activation is nn.LeakyReLU else activation()
+
+
+def check_image_shape(arch: str, image_shape: Sequence[int], n_conv_layers: int, kernel_size: int = 5,
+                      padding: str = "same") -> None:
+    """Conv models must be able to rebuild the image size: 'same' halves H and W per layer, 'valid' shrinks them."""
     if len(image_shape) != 3 or min(image_shape) < 1:
         raise ConfigError(f"image_shape must be (channels, height, width); got {tuple(image_shape)}")
-    factor = 2 ** n_conv_layers
+    if arch != "conv":
+        return
     _, height, width = image_shape
-    if arch == "conv" and (height % factor or width % factor):
-        raise ConfigError(
-            f"this conv model needs height and width divisible by {factor} "
-            f"(it halves them {n_conv_layers} times) but the images are {height}x{width}; "
-            f"use --image-size {factor * max(1, round(height / factor))} or an MLP model"
-        )
+    if padding == "same":
+        factor = 2 ** n_conv_layers
+        if height % factor or width % factor:
+            raise ConfigError(
+                f"this conv model needs height and width divisible by {factor} "
+                f"(it halves them {n_conv_layers} times) but the images are {height}x{width}; "
+                f"use --image-size {factor * max(1, round(height / factor))} or an MLP model")
+    elif min(conv_sizes(min(height, width), n_conv_layers, kernel_size, padding)) < 1:
+        raise ConfigError(f"{n_conv_layers} unpadded stride-2 convs of kernel {kernel_size} shrink "
+                          f"{height}x{width} images to nothing; use a larger --image-size or fewer --conv-channels")
 
 
-def encoder_body(arch: str, image_shape: Sequence[int], hidden: Sequence[int],
-                 conv_channels: Sequence[int], kernel_size: int) -> tuple[nn.Module, int]:
+def encoder_body(arch: str, image_shape: Sequence[int], hidden: Sequence[int], conv_channels: Sequence[int],
+                 kernel_size: int, batch_norm: bool = False, padding: str = "same") -> tuple[nn.Module, int]:
     """Image (N, C, H, W) -> features (N, F); returns the module and F."""
     channels, height, width = image_shape
     if arch == "mlp":
         sizes = [channels * height * width, *hidden]
-        return nn.Sequential(nn.Flatten(), mlp(sizes, final_activation=True)), sizes[-1]
-    body = nn.Sequential(conv_stack([channels, *conv_channels], kernel_size), nn.Flatten())
-    shrink = 2 ** len(conv_channels)
-    return body, conv_channels[-1] * (height // shrink) * (width // shrink)
+        return nn.Sequential(nn.Flatten(), mlp(sizes, final_activation=True, batch_norm=batch_norm)), sizes[-1]
+    body = nn.Sequential(conv_stack([channels, *conv_channels], kernel_size, padding), nn.Flatten())
+    n = len(conv_channels)
+    h, w = conv_sizes(height, n, kernel_size, padding)[-1], conv_sizes(width, n, kernel_size, padding)[-1]
+    return body, conv_channels[-1] * h * w
 
 
 def decoder(arch: str, latent_dim: int, image_shape: Sequence[int], hidden: Sequence[int],
-            conv_channels: Sequence[int], kernel_size: int) -> nn.Module:
+            conv_channels: Sequence[int], kernel_size: int, batch_norm: bool = False,
+            padding: str = "same") -> nn.Module:
     """Code (N, latent_dim) -> unbounded outputs (N, C, H, W), mirroring `encoder_body`."""
     channels, height, width = image_shape
     if arch == "mlp":
         sizes = [latent_dim, *reversed(hidden), math.prod(image_shape)]
-        return nn.Sequential(mlp(sizes), nn.Unflatten(1, tuple(image_shape)))
-    shrink = 2 ** len(conv_channels)
-    start = (conv_channels[-1], height // shrink, width // shrink)
+        return nn.Sequential(mlp(sizes, batch_norm=batch_norm), nn.Unflatten(1, tuple(image_shape)))
+    n = len(conv_channels)
+    heights = conv_sizes(height, n, kernel_size, padding)[::-1]
+    widths = conv_sizes(width, n, kernel_size, padding)[::-1]
+    start = (conv_channels[-1], heights[0], widths[0])
     return nn.Sequential(
-        nn.Linear(latent_dim, math.prod(start)), leaky_relu(), nn.Unflatten(1, start),
-        deconv_stack([*reversed(conv_channels), channels], kernel_size),
+        nn.Linear(latent_dim, math.prod(start)), make_activation(nn.LeakyReLU), nn.Unflatten(1, start),
+        deconv_stack([*reversed(conv_channels), channels], kernel_size, heights, widths, padding),
     )

@@ -1,4 +1,4 @@
-"""Deterministic autoencoders: MLP or conv encoder to a small code, mirrored decoder."""
+"""Deterministic autoencoders: MLP or conv encoder to a small code, mirrored decoder; denoising and contractive."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -21,6 +21,11 @@ class AEConfig(Config):
     kernel_size: int = option(5, "conv kernel size (odd)")
     reconstruction: str = option("mse", "squared error on sigmoid outputs, or Bernoulli cross-entropy on logits",
                                  ("mse", "bce"))
+    code_activation: str = option("none", "squashing of the code: none (linear) or sigmoid", ("none", "sigmoid"))
+    corruption: str = option("none", "denoising: corrupt the input the encoder sees, rebuild the clean image; "
+                             "additive Gaussian noise or masking noise", ("none", "gaussian", "mask"))
+    corruption_level: float = option(0.0, "std of the Gaussian noise, or the fraction of pixels masked to 0")
+    contractive: float = option(0.0, "contractive AE: weight lambda of ||dh/dx||_F^2 (0 turns it off)")
 
     def __post_init__(self) -> None:
         require(self.arch in ("mlp", "conv"), f"arch must be 'mlp' or 'conv', not {self.arch!r}")
@@ -28,6 +33,13 @@ class AEConfig(Config):
                 f"reconstruction must be 'mse' or 'bce', not {self.reconstruction!r}")
         require(self.latent_dim >= 1, f"latent_dim must be >= 1, got {self.latent_dim}")
         require(self.kernel_size % 2 == 1, f"kernel_size must be odd, got {self.kernel_size}")
+        require(self.code_activation in ("none", "sigmoid"),
+                f"code_activation must be none or sigmoid, not {self.code_activation!r}")
+        require(self.corruption in ("none", "gaussian", "mask"),
+                f"corruption must be none, gaussian or mask, not {self.corruption!r}")
+        require(self.corruption_level >= 0 and (self.corruption != "mask" or self.corruption_level < 1),
+                f"corruption_level must be >= 0 (and < 1 for masking), got {self.corruption_level}")
+        require(self.contractive >= 0, f"contractive must be >= 0, got {self.contractive}")
         check_image_shape(self.arch, self.image_shape, len(self.conv_channels))
 
 
@@ -39,7 +51,8 @@ class AE(nn.Module):
         self.config = config
         c = config
         body, features = encoder_body(c.arch, c.image_shape, c.hidden, c.conv_channels, c.kernel_size)
-        self.encoder = nn.Sequential(body, nn.Linear(features, c.latent_dim))
+        code = [nn.Linear(features, c.latent_dim)] + ([nn.Sigmoid()] if c.code_activation == "sigmoid" else [])
+        self.encoder = nn.Sequential(body, *code)
         self.decoder = decoder(c.arch, c.latent_dim, c.image_shape, c.hidden, c.conv_channels, c.kernel_size)
 
     @property
@@ -64,7 +77,53 @@ class AE(nn.Module):
             return losses.mse_sum(torch.sigmoid(logits), x)
         return -losses.bernoulli_log_likelihood(logits, x)
 
+    def corrupt(self, x: Tensor) -> Tensor:
+        """x~ ~ q(x~|x): additive Gaussian noise (clipped to [0, 1]) or masking noise; x itself when off."""
+        c = self.config
+        if c.corruption == "gaussian":
+            return (x + c.corruption_level * torch.randn_like(x)).clamp(0, 1)
+        if c.corruption == "mask":
+            return x * (torch.rand_like(x) >= c.corruption_level)
+        return x
+
+    def is_single_sigmoid_layer(self) -> bool:
+        """True when h = sigmoid(W x + b) directly: then the Jacobian has a closed form."""
+        c = self.config
+        return c.arch == "mlp" and not c.hidden and c.code_activation == "sigmoid"
+
+    def contractive_penalty(self, x: Tensor) -> Tensor:
+        """||dh/dx||_F^2 per image, (N,): exact, in closed form for one sigmoid layer, else by autograd."""
+        if self.is_single_sigmoid_layer():
+            h = self.encode(x)
+            weight = self.encoder[1].weight  # (latent_dim, C*H*W)
+            # h_j = sigmoid(w_j . x + b_j)  =>  ||J||_F^2 = sum_j (h_j (1 - h_j))^2 ||w_j||^2
+            return ((h * (1 - h)) ** 2 * weight.pow(2).sum(1)).sum(1)
+        return jacobian_frobenius_sq(self.encode, x)
+
     def loss(self, x: Tensor) -> dict[str, Tensor]:
-        """Reconstruction error per image, averaged over the batch."""
-        rec = self.reconstruction_error(self.decode(self.encode(x)), x).mean()
-        return {"loss": rec, "rec": rec}
+        """Reconstruction error of the clean x from the (possibly corrupted) input, plus lambda ||J||^2."""
+        x_in = self.corrupt(x)
+        if self.config.contractive == 0:
+            rec = self.reconstruction_error(self.decode(self.encode(x_in)), x).mean()
+            return {"loss": rec, "rec": rec}
+        if not self.is_single_sigmoid_layer():
+            x_in = x_in.detach().requires_grad_(True)  # autograd needs a leaf to differentiate h against
+        rec = self.reconstruction_error(self.decode(self.encode(x_in)), x).mean()
+        penalty = self.contractive_penalty(x_in).mean()
+        return {"loss": rec + self.config.contractive * penalty, "rec": rec, "contractive": penalty}
+
+
+def jacobian_frobenius_sq(f, x: Tensor) -> Tensor:
+    """||df/dx||_F^2 per example for f: (N, ...) -> (N, D) acting on each example alone: (N,).
+
+    One reverse pass per output dimension (D passes); differentiable (create_graph), so it can be trained.
+    """
+    with torch.enable_grad():
+        if not x.requires_grad:
+            x = x.detach().requires_grad_(True)
+        h = f(x)
+        total = torch.zeros(x.shape[0], device=x.device, dtype=x.dtype)
+        for j in range(h.shape[1]):
+            (row,) = torch.autograd.grad(h[:, j].sum(), x, create_graph=True)  # examples are independent
+            total = total + row.pow(2).flatten(1).sum(1)
+    return total

@@ -1,4 +1,4 @@
-"""The model contract as Protocols, so tests and the CLI can check what a model offers."""
+"""The model contract as Protocols (AutoEncoder, VAE, Generative, GAN, Classifier): what a model offers."""
 from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
@@ -34,3 +34,24 @@ class Generative(Protocol):
     """Anything that draws images (n, C, H, W) in [0, 1]."""
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor: ...
+
+
+@runtime_checkable
+class GAN(Generative, Protocol):
+    """A generator and a discriminator trained by the two-optimizer step."""
+
+    generator: torch.nn.Module
+    discriminator: torch.nn.Module
+
+    def d_loss(self, x: Tensor, fake: Tensor | None = None) -> dict[str, Tensor]: ...
+    def g_loss(self, n: int, fake: Tensor | None = None) -> dict[str, Tensor]: ...
+    def generate(self, n: int) -> Tensor: ...
+
+
+@runtime_checkable
+class Classifier(Protocol):
+    """Images (N, C, H, W) in [0, 1] -> features and class logits; its loss needs the labels."""
+
+    def loss(self, x: Tensor, y: Tensor) -> dict[str, Tensor]: ...
+    def features(self, x: Tensor) -> Tensor: ...
+    def logits(self, x: Tensor) -> Tensor: ...

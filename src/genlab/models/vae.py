@@ -1,4 +1,4 @@
-"""Variational autoencoder (Kingma & Welling 2014): MLP or conv, beta-weighted, Bernoulli or Gaussian decoder."""
+"""Variational autoencoder (Kingma & Welling 2014): MLP or conv, beta-weighted, Bernoulli or Gaussian decoder, IWAE."""
 from __future__ import annotations
 
 import math
@@ -10,6 +10,8 @@ from torch import Tensor, nn
 from genlab import losses
 from genlab.models.config import Config, option, require
 from genlab.nn import check_image_shape, decoder, encoder_body
+
+MIN_DECODER_STD = 0.01  # floor of a learned Gaussian decoder's standard deviation, in pixel units [0, 1]
 
 
 @dataclass(frozen=True)
@@ -23,17 +25,31 @@ class VAEConfig(Config):
     beta: float = option(1.0, "KL weight: 1 is the true ELBO, > 1 a beta-VAE")
     likelihood: str = option("bernoulli", "decoder likelihood: Bernoulli on logits, or Gaussian means",
                              ("bernoulli", "gaussian"))
-    gaussian_std: float = option(0.1, "fixed decoder standard deviation of the Gaussian likelihood")
+    gaussian_std: float = option(0.1, "Gaussian decoder standard deviation (the starting value when learned)")
+    decoder_variance: str = option("fixed", "Gaussian decoder variance: fixed at gaussian_std, or learned, "
+                                   "one for all pixels or one per pixel", ("fixed", "global", "per-pixel"))
+    batch_norm: bool = option(False, "batch norm before each hidden activation of the MLP encoder and decoder")
+    conv_padding: str = option("same", "conv padding: 'same' halves H and W per layer (odd kernels); 'valid' "
+                               "pads nothing and the decoder's kernels are sized to rebuild the image",
+                               ("same", "valid"))
+    k: int = option(1, "importance samples per image in the objective: 1 is the ELBO, > 1 the IWAE bound")
 
     def __post_init__(self) -> None:
         require(self.arch in ("mlp", "conv"), f"arch must be 'mlp' or 'conv', not {self.arch!r}")
         require(self.likelihood in ("bernoulli", "gaussian"),
                 f"likelihood must be 'bernoulli' or 'gaussian', not {self.likelihood!r}")
+        require(self.decoder_variance in ("fixed", "global", "per-pixel"),
+                f"decoder_variance must be fixed, global or per-pixel, not {self.decoder_variance!r}")
+        require(self.decoder_variance == "fixed" or self.likelihood == "gaussian",
+                "a learned decoder_variance needs --likelihood gaussian (a Bernoulli decoder has no variance)")
         require(self.latent_dim >= 1, f"latent_dim must be >= 1, got {self.latent_dim}")
         require(self.beta >= 0, f"beta must be >= 0, got {self.beta}")
+        require(self.k >= 1, f"k (importance samples) must be >= 1, got {self.k}")
         require(self.gaussian_std > 0, f"gaussian_std must be > 0, got {self.gaussian_std}")
-        require(self.kernel_size % 2 == 1, f"kernel_size must be odd, got {self.kernel_size}")
-        check_image_shape(self.arch, self.image_shape, len(self.conv_channels))
+        require(self.conv_padding in ("same", "valid"), f"conv_padding must be same or valid, not {self.conv_padding!r}")
+        require(self.conv_padding == "valid" or self.kernel_size % 2 == 1,
+                f"kernel_size must be odd with 'same' padding, got {self.kernel_size}")
+        check_image_shape(self.arch, self.image_shape, len(self.conv_channels), self.kernel_size, self.conv_padding)
 
 
 class VAE(nn.Module):
@@ -43,10 +59,15 @@ class VAE(nn.Module):
         super().__init__()
         self.config = config
         c = config
-        self.encoder, features = encoder_body(c.arch, c.image_shape, c.hidden, c.conv_channels, c.kernel_size)
+        shape = (c.arch, c.image_shape, c.hidden, c.conv_channels, c.kernel_size, c.batch_norm, c.conv_padding)
+        self.encoder, features = encoder_body(*shape)
         self.mu_head = nn.Linear(features, c.latent_dim)
         self.log_var_head = nn.Linear(features, c.latent_dim)
-        self.decoder = decoder(c.arch, c.latent_dim, c.image_shape, c.hidden, c.conv_channels, c.kernel_size)
+        self.decoder = decoder(shape[0], c.latent_dim, *shape[1:])
+        if c.decoder_variance != "fixed":
+            # log sigma^2 of p(x|z), shared by all pixels or one per pixel, starting at gaussian_std
+            size = (1, 1, 1) if c.decoder_variance == "global" else tuple(c.image_shape)
+            self.decoder_log_var = nn.Parameter(torch.full(size, 2 * math.log(c.gaussian_std)))
 
     @property
     def latent_dim(self) -> int:
@@ -76,19 +97,42 @@ class VAE(nn.Module):
             return torch.sigmoid(decoded)
         return decoded.clamp(0, 1)
 
+    def decoder_log_variance(self) -> Tensor | float:
+        """log sigma^2 of the Gaussian decoder: the fixed value, or the learned one floored at MIN_DECODER_STD."""
+        if self.config.decoder_variance == "fixed":
+            return 2 * math.log(self.config.gaussian_std)
+        # without a floor the variance of always-black background pixels collapses and log p(x|z) diverges
+        return self.decoder_log_var.clamp(min=2 * math.log(MIN_DECODER_STD))
+
     def log_px_z(self, decoded: Tensor, x: Tensor) -> Tensor:
         """log p(x|z), (N,) nats summed over pixels."""
         if self.config.likelihood == "bernoulli":
             return losses.bernoulli_log_likelihood(decoded, x)
-        return losses.gaussian_log_likelihood(decoded, x, 2 * math.log(self.config.gaussian_std))
+        return losses.gaussian_log_likelihood(decoded, x, self.decoder_log_variance())
 
     def loss(self, x: Tensor) -> dict[str, Tensor]:
-        """-ELBO with KL weight beta, averaged over the batch: nats per image."""
+        """-ELBO with KL weight beta (or, with k > 1, the negative IWAE bound), batch mean: nats per image."""
+        if self.config.k > 1:
+            return self.iwae_loss(x, self.config.k)
         mu, log_var = self.posterior(x)
         z = self.reparameterize(mu, log_var)
         rec = -self.log_px_z(self.decode(z), x)
         kl = losses.kl_std_normal(mu, log_var)
         return {"loss": (rec + self.config.beta * kl).mean(), "rec": rec.mean(), "kl": kl.mean()}
+
+    def iwae_loss(self, x: Tensor, k: int) -> dict[str, Tensor]:
+        """-log (1/k) sum_i p(x|z_i) p(z_i)^beta / q(z_i|x)^beta (Burda et al. 2016); rec and kl averaged over z_i."""
+        log_px_z, log_pz, log_qz = self.log_weight_terms(x, k)
+        bound = losses.iwae_bound(log_px_z, self.config.beta * log_pz, self.config.beta * log_qz)
+        return {"loss": -bound.mean(), "rec": -log_px_z.mean(), "kl": (log_qz - log_pz).mean()}
+
+    def log_weight_terms(self, x: Tensor, k: int) -> tuple[Tensor, Tensor, Tensor]:
+        """log p(x|z_i), log p(z_i), log q(z_i|x) for k reparameterized samples z_i per image: each (k, N)."""
+        mu, log_var = self.posterior(x)
+        z = mu + torch.exp(0.5 * log_var) * torch.randn(k, *mu.shape, device=mu.device, dtype=mu.dtype)
+        decoded = self.decode(z.flatten(0, 1))
+        log_px_z = self.log_px_z(decoded, x.expand(k, *x.shape).flatten(0, 1)).view(k, -1)
+        return log_px_z, losses.log_std_normal(z), losses.log_normal_diag(z, mu, log_var)
 
     def reconstruct(self, x: Tensor) -> Tensor:
         """Decode the posterior mean: (N, C, H, W) in [0, 1]."""
@@ -108,8 +152,4 @@ class VAE(nn.Module):
 
     def log_likelihood(self, x: Tensor, k: int = 100) -> Tensor:
         """Importance-weighted estimate of log p(x) with k posterior samples, (N,) nats."""
-        mu, log_var = self.posterior(x)
-        z = mu + torch.exp(0.5 * log_var) * torch.randn(k, *mu.shape, device=mu.device)  # (k, N, D)
-        decoded = self.decode(z.flatten(0, 1))
-        log_px_z = self.log_px_z(decoded, x.repeat(k, 1, 1, 1)).view(k, -1)
-        return losses.iwae_bound(log_px_z, losses.log_std_normal(z), losses.log_normal_diag(z, mu, log_var))
+        return losses.iwae_bound(*self.log_weight_terms(x, k))

@@ -1,0 +1,65 @@
+"""A small CNN classifier: the feature extractor for Frechet distance and probes, the target for inversion."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from genlab.models.config import Config, option, require
+
+
+@dataclass(frozen=True)
+class ClassifierConfig(Config):
+    image_shape: tuple[int, int, int] = option((1, 28, 28), "(channels, height, width), set from the data")
+    n_classes: int = option(10, "number of classes, set from the data")
+    conv_channels: tuple[int, ...] = option((32, 64), "channels of the conv blocks (3x3 conv, batch norm, ReLU, "
+                                                      "2x2 max pool)")
+    feature_dim: int = option(128, "size of the penultimate layer: the features metrics use")
+    dropout: float = option(0.3, "dropout before the last layer, while training")
+
+    def __post_init__(self) -> None:
+        require(len(self.image_shape) == 3, f"image_shape must be (channels, height, width), got {self.image_shape}")
+        require(self.n_classes >= 2, f"n_classes must be >= 2, got {self.n_classes}")
+        require(len(self.conv_channels) >= 1, "channels needs at least one conv block")
+        require(0 <= self.dropout < 1, f"dropout must be in [0, 1), got {self.dropout}")
+        side = min(self.image_shape[1:]) // 2 ** len(self.conv_channels)
+        require(side >= 1, f"{len(self.conv_channels)} pooling blocks shrink {self.image_shape[1]}x{self.image_shape[2]} "
+                           f"images to nothing; use fewer --conv-channels or a larger --image-size")
+
+
+class Classifier(nn.Module):
+    """Image in [0, 1] -> conv blocks -> features (N, feature_dim) -> logits (N, n_classes)."""
+
+    def __init__(self, config: ClassifierConfig) -> None:
+        super().__init__()
+        self.config = config
+        c = config
+        blocks: list[nn.Module] = []
+        for n_in, n_out in zip((c.image_shape[0], *c.conv_channels), c.conv_channels):
+            blocks += [nn.Conv2d(n_in, n_out, 3, padding=1, bias=False), nn.BatchNorm2d(n_out), nn.ReLU(),
+                       nn.MaxPool2d(2)]
+        shrink = 2 ** len(c.conv_channels)
+        flat = c.conv_channels[-1] * (c.image_shape[1] // shrink) * (c.image_shape[2] // shrink)
+        self.body = nn.Sequential(*blocks, nn.Flatten(), nn.Linear(flat, c.feature_dim), nn.ReLU())
+        self.head = nn.Sequential(nn.Dropout(c.dropout), nn.Linear(c.feature_dim, c.n_classes))
+
+    def features(self, x: Tensor) -> Tensor:
+        """Penultimate activations (N, feature_dim): the embedding for Frechet distance and probes."""
+        return self.body(x)
+
+    def logits(self, x: Tensor) -> Tensor:
+        """Unnormalised class scores (N, n_classes)."""
+        return self.head(self.features(x))
+
+    def loss(self, x: Tensor, y: Tensor) -> dict[str, Tensor]:
+        """Cross-entropy in nats per image, and accuracy (fraction correct), batch means."""
+        logits = self.logits(x)
+        accuracy = (logits.argmax(1) == y).to(logits.dtype).mean()
+        return {"loss": F.cross_entropy(logits, y), "accuracy": accuracy}
+
+    @torch.no_grad()
+    def predict(self, x: Tensor) -> Tensor:
+        """Most likely class per image, (N,) int64."""
+        return self.logits(x).argmax(1)
