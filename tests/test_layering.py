@@ -9,7 +9,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "genlab"
 # module prefix -> layer; the longest matching prefix wins
 LAYERS = {
     "genlab.errors": 0, "genlab.version": 0, "genlab.data": 0, "genlab.nn": 0, "genlab.losses": 0,
-    "genlab.convarith": 0, "genlab.images": 0,
+    "genlab.convarith": 0, "genlab.convarith_pictures": 0, "genlab.images": 0,
     "genlab.models": 1,
     "genlab.train": 2, "genlab.latent": 2, "genlab.metrics": 2, "genlab.invert": 2,
     "genlab.report": 3, "genlab.serve": 3,
