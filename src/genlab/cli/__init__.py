@@ -1,0 +1,37 @@
+"""The `genlab` command: train, sample, reconstruct, report, models, data, convarith."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from genlab.cli import convarith, data, runs
+from genlab.errors import GenlabError
+
+COMMAND_MODULES = (runs, data, convarith)  # each adds its subcommands with register(commands)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="genlab", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    for module in COMMAND_MODULES:
+        module.register(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    args.argv = argv
+    try:
+        return args.handler(args)
+    except GenlabError as e:
+        print(f"genlab: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("genlab: interrupted; completed epochs are saved: continue with the same command and --resume",
+              file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
