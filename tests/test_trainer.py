@@ -6,10 +6,12 @@ import json
 import pytest
 import torch
 
+from genlab.data.batches import binarize_fixed
 from genlab.errors import RunError, TrainingError
 from genlab.models.registry import create_model
+from genlab.train import trainer as trainer_module
 from genlab.train.checkpoint import load_run, load_state
-from genlab.train.trainer import train
+from genlab.train.trainer import evaluate, train
 
 
 def fresh(name: str = "vae", seed: int = 3):
@@ -86,3 +88,25 @@ def test_nan_loss_stops_cleanly_and_keeps_the_last_checkpoint(tiny_shapes, tiny_
               log=lambda _: None)
     assert (out / "state.pt").read_bytes() == before
     assert load_state(out)["epoch"] == 1
+
+
+def test_binarize_fixed_is_one_seeded_draw_with_the_pixel_means() -> None:
+    x = torch.randint(0, 256, (200, 1, 28, 28), dtype=torch.uint8)
+    a, b = binarize_fixed(x), binarize_fixed(x)
+    assert torch.equal(a, b) and set(a.unique().tolist()) <= {0, 255}
+    assert abs(a.float().mean().item() - x.float().mean().item()) < 2.0  # E[255 * Bernoulli(x/255)] = x
+    assert not torch.equal(binarize_fixed(x, seed=1), a)
+
+
+def test_dynamic_binarization_trains_on_fresh_draws_and_tests_on_a_fixed_one(tiny_shapes, tiny_train_config,
+                                                                            monkeypatch) -> None:
+    seen = []
+    original = trainer_module.binarize_dynamic
+    monkeypatch.setattr(trainer_module, "binarize_dynamic", lambda x: seen.append(o := original(x)) or o)
+    config = tiny_train_config.replace(epochs=1, binarize="dynamic", max_steps=3)
+    model = fresh("ae")  # deterministic loss: the test figure can be recomputed exactly
+    metrics = train(model, tiny_shapes, config, log=lambda _: None)
+    assert len(seen) == 3 and all(set(b.unique().tolist()) <= {0.0, 1.0} for b in seen)
+    binary_test = evaluate(model, binarize_fixed(tiny_shapes.test_x))
+    assert metrics[0]["test"] == pytest.approx(binary_test)
+    assert metrics[0]["test"] != pytest.approx(evaluate(model, tiny_shapes.test_x))

@@ -74,7 +74,8 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
     """Flags the user gave, else the model's preferred training settings, else TrainConfig's defaults."""
     given = {name: getattr(args, name) for name in TUNED_TRAIN_FLAGS if getattr(args, name) is not None}
     preferred = {**model_spec(args.model).train_defaults, **given}
-    return TrainConfig(epochs=args.epochs, max_steps=args.max_steps, seed=args.seed, device=args.device, **preferred)
+    return TrainConfig(epochs=args.epochs, max_steps=args.max_steps, seed=args.seed, device=args.device,
+                       binarize=args.binarize, **preferred)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -150,6 +151,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     add_device_flag(p)
     p.add_argument("--out", help="run directory (default runs/MODEL-DATA)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.add_argument("--binarize", choices=("none", "dynamic"), default="none",
+                   help="dynamic: train on fresh Bernoulli samples of the pixels each batch and test on one "
+                        "fixed-seed binarization, as in published binarized-data likelihoods (default none)")
     add_model_flags(p)
     p.set_defaults(handler=cmd_train)
 

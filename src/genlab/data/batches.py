@@ -45,3 +45,18 @@ def iter_ordered(x: Tensor, batch_size: int) -> Iterator[Tensor]:
 def check_batch_size(batch_size: int) -> None:
     if batch_size < 1:
         raise ConfigError(f"batch size must be a positive number of images, got {batch_size}")
+
+
+BINARIZE_TEST_SEED = 0  # one binarization of the test set for every run, so likelihoods compare
+
+
+def binarize_fixed(x: Tensor, seed: int = BINARIZE_TEST_SEED) -> Tensor:
+    """uint8 images -> uint8 in {0, 255}: each pixel on with probability x / 255, one seeded draw (CPU)."""
+    generator = torch.Generator().manual_seed(seed)
+    noise = torch.rand(x.shape, generator=generator)
+    return (noise < x.cpu().to(torch.float32) / 255).to(torch.uint8).mul_(255).to(x.device)
+
+
+def binarize_dynamic(x: Tensor) -> Tensor:
+    """Float [0, 1] batch -> a fresh Bernoulli draw in {0, 1} (dynamic binarization: new each time it is seen)."""
+    return torch.bernoulli(x)

@@ -16,6 +16,8 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from genlab.data.batches import (
+    binarize_dynamic,
+    binarize_fixed,
     epoch_permutation,
     iter_batches,
     iter_ordered,
@@ -43,6 +45,7 @@ class TrainConfig(Config):
     beta1: float = 0.9               # Adam's first-moment decay (0.5 for GANs, after Radford et al.)
     seed: int = 0
     device: str = "auto"             # "auto" | "cpu" | "cuda"
+    binarize: str = "none"           # "dynamic": fresh Bernoulli pixels each batch, a fixed-seed binary test set
 
     def __post_init__(self) -> None:
         require(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
@@ -51,6 +54,7 @@ class TrainConfig(Config):
         require(self.lr > 0, f"lr must be > 0, got {self.lr}")
         require(0 <= self.beta1 < 1, f"beta1 must be in [0, 1), got {self.beta1}")
         require(self.device in ("auto", "cpu", "cuda"), f"device must be auto, cpu or cuda, not {self.device!r}")
+        require(self.binarize in ("none", "dynamic"), f"binarize must be none or dynamic, not {self.binarize!r}")
 
 
 def resolve_device(name: str) -> torch.device:
@@ -157,7 +161,8 @@ class Trainer:
         self.model.to(self.device)
         self.optimizers = make_optimizers(model, config)
         self.train_x = data.train_x.to(self.device)  # uint8 on the device: 1/4 the memory of float
-        self.test_x = data.test_x.to(self.device)
+        test_x = binarize_fixed(data.test_x) if config.binarize == "dynamic" else data.test_x
+        self.test_x = test_x.to(self.device)
         self.train_y, self.test_y = data.train_y.to(self.device), data.test_y.to(self.device)
         self.epoch, self.step, self.metrics = 0, 0, []
 
@@ -201,6 +206,8 @@ class Trainer:
         for offset, x in zip(range(0, len(perm), self.config.batch_size),
                              iter_batches(self.train_x, perm, self.config.batch_size, drop_last)):
             y = torch.index_select(self.train_y, 0, perm[offset:offset + self.config.batch_size])
+            if self.config.binarize == "dynamic":
+                x = binarize_dynamic(x)
             parts = train_step(self.model, self.optimizers, x, y)
             sums = add_weighted(sums, parts, x.shape[0])
             seen += x.shape[0]
