@@ -12,7 +12,8 @@ from genlab.models.contract import GAN, AutoEncoder, Classifier, Generative
 from genlab.models.contract import VAE as VAEProtocol
 from genlab.models.registry import MODELS, create_model, data_fields, make_config
 from genlab.train.checkpoint import load_run, save_checkpoint
-from genlab.train.trainer import model_loss, train
+from genlab.train.steps import model_loss
+from genlab.train.trainer import train
 
 NAMES = sorted(MODELS)
 AUTOENCODERS = [n for n in NAMES if isinstance(create_model(n), AutoEncoder)]

@@ -2,16 +2,18 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 import torch
 
 from genlab.data.batches import binarize_fixed
-from genlab.errors import RunError, TrainingError
+from genlab.errors import ConfigError, RunError, TrainingError
 from genlab.models.registry import create_model
 from genlab.train import trainer as trainer_module
 from genlab.train.checkpoint import load_run, load_state
-from genlab.train.trainer import evaluate, train
+from genlab.train.steps import make_optimizers, make_step
+from genlab.train.trainer import TrainConfig, evaluate, train
 
 
 def fresh(name: str = "vae", seed: int = 3):
@@ -110,3 +112,33 @@ def test_dynamic_binarization_trains_on_fresh_draws_and_tests_on_a_fixed_one(tin
     binary_test = evaluate(model, binarize_fixed(tiny_shapes.test_x))
     assert metrics[0]["test"] == pytest.approx(binary_test)
     assert metrics[0]["test"] != pytest.approx(evaluate(model, tiny_shapes.test_x))
+
+
+def test_bf16_autocast_trains_and_reports_float32_parts(tiny_shapes, tiny_train_config) -> None:
+    config = tiny_train_config.replace(epochs=1, max_steps=4, precision="bf16")
+    model = fresh("conv-vae")
+    optimizers = make_optimizers(model, 1e-3)
+    parts = make_step(model, optimizers, "bf16")(torch.rand(8, 1, 28, 28), None)
+    assert all(v.dtype == torch.float32 and torch.isfinite(v) for v in parts.values())
+    assert all(p.dtype == torch.float32 for p in model.parameters()), "weights stay float32 under autocast"
+    metrics = train(fresh("conv-vae"), tiny_shapes, config, log=lambda _: None)
+    assert math.isfinite(metrics[-1]["test"]["loss"])
+
+
+def test_channels_last_gives_the_same_training_as_contiguous(tiny_shapes, tiny_train_config) -> None:
+    config = tiny_train_config.replace(epochs=1, max_steps=3)
+    plain = train(fresh("conv-ae"), tiny_shapes, config, log=lambda _: None)
+    nhwc = train(fresh("conv-ae"), tiny_shapes, config.replace(channels_last=True), log=lambda _: None)
+    assert nhwc[-1]["test"]["loss"] == pytest.approx(plain[-1]["test"]["loss"], rel=1e-4)
+
+
+def test_compiled_loss_matches_eager(tiny_shapes, tiny_train_config) -> None:
+    config = tiny_train_config.replace(epochs=1, max_steps=3)
+    eager = train(fresh("ae"), tiny_shapes, config, log=lambda _: None)
+    compiled = train(fresh("ae"), tiny_shapes, config.replace(compile=True), log=lambda _: None)
+    assert compiled[-1]["test"]["loss"] == pytest.approx(eager[-1]["test"]["loss"], rel=1e-4)
+
+
+def test_unknown_precision_is_refused() -> None:
+    with pytest.raises(ConfigError, match="precision must be one of fp32, bf16"):
+        TrainConfig(precision="fp16")

@@ -12,13 +12,8 @@ from genlab.errors import ConfigError
 from genlab.models.autoencoder import jacobian_frobenius_sq
 from genlab.models.dcgan import upsampling_plan
 from genlab.models.registry import create_model, data_fields
-from genlab.train.trainer import (
-    TrainConfig,
-    evaluate,
-    make_optimizers,
-    train,
-    train_step,
-)
+from genlab.train.steps import make_optimizers, train_step
+from genlab.train.trainer import evaluate, train
 
 
 def brute_force_jacobian_sq(encode, x: torch.Tensor) -> torch.Tensor:
@@ -176,8 +171,7 @@ def test_discriminator_loss_does_not_reach_the_generator() -> None:
 
 def test_gan_step_moves_both_players_with_radford_adam() -> None:
     model = create_model("dcgan", dim=8)
-    config = TrainConfig(lr=2e-4, beta1=0.5)
-    optimizers = make_optimizers(model, config)
+    optimizers = make_optimizers(model, lr=2e-4, beta1=0.5)
     assert set(optimizers) == {"discriminator", "generator"}
     assert optimizers["generator"].param_groups[0]["betas"] == (0.5, 0.999)
     g_before = [p.detach().clone() for p in model.generator.parameters()]

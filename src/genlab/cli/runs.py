@@ -19,6 +19,7 @@ from genlab.models.contract import AutoEncoder, Generative
 from genlab.models.registry import MODELS, create_model, data_fields, model_spec
 from genlab.report import write_report
 from genlab.train.checkpoint import load_run
+from genlab.train.steps import PRECISIONS
 from genlab.train.trainer import TrainConfig, resolve_device, train
 
 TUNED_TRAIN_FLAGS = ("lr", "beta1", "batch_size")  # defaults come from the model's registry entry
@@ -75,7 +76,8 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
     given = {name: getattr(args, name) for name in TUNED_TRAIN_FLAGS if getattr(args, name) is not None}
     preferred = {**model_spec(args.model).train_defaults, **given}
     return TrainConfig(epochs=args.epochs, max_steps=args.max_steps, seed=args.seed, device=args.device,
-                       binarize=args.binarize, **preferred)
+                       binarize=args.binarize, precision=args.precision, compile=args.compile,
+                       channels_last=args.channels_last, **preferred)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -151,6 +153,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     add_device_flag(p)
     p.add_argument("--out", help="run directory (default runs/MODEL-DATA)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                   help="bf16: autocast the forward pass to bfloat16 (default fp32)")
+    p.add_argument("--compile", action="store_true",
+                   help="torch.compile the loss (GANs: both networks); costs seconds to minutes up front")
+    p.add_argument("--channels-last", action="store_true", help="NHWC memory format for conv models")
     p.add_argument("--binarize", choices=("none", "dynamic"), default="none",
                    help="dynamic: train on fresh Bernoulli samples of the pixels each batch and test on one "
                         "fixed-seed binarization, as in published binarized-data likelihoods (default none)")

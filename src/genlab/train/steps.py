@@ -1,0 +1,93 @@
+"""The step shapes the trainer knows: one optimizer (with labels for classifiers), and the GAN's two.
+
+A step is built once per run (`make_step`) with its precision and compilation settled, then called with
+device-resident batches; it returns detached loss parts that stay on the device (no host sync).
+"""
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+
+import torch
+from torch import Tensor, nn
+
+from genlab.errors import ConfigError
+from genlab.models.contract import GAN, Classifier
+from genlab.models.dcgan import gan_parts
+
+Optimizers = dict[str, torch.optim.Optimizer]
+Step = Callable[[Tensor, Tensor | None], dict[str, Tensor]]
+PRECISIONS = ("fp32", "bf16")
+
+
+def make_optimizers(model: nn.Module, lr: float, beta1: float = 0.9) -> Optimizers:
+    """Adam for the model, or one Adam per player of a GAN; fused: one kernel updates every parameter."""
+    def adam(params) -> torch.optim.Optimizer:
+        # fused Adam: ~1.4x faster epochs than the per-tensor loop on 2 CPU cores
+        return torch.optim.Adam(params, lr=lr, betas=(beta1, 0.999), fused=True)
+    if isinstance(model, GAN):
+        return {"discriminator": adam(model.discriminator.parameters()),
+                "generator": adam(model.generator.parameters())}
+    return {"model": adam(model.parameters())}
+
+
+def model_loss(model: nn.Module, x: Tensor, y: Tensor | None) -> dict[str, Tensor]:
+    """The model's loss parts on a batch: classifiers take the labels, every other model only the images."""
+    return model.loss(x, y) if isinstance(model, Classifier) else model.loss(x)
+
+
+def autocast(device: torch.device, precision: str) -> Callable[[], AbstractContextManager]:
+    """A context factory: bf16 autocast (matmuls and convs in bfloat16, reductions in float32), or nothing."""
+    if precision not in PRECISIONS:
+        raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+    if precision == "bf16":
+        return lambda: torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext
+
+
+def optimize(parts: dict[str, Tensor], optimizer: torch.optim.Optimizer) -> dict[str, Tensor]:
+    """Backward from parts["loss"], one optimizer step; the parts come back detached, in float32."""
+    optimizer.zero_grad(set_to_none=True)
+    parts["loss"].backward()
+    optimizer.step()
+    return {name: value.detach().float() for name, value in parts.items()}
+
+
+def make_step(model: nn.Module, optimizers: Optimizers, precision: str = "fp32", compile: bool = False) -> Step:
+    """The step function for this model, decided once (a Protocol isinstance check costs ~20 us)."""
+    device = next(model.parameters()).device
+    precision_context = autocast(device, precision)
+    if isinstance(model, GAN):
+        if compile:  # in place: the state dict keeps its keys, so checkpoints are unchanged
+            model.generator.compile()
+            model.discriminator.compile()
+        return lambda x, y: gan_step(model, optimizers, x, precision_context)
+    loss = torch.compile(model.loss) if compile else model.loss
+    needs_labels = isinstance(model, Classifier)
+
+    def step(x: Tensor, y: Tensor | None) -> dict[str, Tensor]:
+        with precision_context():  # autocast covers the forward pass only; backward follows its dtypes
+            parts = loss(x, y) if needs_labels else loss(x)
+        return optimize(parts, optimizers["model"])
+    return step
+
+
+def gan_step(model: nn.Module, optimizers: Optimizers, x: Tensor,
+             precision_context: Callable[[], AbstractContextManager] = contextlib.nullcontext) -> dict[str, Tensor]:
+    """The two-optimizer step: D on real (1) and fake (0), then G on fake labelled real; one G(z) serves both."""
+    with precision_context():
+        fake = model.generate(x.shape[0])
+        d_parts = model.d_loss(x, fake)  # detaches fake: no gradient reaches G here
+    d_parts = optimize(d_parts, optimizers["discriminator"])
+    with precision_context():
+        g_parts = model.g_loss(x.shape[0], fake)  # D already updated, as in Goodfellow et al.'s alternation
+    optimizers["generator"].zero_grad(set_to_none=True)
+    g_parts["loss"].backward(inputs=list(model.generator.parameters()))  # skip D's weight gradients
+    optimizers["generator"].step()
+    return gan_parts(d_parts, {name: value.detach().float() for name, value in g_parts.items()})
+
+
+def train_step(model: nn.Module, optimizers: Optimizers, x: Tensor, y: Tensor | None = None) -> dict[str, Tensor]:
+    """One fp32 optimizer step on batch (x, y), for tests and notebooks; the trainer builds its step once."""
+    return make_step(model, optimizers)(x, y)
