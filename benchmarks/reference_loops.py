@@ -1,0 +1,187 @@
+"""Plain tutorial-style reference loops, written the way the well-known tutorials write them.
+
+Each reference uses torchvision's FashionMNIST with ToTensor (and Resize / Normalize for the DCGAN), a
+shuffling DataLoader, `.to(device)` per batch and `.item()` per step. The architectures are the same as
+genlab's registered models of the same name, so that time per epoch and final losses compare.
+"""
+from __future__ import annotations
+
+import gzip
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from genlab.data.catalog import fetch_dataset
+
+
+def torchvision_root(data_dir: str | None) -> Path:
+    """torchvision wants FashionMNIST/raw/<uncompressed files>: unpack genlab's copy into a temp folder."""
+    source = fetch_dataset("fashion-mnist", data_dir)
+    root = Path(tempfile.mkdtemp(prefix="genlab-bench-"))
+    raw = root / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True)
+    for stem in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+                 "t10k-labels-idx1-ubyte"):
+        packed = source / f"{stem}.gz"
+        with (gzip.open(packed) if packed.exists() else open(source / stem, "rb")) as f, open(raw / stem, "wb") as g:
+            shutil.copyfileobj(f, g)
+    return root
+
+
+class TutorialVAE(nn.Module):
+    """The standard 784-400-20 tutorial VAE: sigmoid output, fc-style names as the tutorial has them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc1, self.fc21, self.fc22 = nn.Linear(784, 400), nn.Linear(400, 20), nn.Linear(400, 20)
+        self.fc3, self.fc4 = nn.Linear(20, 400), nn.Linear(400, 784)
+
+    def forward(self, x):
+        h1 = F.relu(self.fc1(x.view(-1, 784)))
+        mu, logvar = self.fc21(h1), self.fc22(h1)
+        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+        return torch.sigmoid(self.fc4(F.relu(self.fc3(z)))).view_as(x), mu, logvar
+
+
+class TutorialConvVAE(nn.Module):
+    """genlab's conv-vae written plainly: 5x5 stride-2 convs (16, 32), 20-d latent, mirrored decoder."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1, self.conv2 = nn.Conv2d(1, 16, 5, 2, 2), nn.Conv2d(16, 32, 5, 2, 2)
+        self.fc_mu, self.fc_logvar = nn.Linear(32 * 7 * 7, 20), nn.Linear(32 * 7 * 7, 20)
+        self.fc_dec = nn.Linear(20, 32 * 7 * 7)
+        self.deconv1 = nn.ConvTranspose2d(32, 16, 5, 2, 2, output_padding=1)
+        self.deconv2 = nn.ConvTranspose2d(16, 1, 5, 2, 2, output_padding=1)
+
+    def forward(self, x):
+        h = F.leaky_relu(self.conv2(F.leaky_relu(self.conv1(x), 0.2)), 0.2).flatten(1)
+        mu, logvar = self.fc_mu(h), self.fc_logvar(h)
+        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+        h = F.leaky_relu(self.fc_dec(z), 0.2).view(-1, 32, 7, 7)
+        return torch.sigmoid(self.deconv2(F.leaky_relu(self.deconv1(h), 0.2))), mu, logvar
+
+
+def vae_loss(recon, x, mu, logvar):
+    """The tutorial's loss: summed binary cross-entropy on sigmoid outputs plus the closed-form KL."""
+    bce = F.binary_cross_entropy(recon, x, reduction="sum")
+    return bce - 0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
+
+
+def loaders(args, transform, root: Path):
+    from torchvision import datasets  # only the references need torchvision
+
+    train_set = datasets.FashionMNIST(root, train=True, download=False, transform=transform)
+    if args.train_images:
+        train_set = torch.utils.data.Subset(train_set, range(args.train_images))
+    test_set = datasets.FashionMNIST(root, train=False, download=False, transform=transform)
+    return (torch.utils.data.DataLoader(train_set, batch_size=args.batch_size, shuffle=True),
+            torch.utils.data.DataLoader(test_set, batch_size=args.batch_size, shuffle=False), len(test_set))
+
+
+def vae_epochs(args, device: torch.device) -> Iterator[tuple[float, float]]:
+    """Yields (train seconds, test loss in nats per image) per epoch of the tutorial VAE loop."""
+    from torchvision import transforms
+
+    root = torchvision_root(args.data_dir)
+    train_loader, test_loader, n_test = loaders(args, transforms.ToTensor(), root)
+    torch.manual_seed(args.seed)
+    model = (TutorialVAE() if args.model == "vae" else TutorialConvVAE()).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    try:
+        for _ in range(args.epochs):
+            model.train()
+            start, train_loss = time.perf_counter(), 0.0
+            for data, _ in train_loader:
+                data = data.to(device)
+                optimizer.zero_grad()
+                recon, mu, logvar = model(data)
+                loss = vae_loss(recon, data, mu, logvar)
+                loss.backward()
+                train_loss += loss.item()
+                optimizer.step()
+            seconds = time.perf_counter() - start
+            model.eval()
+            test_loss = 0.0
+            with torch.no_grad():
+                for data, _ in test_loader:
+                    data = data.to(device)
+                    recon, mu, logvar = model(data)
+                    test_loss += vae_loss(recon, data, mu, logvar).item()
+            yield seconds, test_loss / n_test
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def tutorial_generator(nz: int = 100, ngf: int = 64, nc: int = 1) -> nn.Sequential:
+    """The DCGAN tutorial's 64x64 generator: z -> 4x4x512 -> ... -> 64x64, tanh."""
+    return nn.Sequential(
+        nn.ConvTranspose2d(nz, ngf * 8, 4, 1, 0, bias=False), nn.BatchNorm2d(ngf * 8), nn.ReLU(True),
+        nn.ConvTranspose2d(ngf * 8, ngf * 4, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf * 4), nn.ReLU(True),
+        nn.ConvTranspose2d(ngf * 4, ngf * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf * 2), nn.ReLU(True),
+        nn.ConvTranspose2d(ngf * 2, ngf, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf), nn.ReLU(True),
+        nn.ConvTranspose2d(ngf, nc, 4, 2, 1, bias=False), nn.Tanh())
+
+
+def tutorial_discriminator(ndf: int = 64, nc: int = 1) -> nn.Sequential:
+    """The DCGAN tutorial's 64x64 discriminator: strided convs, leaky ReLU, a sigmoid probability."""
+    return nn.Sequential(
+        nn.Conv2d(nc, ndf, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, inplace=True),
+        nn.Conv2d(ndf, ndf * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ndf * 2), nn.LeakyReLU(0.2, inplace=True),
+        nn.Conv2d(ndf * 2, ndf * 4, 4, 2, 1, bias=False), nn.BatchNorm2d(ndf * 4), nn.LeakyReLU(0.2, inplace=True),
+        nn.Conv2d(ndf * 4, ndf * 8, 4, 2, 1, bias=False), nn.BatchNorm2d(ndf * 8), nn.LeakyReLU(0.2, inplace=True),
+        nn.Conv2d(ndf * 8, 1, 4, 1, 0, bias=False), nn.Sigmoid())
+
+
+def weights_init(m: nn.Module) -> None:
+    if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+        nn.init.normal_(m.weight, 0.0, 0.02)
+    elif isinstance(m, nn.BatchNorm2d):
+        nn.init.normal_(m.weight, 1.0, 0.02)
+        nn.init.zeros_(m.bias)
+
+
+def dcgan_epochs(args, device: torch.device) -> Iterator[tuple[float, float]]:
+    """Yields (train seconds, last D loss + G loss) per epoch of the DCGAN tutorial loop at 64x64."""
+    from torchvision import transforms
+
+    root = torchvision_root(args.data_dir)
+    transform = transforms.Compose([transforms.Resize(64), transforms.ToTensor(),
+                                    transforms.Normalize((0.5,), (0.5,))])
+    train_loader, _, _ = loaders(args, transform, root)
+    torch.manual_seed(args.seed)
+    netG, netD = tutorial_generator().to(device), tutorial_discriminator().to(device)
+    netG.apply(weights_init)
+    netD.apply(weights_init)
+    criterion = nn.BCELoss()
+    optD = torch.optim.Adam(netD.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    optG = torch.optim.Adam(netG.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    try:
+        for _ in range(args.epochs):
+            start, errD_sum, errG_sum, steps = time.perf_counter(), 0.0, 0.0, 0
+            for data, _ in train_loader:
+                real = data.to(device)
+                b = real.size(0)
+                netD.zero_grad()
+                errD_real = criterion(netD(real).view(-1), torch.full((b,), 1.0, device=device))
+                errD_real.backward()
+                fake = netG(torch.randn(b, 100, 1, 1, device=device))
+                errD_fake = criterion(netD(fake.detach()).view(-1), torch.full((b,), 0.0, device=device))
+                errD_fake.backward()
+                optD.step()
+                netG.zero_grad()
+                errG = criterion(netD(fake).view(-1), torch.full((b,), 1.0, device=device))
+                errG.backward()
+                optG.step()
+                errD_sum += (errD_real + errD_fake).item()  # the tutorial logs these every step
+                errG_sum += errG.item()
+                steps += 1
+            yield time.perf_counter() - start, (errD_sum + errG_sum) / steps
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
