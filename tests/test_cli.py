@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from genlab.cli import main
+from genlab.cli import build_parser, main
+from genlab.cli.runs import train_config
 from genlab.data.catalog import SYSTEM_DIRS
 from genlab.models.contract import AutoEncoder, Generative
 from genlab.models.registry import MODELS
@@ -244,7 +245,7 @@ def test_nan_loss_keeps_the_run_intact(tmp_path, capsys) -> None:
 
 def test_a_real_process_prints_no_traceback(tmp_path) -> None:
     result = subprocess.run([sys.executable, "-m", "genlab", "sample", str(tmp_path / "nothing")],
-                            capture_output=True, text=True, timeout=120)
+                            check=False, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert result.stderr.startswith("genlab: error:") and "Traceback" not in result.stderr
 
@@ -288,3 +289,14 @@ def test_bad_config_values_are_one_line(capsys) -> None:
     fails(["train", "vae", "--data", "shapes", "--epochs", "0"], capsys, "epochs must be >= 1")
     fails(["train", "vae", "--data", "shapes", "--latent-dim", "0"], capsys, "latent_dim must be >= 1")
     fails(["train", "vae", "--data", "shapes", "--batch-size", "0"], capsys, "batch_size must be >= 1")
+
+
+@pytest.mark.parametrize("argv,expected", [
+    (["train", "conv-vae-4x4"], {"batch_size": 64, "lr": 1e-3, "beta1": 0.9}),
+    (["train", "conv-vae-4x4", "--batch-size", "32"], {"batch_size": 32, "lr": 1e-3, "beta1": 0.9}),
+    (["train", "vae"], {"batch_size": 128, "lr": 1e-3, "beta1": 0.9}),
+    (["train", "dcgan", "--beta1", "0.9"], {"batch_size": 64, "lr": 2e-4, "beta1": 0.9}),
+])
+def test_training_settings_come_from_flags_then_the_registry_then_defaults(argv, expected) -> None:
+    config = train_config(build_parser().parse_args(argv))
+    assert {name: getattr(config, name) for name in expected} == expected

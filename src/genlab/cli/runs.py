@@ -71,6 +71,13 @@ def default_out(model: str, data: str) -> Path:
     return Path("runs") / re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{model}-{Path(data).name if ':' in data else data}")
 
 
+def tuned_help(name: str, what: str) -> str:
+    """'Adam learning rate (default 0.001; dcgan 0.0002)': TrainConfig's default, then the models that differ."""
+    special = [f"{model} {spec.train_defaults[name]}" for model, spec in MODELS.items() if name in spec.train_defaults]
+    default = getattr(TrainConfig(), name)
+    return f"{what} (default {default}" + (f"; {', '.join(special)})" if special else ")")
+
+
 def train_config(args: argparse.Namespace) -> TrainConfig:
     """Flags the user gave, else the model's preferred training settings, else TrainConfig's defaults."""
     given = {name: getattr(args, name) for name in TUNED_TRAIN_FLAGS if getattr(args, name) is not None}
@@ -146,9 +153,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     add_data_flags(p)
     p.add_argument("--epochs", type=int, default=10, help="epochs to train (default 10)")
     p.add_argument("--max-steps", type=int, help="stop after this many optimizer steps in total")
-    p.add_argument("--batch-size", type=int, help="default 128 (64 for dcgan)")
-    p.add_argument("--lr", type=float, help="Adam learning rate (default 1e-3; 2e-4 for dcgan)")
-    p.add_argument("--beta1", type=float, help="Adam's first-moment decay (default 0.9; 0.5 for dcgan)")
+    p.add_argument("--batch-size", type=int, help=tuned_help("batch_size", "images per step"))
+    p.add_argument("--lr", type=float, help=tuned_help("lr", "Adam learning rate"))
+    p.add_argument("--beta1", type=float, help=tuned_help("beta1", "Adam's first-moment decay"))
     p.add_argument("--seed", type=int, default=0, help="seeds initialisation, shuffling and noise (default 0)")
     add_device_flag(p)
     p.add_argument("--out", help="run directory (default runs/MODEL-DATA)")

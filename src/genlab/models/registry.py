@@ -1,6 +1,8 @@
 """Every model genlab knows, in one dict: the CLI, run loading and the contract tests enumerate it."""
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from torch import nn
@@ -18,7 +20,7 @@ class ModelSpec(NamedTuple):
     config_cls: type[Config]
     defaults: dict[str, Any]    # config fields that differ from the config class's defaults
     description: str
-    train_defaults: dict[str, Any] = {}  # TrainConfig fields the model prefers (flags still win)
+    train_defaults: Mapping[str, Any] = MappingProxyType({})  # TrainConfig fields the model prefers (flags win)
 
 
 DCGAN_TRAINING = {"lr": 2e-4, "beta1": 0.5, "batch_size": 64}  # Radford et al. 2016
@@ -32,7 +34,7 @@ MODELS: dict[str, ModelSpec] = {
     "conv-vae-4x4": ModelSpec(VAE, VAEConfig, {"arch": "conv", "conv_channels": (32, 64), "kernel_size": 4,
                                                "conv_padding": "valid"},
                               "lecture conv VAE: 4x4 stride-2 convs (32, 64) to 64x5x5, 20-d latent, "
-                              "transposed convs (5x5, 4x4) back"),
+                              "transposed convs (5x5, 4x4) back; batch 64", {"batch_size": 64}),
     "beta-vae": ModelSpec(VAE, VAEConfig, {"beta": 4.0},
                           "beta-VAE (Higgins et al. 2017): the MLP VAE with KL weight beta = 4"),
     "iwae": ModelSpec(VAE, VAEConfig, {"k": 5},
