@@ -12,6 +12,7 @@ LAYERS = {
     "genlab.convarith": 0, "genlab.convarith_pictures": 0, "genlab.images": 0,
     "genlab.models": 1,
     "genlab.train": 2, "genlab.latent": 2, "genlab.metrics": 2, "genlab.invert": 2,
+    "genlab.invert_models": 2,
     "genlab.report": 3, "genlab.serve": 3,
     "genlab.cli": 4, "genlab.__main__": 4,
 }

@@ -1,13 +1,13 @@
-"""The `genlab` command: train, sample, reconstruct, report, models, data, convarith."""
+"""The `genlab` command: train, sample, reconstruct, report, models, data, convarith, invert."""
 from __future__ import annotations
 
 import argparse
 import sys
 
-from genlab.cli import convarith, data, runs
+from genlab.cli import convarith, data, invert, runs
 from genlab.errors import GenlabError
 
-COMMAND_MODULES = (runs, data, convarith)  # each adds its subcommands with register(commands)
+COMMAND_MODULES = (runs, data, convarith, invert)  # each adds its subcommands with register(commands)
 
 
 def build_parser() -> argparse.ArgumentParser:

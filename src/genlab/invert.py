@@ -1,0 +1,300 @@
+"""CNN inversion: the image is the parameter. Class visualization, DeepDream, style transfer (Gatys et al.).
+
+Every function takes the network as a plain function of images (N, C, H, W) in [0, 1] (see
+genlab.invert_models.Network for the ones genlab can load) and returns new images in [0, 1];
+the network's weights are never changed.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from tqdm import tqdm
+
+from genlab.models.config import require
+
+OnStep = Callable[[int, Tensor], None]  # (steps done, from 1; current images in [0, 1]) -> None
+Objective = Callable[[Tensor], Tensor]  # images (N, C, H, W) -> (N,) values to ascend
+Features = Callable[[Tensor, Sequence[str]], dict[str, Tensor]]  # images, layer names -> activations
+
+
+# -- pieces the gradient-ascent methods share --------------------------------------------------------
+
+def roll(x: Tensor, shift: tuple[int, int]) -> Tensor:
+    """Shift images (N, C, H, W) circularly by (dy, dx) pixels; no pixel is lost, so it can be undone exactly."""
+    return torch.roll(x, shifts=shift, dims=(-2, -1))
+
+
+def unroll(x: Tensor, shift: tuple[int, int]) -> Tensor:
+    """Undo roll(x, shift)."""
+    return roll(x, (-shift[0], -shift[1]))
+
+
+def random_shift(jitter: int, generator: torch.Generator) -> tuple[int, int]:
+    """(dy, dx), each uniform in [-jitter, jitter] pixels."""
+    if jitter == 0:
+        return 0, 0
+    dy, dx = torch.randint(-jitter, jitter + 1, (2,), generator=generator).tolist()
+    return dy, dx
+
+
+def gaussian_blur(x: Tensor, sigma: float) -> Tensor:
+    """Blur each channel of (N, C, H, W) with a Gaussian of std `sigma` pixels (separable; edges repeated)."""
+    radius = max(1, math.ceil(3 * sigma))
+    t = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
+    kernel = torch.exp(-0.5 * (t / sigma) ** 2)
+    kernel = kernel / kernel.sum()
+    channels = x.shape[1]
+    x = F.pad(x, (radius, radius, radius, radius), mode="replicate")
+    x = F.conv2d(x, kernel.view(1, 1, 1, -1).expand(channels, 1, 1, -1), groups=channels)
+    return F.conv2d(x, kernel.view(1, 1, -1, 1).expand(channels, 1, -1, 1), groups=channels)
+
+
+def rms_normalised(grad: Tensor) -> Tensor:
+    """Each image's gradient over its root-mean-square, so a step of lr moves pixels by about lr."""
+    rms = grad.pow(2).flatten(1).mean(1).sqrt().clamp_min(1e-12)
+    return grad / rms.view(-1, *[1] * (grad.dim() - 1))
+
+
+def ascent_step(objective: Objective, x: Tensor, lr: float, shift: tuple[int, int] = (0, 0),
+                box: bool = False) -> Tensor:
+    """One normalised gradient-ascent step on the (N,) objectives, taken on x rolled by `shift`, rolled back.
+
+    box: pixels in [0, 1] will be clipped, so gradient that pushes a pixel already at 0 or 1 further out is
+    dropped before normalising; the step then goes to the pixels that can still move.
+    """
+    rolled = roll(x, shift).detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(objective(rolled).sum(), rolled)
+    rolled = rolled.detach()
+    if box:
+        grad = grad.masked_fill(((rolled >= 1) & (grad > 0)) | ((rolled <= 0) & (grad < 0)), 0)
+    return unroll(rolled + lr * rms_normalised(grad), shift)
+
+
+def resize(x: Tensor, size: Sequence[int]) -> Tensor:
+    """Images (N, C, H, W) -> (N, C, *size), bilinear; antialiased when shrinking."""
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x
+    return F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=False, antialias=True)
+
+
+def check_ascent(steps: int, lr: float, jitter: int) -> None:
+    require(steps >= 1, f"steps must be at least 1, got {steps}")
+    require(lr > 0 and math.isfinite(lr), f"the learning rate must be a positive number, got {lr}")
+    require(jitter >= 0, f"jitter is a shift in pixels and must be >= 0, got {jitter}")
+
+
+def progress_bar(total: int, enabled: bool, what: str) -> tqdm:
+    return tqdm(total=total, disable=not enabled, desc=what, unit="step", dynamic_ncols=True, leave=False)
+
+
+# -- class visualization (Simonyan, Vedaldi & Zisserman 2014) -------------------------------------------
+
+def noise_images(n: int, channels: int, size: Sequence[int], seed: int = 0, mean: float = 0.5,
+                 spread: float = 0.1) -> Tensor:
+    """(n, channels, *size) grey level `mean` plus Gaussian noise of std `spread`, clipped to [0, 1]."""
+    generator = torch.Generator().manual_seed(seed)
+    return (mean + spread * torch.randn(n, channels, *size, generator=generator)).clamp(0, 1)
+
+
+def class_visualization(logits: Callable[[Tensor], Tensor], targets: Sequence[int] | Tensor, start: Tensor, *,
+                        steps: int = 200, lr: float = 0.02, l2: float = 0.01, jitter: int = 1,
+                        blur_every: int = 4, blur_sigma: float = 0.5, clip: bool = True, seed: int = 0,
+                        progress: bool = False, on_step: OnStep | None = None) -> Tensor:
+    """Images (N, C, H, W) in [0, 1] that ascend logit[target] - l2 * ||x||^2, one per target, from `start`.
+
+    Each step: a Gaussian blur every `blur_every` steps (0: never), a random roll of up to `jitter` pixels,
+    a normalised gradient step on the rolled image, the roll undone, and (clip) a clamp to [0, 1].
+    """
+    check_ascent(steps, lr, jitter)
+    require(l2 >= 0, f"l2 must be >= 0, got {l2}")
+    require(blur_every >= 0 and blur_sigma > 0, f"blur_every must be >= 0 (0: no blur) and blur_sigma > 0, got "
+                                                f"{blur_every} and {blur_sigma}")
+    targets = torch.as_tensor(targets, dtype=torch.long, device=start.device).view(-1, 1)
+    require(targets.shape[0] == start.shape[0], f"one start image per target: {start.shape[0]} images, "
+                                                f"{targets.shape[0]} targets")
+
+    def objective(x: Tensor) -> Tensor:  # the class score alone (not the softmax), minus the L2 penalty
+        return logits(x).gather(1, targets)[:, 0] - l2 * x.pow(2).flatten(1).sum(1)
+
+    generator = torch.Generator().manual_seed(seed)
+    x = start.detach().clone()
+    with progress_bar(steps, progress, "class visualization") as bar:
+        for step in range(steps):
+            if blur_every and step and step % blur_every == 0:
+                x = gaussian_blur(x, blur_sigma)  # before the step, so the last thing done is a gradient step
+            x = ascent_step(objective, x, lr, random_shift(jitter, generator), box=clip)
+            x = x.clamp(0, 1) if clip else x
+            bar.update()
+            if on_step is not None:
+                on_step(step + 1, x)
+    return x
+
+
+@torch.no_grad()
+def class_probabilities(logits: Callable[[Tensor], Tensor], x: Tensor, targets: Sequence[int] | Tensor) -> Tensor:
+    """(N,) softmax probability of each image's target class, no jitter."""
+    targets = torch.as_tensor(targets, dtype=torch.long, device=x.device).view(-1, 1)
+    return logits(x).softmax(1).gather(1, targets)[:, 0]
+
+
+# -- DeepDream (Mordvintsev, Olah & Tyka 2015) ------------------------------------------------------------
+
+def dream_objective(activation: Callable[[Tensor], Tensor]) -> Objective:
+    """x -> 0.5 * ||a(x)||^2 per image: its gradient at the layer is the activation a itself."""
+    return lambda x: 0.5 * activation(x).pow(2).flatten(1).sum(1)
+
+
+@torch.no_grad()
+def activation_norm(activation: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
+    """(N,) L2 norm of a layer's output per image."""
+    return activation(x).flatten(1).norm(dim=1)
+
+
+def octave_sizes(height: int, width: int, octaves: int, scale: float) -> list[tuple[int, int]]:
+    """(H, W) of each octave, smallest first; the last is the image's own size."""
+    return [(max(1, round(height / scale ** k)), max(1, round(width / scale ** k)))
+            for k in reversed(range(octaves))]
+
+
+def deep_dream(activation: Callable[[Tensor], Tensor], image: Tensor, *, steps: int = 100, lr: float = 0.05,
+               octaves: int = 2, octave_scale: float = 1.4, jitter: int = 1, clip: bool = True, seed: int = 0,
+               progress: bool = False, on_step: OnStep | None = None) -> Tensor:
+    """`image` (N, C, H, W) in [0, 1] with what a layer sees amplified: ascend 0.5 * ||a(x)||^2.
+
+    Octaves run coarse to fine, `steps` each: the detail added at one scale is carried up to the next, so
+    large patterns grow at small scales and fine texture at full size. on_step gets full-size images.
+    """
+    check_ascent(steps, lr, jitter)
+    require(octaves >= 1 and octave_scale > 1, f"octaves must be >= 1 and octave_scale > 1, got {octaves} and "
+                                               f"{octave_scale}")
+    sizes = octave_sizes(image.shape[-2], image.shape[-1], octaves, octave_scale)
+    require(min(sizes[0]) >= 4, f"{octaves} octaves at scale {octave_scale} shrink a {tuple(image.shape[-2:])} "
+                                f"image to {sizes[0]}; use fewer octaves or a larger image")
+    objective, generator = dream_objective(activation), torch.Generator().manual_seed(seed)
+    image = image.detach()
+    detail, done = torch.zeros_like(resize(image, sizes[0])), 0
+    with progress_bar(steps * octaves, progress, "deep dream") as bar:
+        for size in sizes:
+            base = resize(image, size)
+            x = base + resize(detail, size)
+            for _ in range(steps):
+                x = ascent_step(objective, x, lr, random_shift(jitter, generator), box=clip)
+                x = x.clamp(0, 1) if clip else x
+                bar.update()
+                done += 1
+                if on_step is not None:
+                    on_step(done, resize(x, image.shape[-2:]))
+            detail = x - base
+    return x
+
+
+# -- style transfer (Gatys, Ecker & Bethge 2016) -------------------------------------------------------
+
+def gram(features: Tensor) -> Tensor:
+    """(N, C, H, W) -> (N, C, C) channel co-activations F F^T / (C H W): comparable across layers and sizes."""
+    n, c, h, w = features.shape
+    flat = features.reshape(n, c, h * w)
+    return flat @ flat.transpose(1, 2) / (c * h * w)
+
+
+def total_variation(x: Tensor) -> Tensor:
+    """(N,) mean squared difference between vertically and horizontally neighbouring pixels."""
+    dy = (x[..., 1:, :] - x[..., :-1, :]).pow(2).flatten(1).mean(1)
+    dx = (x[..., :, 1:] - x[..., :, :-1]).pow(2).flatten(1).mean(1)
+    return dy + dx
+
+
+@dataclass(frozen=True)
+class StyleTargets:
+    """What the image should match: content features and style Gram matrices, per layer."""
+
+    content: dict[str, Tensor]  # layer -> (1, C, H, W) features of the content image
+    grams: dict[str, Tensor]  # layer -> (1, C, C) Gram matrix of the style image
+    style_weights: dict[str, float]  # layer -> weight of its Gram loss
+
+
+@torch.no_grad()
+def style_targets(features: Features, content: Tensor, style: Tensor, content_layers: Sequence[str],
+                  style_layers: Mapping[str, float] | Sequence[str]) -> StyleTargets:
+    """Features of `content` and Gram matrices of `style` ((1, C, H, W) in [0, 1]; sizes may differ)."""
+    weights = dict(style_layers) if isinstance(style_layers, Mapping) else dict.fromkeys(style_layers, 1.0)
+    require(len(content_layers) > 0 and len(weights) > 0, "style transfer needs at least one content layer and "
+                                                           "one style layer")
+    return StyleTargets(dict(features(content, list(content_layers))),
+                        {k: gram(v) for k, v in features(style, list(weights)).items()}, weights)
+
+
+def style_losses(features: Features, x: Tensor, targets: StyleTargets) -> dict[str, Tensor]:
+    """Scalars: content (feature MSE summed over layers), style (weighted sum of squared Gram differences), tv."""
+    acts = features(x, list(dict.fromkeys([*targets.content, *targets.grams])))
+    content = sum(F.mse_loss(acts[name], target) for name, target in targets.content.items())
+    style = sum(weight * (gram(acts[name]) - targets.grams[name]).pow(2).sum()
+                for name, weight in targets.style_weights.items())
+    return {"content": content, "style": style, "tv": total_variation(x).mean()}
+
+
+@dataclass(frozen=True)
+class StyleResult:
+    """The optimised image (1, C, H, W) in [0, 1] and the losses after 0, 1, ..., steps steps."""
+
+    image: Tensor
+    history: list[dict[str, float]]
+
+
+def pixel_optimizer(x: Tensor, optimizer: str, lr: float | None) -> torch.optim.Optimizer:
+    """Adam (lr default 0.02, pixel units) or L-BFGS (lr default 1) over the pixels x."""
+    if optimizer == "lbfgs":  # one iteration per step() call; the curvature history persists across calls
+        return torch.optim.LBFGS([x], lr=lr or 1.0, max_iter=1, history_size=50)
+    return torch.optim.Adam([x], lr=lr or 0.02)
+
+
+def loss_record(losses: dict[str, Tensor], weights: dict[str, float]) -> tuple[Tensor, dict[str, float]]:
+    """The weighted total, and every loss as a float (a CPU-GPU sync)."""
+    total = sum(weights[name] * losses[name] for name in weights)
+    return total, {**{k: float(v.detach()) for k, v in losses.items()}, "total": float(total.detach())}
+
+
+def style_transfer(features: Features, content: Tensor, style: Tensor, *, content_layers: Sequence[str],
+                   style_layers: Mapping[str, float] | Sequence[str], steps: int = 200, optimizer: str = "adam",
+                   lr: float | None = None, content_weight: float = 1.0, style_weight: float = 10.0,
+                   tv_weight: float = 5.0, init: str = "content", seed: int = 0, progress: bool = False,
+                   on_step: OnStep | None = None) -> StyleResult:
+    """Minimise content_weight * content + style_weight * style + tv_weight * tv over the pixels (Gatys et al.).
+
+    optimizer: "adam" (lr default 0.02, in pixel units) or "lbfgs" (lr default 1); init: "content" or
+    "noise". Pixels are clamped to [0, 1] after each step. The loss history costs one CPU-GPU sync per step.
+    """
+    require(optimizer in ("lbfgs", "adam"), f"optimizer must be lbfgs or adam, got {optimizer!r}")
+    require(init in ("content", "noise"), f"init must be content or noise, got {init!r}")
+    check_ascent(steps, lr if lr is not None else 1.0, 0)
+    weights = {"content": content_weight, "style": style_weight, "tv": tv_weight}
+    require(min(weights.values()) >= 0, f"loss weights must be >= 0, got {weights}")
+    targets = style_targets(features, content, style, content_layers, style_layers)
+    x = content.detach().clone() if init == "content" else \
+        noise_images(1, content.shape[1], content.shape[-2:], seed, spread=0.25).to(content.device)
+    x.requires_grad_(True)
+    opt, history = pixel_optimizer(x, optimizer, lr), []
+
+    def closure() -> Tensor:  # evaluated once per step, at the image before the step
+        opt.zero_grad()
+        total, record = loss_record(style_losses(features, x, targets), weights)
+        total.backward()
+        history.append(record)
+        return total
+
+    with progress_bar(steps, progress, "style transfer") as bar:
+        for step in range(steps):
+            opt.step(closure)
+            with torch.no_grad():
+                x.clamp_(0, 1)
+            bar.update()
+            if on_step is not None:
+                on_step(step + 1, x.detach())
+    with torch.no_grad():
+        final = loss_record(style_losses(features, x, targets), weights)[1]
+    return StyleResult(x.detach(), history[:steps] + [final])

@@ -1,0 +1,338 @@
+"""The CNNs that inversion turns around: classifier runs, a random VGG-shaped net, VGG-16/19 and GoogLeNet."""
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from genlab.data.catalog import CLASSES as DATASET_CLASSES
+from genlab.data.shapes import CLASSES as SHAPES_CLASSES
+from genlab.errors import ConfigError, RunError
+from genlab.models.contract import Classifier
+from genlab.train.checkpoint import load_run
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)  # the statistics torchvision's ImageNet weights were trained with
+IMAGENET_STD = (0.229, 0.224, 0.225)
+# VGG configurations D (16 layers) and E (19 layers): conv channels, "M" a 2x2 max pool (Simonyan & Zisserman 2014)
+VGG_LAYOUTS: dict[str, tuple[int | str, ...]] = {
+    "vgg16": (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"),
+    "vgg19": (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M",
+              512, 512, 512, 512, "M"),
+}
+WEIGHT_FILES = {"vgg16": "vgg16-397923af.pth", "vgg19": "vgg19-dcbb9e9d.pth",
+                "googlenet": "googlenet-1378be20.pth"}  # torchvision's names in its download cache
+NETWORK_HELP = "vgg-random, vgg16, vgg19, googlenet, or a classifier run directory"
+
+
+@dataclass(frozen=True)
+class Defaults:
+    """Layers used when none are named: DeepDream's, and style transfer's content and style layers."""
+
+    dream: str
+    content: tuple[str, ...]
+    style: tuple[str, ...]
+
+
+# indices into torchvision's `features`; for VGG-16/19 Gatys et al.'s relu4_2 (content), relu1_1 ... relu5_1 (style)
+DEFAULTS = {
+    # random filters carry little beyond local texture: shallow layers (relu1_1 .. relu2_2) transfer it best
+    "vgg-random": Defaults("features.15", ("features.8",), ("features.1", "features.3", "features.6",
+                                                            "features.8")),
+    "vgg16": Defaults("features.22", ("features.20",),
+                      ("features.1", "features.6", "features.11", "features.18", "features.25")),
+    "vgg19": Defaults("features.26", ("features.22",),
+                      ("features.1", "features.6", "features.11", "features.20", "features.29")),
+    "googlenet": Defaults("inception4c", ("inception4b",),
+                          ("conv1", "conv3", "inception3a", "inception4a", "inception5a")),
+}
+
+
+class EnoughLayers(Exception):
+    """Raised by a forward hook once every requested layer is captured: the rest of the net is skipped."""
+
+
+@dataclass
+class Network:
+    """A CNN to invert: images (N, C, H, W) in [0, 1] are resized / normalised here, layers found by name."""
+
+    name: str
+    net: nn.Module  # its named_modules() are the layer names
+    call: Callable[[Tensor], Tensor]  # normalised input -> the network's output (logits when it has classes)
+    channels: int
+    size: tuple[int, int] | None  # a fixed input size (H, W), or None for any size
+    defaults: Defaults
+    classes: tuple[str, ...] = ()  # empty: the output is not class scores
+    mean: tuple[float, ...] = (0.0,)
+    std: tuple[float, ...] = (1.0,)
+    preview_size: int = 224  # the input size --list-layers shows output shapes for
+    blank: float = 0.5  # grey level of a neutral image, where class visualization starts
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+
+    def prepare(self, x: Tensor) -> Tensor:
+        """[0, 1] images -> the network's input: resized to its fixed size (if any), then normalised."""
+        if self.size is not None and tuple(x.shape[-2:]) != self.size:
+            x = F.interpolate(x, size=self.size, mode="bilinear", align_corners=False, antialias=True)
+        mean = torch.tensor(self.mean, device=x.device, dtype=x.dtype).view(1, -1, 1, 1)
+        std = torch.tensor(self.std, device=x.device, dtype=x.dtype).view(1, -1, 1, 1)
+        return (x - mean) / std
+
+    def check_classes(self) -> None:
+        if not self.classes:
+            raise ConfigError(f"{self.name} has no trained class scores to visualise; use a classifier run "
+                              f"directory or an ImageNet model (vgg16, vgg19, googlenet)")
+
+    def logits(self, x: Tensor) -> Tensor:
+        """Class scores (N, n_classes) of [0, 1] images."""
+        self.check_classes()
+        return self.forward(x)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """The network's output for [0, 1] images; an image too small for its pooling is a ConfigError."""
+        try:
+            return self.call(self.prepare(x))
+        except RuntimeError as e:
+            if "too small" not in str(e) and "can't be greater" not in str(e):
+                raise
+            raise ConfigError(f"a {x.shape[-2]}x{x.shape[-1]} image is too small for {self.name}'s layers "
+                              f"(its pooling shrinks it to nothing); use a larger --size") from None
+
+    def activations(self, x: Tensor, layers: Sequence[str]) -> dict[str, Tensor]:
+        """Outputs of the named layers for [0, 1] images; the forward stops after the last one needed."""
+        modules = {name: find_layer(self.net, name) for name in layers}
+        captured: dict[str, Tensor] = {}
+
+        def hook(name: str) -> Callable:
+            def capture(module: nn.Module, inputs: tuple, output: Tensor) -> None:
+                if not isinstance(output, Tensor):
+                    raise ConfigError(f"layer {name} of {self.name} returns {type(output).__name__}, not a "
+                                      f"tensor; pick another with --list-layers")
+                captured[name] = output.clone()  # clone: a later in-place ReLU must not change what we hold
+                if len(captured) == len(modules):
+                    raise EnoughLayers
+            return capture
+
+        handles = [module.register_forward_hook(hook(name)) for name, module in modules.items()]
+        try:
+            self.forward(x)
+        except EnoughLayers:
+            pass
+        finally:
+            for handle in handles:
+                handle.remove()
+        missing = [name for name in layers if name not in captured]
+        if missing:
+            raise ConfigError(f"layers {missing} of {self.name} are not used by its forward pass; "
+                              f"pick others with --list-layers")
+        return captured
+
+    def activation(self, layer: str) -> Callable[[Tensor], Tensor]:
+        """x -> that layer's output, as a function (checks the name now)."""
+        find_layer(self.net, layer)
+        return lambda x: self.activations(x, [layer])[layer]
+
+    def to(self, device: str | torch.device) -> Network:
+        self.net.to(device)
+        self.device = torch.device(device)
+        return self
+
+
+def find_layer(net: nn.Module, name: str) -> nn.Module:
+    """The submodule called `name` in net.named_modules(), or a ConfigError suggesting close names."""
+    modules = dict(net.named_modules())
+    if name and name in modules:
+        return modules[name]
+    close = difflib.get_close_matches(name, [n for n in modules if n], n=3)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    raise ConfigError(f"unknown layer {name!r}{hint} (see --list-layers for every name)")
+
+
+def layer_table(network: Network) -> list[tuple[str, str, str]]:
+    """(name, module type, output shape) for every named layer, from one forward at the preview size."""
+    size = network.size or (network.preview_size, network.preview_size)
+    shapes: dict[str, str] = {}
+
+    def record(name: str) -> Callable:
+        def hook(module: nn.Module, inputs: tuple, output: object) -> None:  # None: the output is kept as is
+            shapes.setdefault(name, str(tuple(output.shape)) if isinstance(output, Tensor) else type(output).__name__)
+        return hook
+
+    handles = [module.register_forward_hook(record(name)) for name, module in network.net.named_modules() if name]
+    try:
+        with torch.no_grad():
+            network.call(network.prepare(torch.full((1, network.channels, *size), 0.5, device=network.device)))
+    finally:
+        for handle in handles:
+            handle.remove()
+    return [(name, type(module).__name__, shapes.get(name, "not used"))
+            for name, module in network.net.named_modules() if name]
+
+
+def frozen(net: nn.Module) -> nn.Module:
+    """Eval mode, no parameter gradients (only the image is optimised), ReLUs not in place."""
+    for module in net.modules():
+        if isinstance(module, nn.ReLU):
+            module.inplace = False
+    return net.eval().requires_grad_(False)
+
+
+def vgg_features(layout: Sequence[int | str], in_channels: int = 3) -> nn.Sequential:
+    """3x3 conv + ReLU per number, 2x2 max pool per "M": torchvision's `features` indices and names."""
+    layers: list[nn.Module] = []
+    for item in layout:
+        if item == "M":
+            layers.append(nn.MaxPool2d(2, 2))
+        else:
+            layers += [nn.Conv2d(in_channels, int(item), 3, padding=1), nn.ReLU()]
+            in_channels = int(item)
+    return nn.Sequential(*layers)
+
+
+class VGG(nn.Module):
+    """VGG with torchvision's module names (features, avgpool, classifier): its checkpoints load strictly."""
+
+    def __init__(self, layout: Sequence[int | str], n_classes: int | None = 1000) -> None:
+        super().__init__()
+        self.features = vgg_features(layout)
+        if n_classes is not None:
+            self.avgpool = nn.AdaptiveAvgPool2d((7, 7))
+            self.classifier = nn.Sequential(nn.Linear(512 * 7 * 7, 4096), nn.ReLU(), nn.Dropout(),
+                                            nn.Linear(4096, 4096), nn.ReLU(), nn.Dropout(),
+                                            nn.Linear(4096, n_classes))
+
+    def forward(self, x: Tensor) -> Tensor:
+        """(N, 3, H, W) normalised -> logits (N, n_classes), or the last pool's features without a head."""
+        x = self.features(x)
+        if not hasattr(self, "classifier"):
+            return x
+        return self.classifier(torch.flatten(self.avgpool(x), 1))
+
+
+def random_vgg(seed: int = 0) -> Network:
+    """VGG-16's conv layers with seeded He-normal weights and zero biases; no download, no head."""
+    net = VGG(VGG_LAYOUTS["vgg16"], n_classes=None)
+    generator = torch.Generator().manual_seed(seed)
+    for module in net.modules():
+        if isinstance(module, nn.Conv2d):
+            nn.init.kaiming_normal_(module.weight, nonlinearity="relu", generator=generator)
+            nn.init.zeros_(module.bias)
+    return Network("vgg-random", frozen(net), net, 3, None, DEFAULTS["vgg-random"],
+                   mean=IMAGENET_MEAN, std=IMAGENET_STD)
+
+
+def weights_file(name: str, weights: str | os.PathLike | None) -> Path:
+    """The checkpoint to load: --weights, else torchvision's file name in torch's hub cache; never downloads."""
+    if weights is not None:
+        path = Path(weights)
+        if not path.is_file():
+            raise RunError(f"--weights {path} does not exist; give the path of {WEIGHT_FILES[name]}")
+        return path
+    folder = Path(torch.hub.get_dir()) / "checkpoints"
+    path = folder / WEIGHT_FILES[name]
+    if not path.is_file():
+        raise RunError(f"{name} needs its ImageNet weights {WEIGHT_FILES[name]}, not found in {folder} (torch's "
+                       f"hub cache, under $TORCH_HOME); genlab does not download: pass --weights FILE, or fetch it "
+                       f"on a machine with network via torchvision.models.{name}(weights='DEFAULT') and copy it "
+                       f"there; or use --model vgg-random, which needs no weights")
+    return path
+
+
+def read_weights(path: Path, net: nn.Module, name: str) -> None:
+    """Load a state dict strictly into a net built on the meta device (weights_only: only tensors unpickle)."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        net.load_state_dict(state, strict=True, assign=True)  # assign: the meta tensors become the loaded ones
+    except Exception as e:  # torch raises several types for a damaged file or mismatched keys
+        detail = str(e).strip().splitlines()[0][:160]
+        raise RunError(f"{path} is not a usable {name} checkpoint ({type(e).__name__}: {detail}); expected "
+                       f"torchvision's {WEIGHT_FILES[name]}") from None
+
+
+def torchvision_models():
+    """torchvision.models, imported only when GoogLeNet or ImageNet class names need it."""
+    try:
+        import torchvision.models
+    except ImportError:
+        return None
+    return torchvision.models
+
+
+def imagenet_classes() -> tuple[str, ...]:
+    """The 1000 ImageNet class names from torchvision's metadata, else 'imagenet 0' ... 'imagenet 999'."""
+    models = torchvision_models()
+    if models is None:
+        return tuple(f"imagenet {i}" for i in range(1000))
+    return tuple(models.VGG16_Weights.IMAGENET1K_V1.meta["categories"])
+
+
+def pretrained_vgg(name: str, weights: str | os.PathLike | None) -> Network:
+    """VGG-16 or VGG-19 with torchvision's ImageNet weights from a local file."""
+    path = weights_file(name, weights)
+    with torch.device("meta"):  # no time spent on random initial weights that the checkpoint replaces
+        net = VGG(VGG_LAYOUTS[name])
+    read_weights(path, net, name)
+    return Network(name, frozen(net), net, 3, None, DEFAULTS[name], imagenet_classes(),
+                   IMAGENET_MEAN, IMAGENET_STD)
+
+
+def pretrained_googlenet(weights: str | os.PathLike | None) -> Network:
+    """torchvision's GoogLeNet (Inception v1) with its ImageNet weights from a local file."""
+    path = weights_file("googlenet", weights)
+    models = torchvision_models()
+    if models is None:
+        raise ConfigError("googlenet is built by torchvision, which is not installed: pip install torchvision")
+    # the checkpoint holds the auxiliary heads; inputs arrive ImageNet-normalised and transform_input
+    # re-maps them to the scale these weights were trained on, as torchvision does
+    with torch.device("meta"):
+        net = models.GoogLeNet(transform_input=True, aux_logits=True, init_weights=False)
+    read_weights(path, net, "googlenet")
+    net.aux_logits, net.aux1, net.aux2 = False, None, None
+    return Network("googlenet", frozen(net), net, 3, None, DEFAULTS["googlenet"], imagenet_classes(),
+                   IMAGENET_MEAN, IMAGENET_STD)
+
+
+def run_classes(config: dict, n_classes: int) -> tuple[str, ...]:
+    """Class names of the dataset a run was trained on, else 'class 0', 'class 1', ..."""
+    name = config.get("data", {}).get("name", "")
+    names = SHAPES_CLASSES if name == "shapes" else DATASET_CLASSES.get(name, ())
+    return tuple(names) if len(names) == n_classes else tuple(f"class {i}" for i in range(n_classes))
+
+
+def classifier_network(run_dir: str | os.PathLike) -> Network:
+    """A genlab classifier run: grayscale or RGB at its training size, pixels in [0, 1] as trained."""
+    path = Path(run_dir)
+    if not path.exists() and os.sep not in str(run_dir):
+        raise ConfigError(f"unknown model {str(run_dir)!r}: expected {NETWORK_HELP}")
+    run = load_run(path)
+    if not isinstance(run.model, Classifier):
+        raise RunError(f"{path} is a {run.config['model']} run; inversion needs a classifier: "
+                       f"train one with `genlab train classifier`")
+    channels, height, width = run.model.config.image_shape
+    relus = [name for name, m in run.model.named_modules() if isinstance(m, nn.ReLU)]
+    conv = relus[-2] if len(relus) > 1 else relus[0]  # the last conv block's ReLU; the final one is the features'
+    defaults = Defaults(relus[-1], (conv,), tuple(relus[:-1]) or (conv,))
+    model = frozen(run.model)
+    return Network(str(path), model, model.logits, channels, (height, width), defaults,
+                   run_classes(run.config, run.model.config.n_classes), preview_size=height,
+                   blank=0.0)  # genlab's datasets draw on black: a black start scores near-uniform classes
+
+
+def load_network(spec: str, weights: str | os.PathLike | None = None, seed: int = 0,
+                 device: str | torch.device = "cpu") -> Network:
+    """A network by name (vgg-random, vgg16, vgg19, googlenet) or a classifier run directory, on `device`."""
+    if weights is not None and spec not in WEIGHT_FILES:
+        raise ConfigError(f"--weights is for {', '.join(WEIGHT_FILES)}; {spec} brings its own weights")
+    if spec == "vgg-random":
+        network = random_vgg(seed)
+    elif spec == "googlenet":
+        network = pretrained_googlenet(weights)
+    elif spec in VGG_LAYOUTS:
+        network = pretrained_vgg(spec, weights)
+    else:
+        network = classifier_network(spec)
+    return network.to(device)

@@ -1,0 +1,298 @@
+"""CNN inversion on tiny random CNNs: each objective rises, jitter is undone exactly, pixels stay clipped."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+
+from genlab import invert
+from genlab.cli import main
+from genlab.errors import ConfigError, RunError
+from genlab.invert_models import (VGG, VGG_LAYOUTS, WEIGHT_FILES, Defaults, Network, find_layer, layer_table,
+                                  load_network, random_vgg)
+
+DEFAULTS = Defaults("2", ("2",), ("0", "2"))
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def tiny_classifier(channels: int = 1, n_classes: int = 3, circular: bool = False) -> nn.Sequential:
+    """conv-relu-conv-relu, global average pool, linear: shift-invariant when the padding is circular."""
+    torch.manual_seed(0)
+    mode = "circular" if circular else "zeros"
+    return nn.Sequential(nn.Conv2d(channels, 6, 3, padding=1, padding_mode=mode), nn.ReLU(),
+                         nn.Conv2d(6, 8, 3, padding=1, padding_mode=mode), nn.ReLU(),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, n_classes)).eval().requires_grad_(False)
+
+
+def tiny_network(channels: int = 1, circular: bool = False) -> Network:
+    net = tiny_classifier(channels, circular=circular)
+    return Network("tiny", net, net, channels, None, DEFAULTS, ("a", "b", "c"), preview_size=16)
+
+
+def test_roll_then_unroll_gives_back_the_same_tensor() -> None:
+    x = torch.rand(2, 3, 9, 7)
+    rolled = invert.roll(x, (3, -2))
+    assert not torch.equal(rolled, x)
+    assert torch.equal(invert.unroll(rolled, (3, -2)), x)
+    assert torch.equal(rolled[..., 3, 0], x[..., 0, 2])
+
+
+def test_jitter_leaves_the_image_where_it_was() -> None:
+    """With a shift-invariant net, ascent with jitter equals ascent without: every roll was undone."""
+    network = tiny_network(circular=True)
+    start = invert.noise_images(3, 1, (12, 12), seed=1, spread=0.2)
+    common = dict(steps=15, lr=0.05, blur_every=0, seed=2)
+    still = invert.class_visualization(network.logits, [0, 1, 2], start, jitter=0, **common)
+    jittered = invert.class_visualization(network.logits, [0, 1, 2], start, jitter=4, **common)
+    assert not torch.equal(still, start)
+    torch.testing.assert_close(jittered, still, atol=1e-4, rtol=0)
+    dream = network.activation("2")
+    torch.testing.assert_close(invert.deep_dream(dream, start, steps=5, octaves=1, jitter=3),
+                               invert.deep_dream(dream, start, steps=5, octaves=1, jitter=0), atol=1e-4, rtol=0)
+
+
+def test_class_visualization_raises_each_target_score_and_clips() -> None:
+    network = tiny_network()
+    start = invert.noise_images(3, 1, (16, 16), seed=0, mean=0.5, spread=0.1)
+    x = invert.class_visualization(network.logits, [0, 1, 2], start, steps=30, lr=0.1, l2=0.0)
+    before, after = network.logits(start).diagonal(), network.logits(x).diagonal()
+    assert (after > before).all(), (before, after)
+    p0, p1 = (invert.class_probabilities(network.logits, y, [0, 1, 2]) for y in (start, x))
+    assert (p1 > p0).all()
+    assert x.min() >= 0 and x.max() <= 1 and ((x == 0) | (x == 1)).any()  # clipping was needed, and held
+    free = invert.class_visualization(network.logits, [0, 1, 2], start, steps=30, lr=0.1, l2=0.0, clip=False)
+    assert free.min() < 0 or free.max() > 1
+
+
+def test_l2_pulls_towards_zero_and_blur_smooths() -> None:
+    network = tiny_network()
+    start = invert.noise_images(1, 1, (16, 16), seed=0)
+    weak = invert.class_visualization(network.logits, [0], start, steps=20, l2=0.0, blur_every=0)
+    strong = invert.class_visualization(network.logits, [0], start, steps=20, l2=10.0, blur_every=0)
+    assert strong.pow(2).sum() < weak.pow(2).sum()
+    noise = torch.rand(1, 2, 20, 20)
+    blurred = invert.gaussian_blur(noise, 1.0)
+    assert blurred.shape == noise.shape and blurred.std() < 0.5 * noise.std()
+    torch.testing.assert_close(invert.gaussian_blur(torch.full((1, 1, 6, 6), 0.3), 2.0), torch.full((1, 1, 6, 6), 0.3))
+
+
+def test_deep_dream_raises_the_layer_norm() -> None:
+    network = tiny_network(channels=3)
+    image = invert.noise_images(1, 3, (24, 20), seed=3, spread=0.2)
+    activation = network.activation("2")
+    x = invert.deep_dream(activation, image, steps=10, octaves=2, lr=0.05, jitter=1)
+    assert x.shape == image.shape and x.min() >= 0 and x.max() <= 1
+    assert invert.activation_norm(activation, x) > 1.5 * invert.activation_norm(activation, image)
+    assert invert.octave_sizes(28, 20, 3, 1.4) == [(14, 10), (20, 14), (28, 20)]
+
+
+def test_gram_and_total_variation_by_hand() -> None:
+    f = torch.arange(12.0).view(1, 2, 2, 3)
+    flat = f.view(2, 6)
+    torch.testing.assert_close(invert.gram(f)[0], flat @ flat.T / 12)
+    assert invert.total_variation(torch.zeros(2, 1, 4, 4)).eq(0).all()
+    stripes = torch.tensor([0.0, 1.0]).repeat(4).view(1, 1, 1, 8).expand(1, 1, 8, 8)
+    torch.testing.assert_close(invert.total_variation(stripes), torch.tensor([1.0]))
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
+def test_style_transfer_cuts_the_style_loss(optimizer: str) -> None:
+    network = tiny_network(channels=3)
+    content = invert.noise_images(1, 3, (16, 16), seed=4, spread=0.2)
+    style = (torch.arange(20.0).view(1, 1, 1, 20) % 4 < 2).float().expand(1, 3, 20, 20).clone()
+    result = invert.style_transfer(network.activations, content, style, content_layers=["2"],
+                                   style_layers=["0", "2"], steps=25, optimizer=optimizer, style_weight=1e4,
+                                   tv_weight=0.0)
+    assert len(result.history) == 26 and result.history[0]["content"] == 0
+    assert result.history[-1]["style"] < 0.5 * result.history[0]["style"], result.history[-1]
+    assert result.image.min() >= 0 and result.image.max() <= 1
+
+
+def test_bad_numbers_are_config_errors() -> None:
+    network = tiny_network()
+    start = torch.rand(1, 1, 8, 8)
+    for kwargs, needle in (({"steps": 0}, "steps"), ({"lr": -1.0}, "learning rate"), ({"jitter": -1}, "jitter"),
+                           ({"blur_sigma": 0.0}, "blur")):
+        with pytest.raises(ConfigError, match=needle):
+            invert.class_visualization(network.logits, [0], start, **kwargs)
+    with pytest.raises(ConfigError, match="octaves"):
+        invert.deep_dream(network.activation("2"), start, octave_scale=1.0)
+    with pytest.raises(ConfigError, match="optimizer"):
+        invert.style_transfer(network.activations, start, start, content_layers=["2"], style_layers=["0"],
+                              optimizer="sgd")
+
+
+def test_layers_by_name_and_the_forward_stops_early() -> None:
+    network = tiny_network()
+    calls = []
+    network.net[4].register_forward_hook(lambda *args: calls.append(1))
+    acts = network.activations(torch.rand(2, 1, 8, 8), ["0", "2"])
+    assert acts["2"].shape == (2, 8, 8, 8) and not calls  # the pool after layer 2 never ran
+    with pytest.raises(ConfigError, match="did you mean"):
+        find_layer(network.net, "2.")
+    table = layer_table(network)
+    assert ("2", "Conv2d", "(1, 8, 16, 16)") in table
+
+
+def test_random_vgg_is_seeded_and_named_like_torchvision() -> None:
+    with torch.device("meta"):
+        shape = VGG(VGG_LAYOUTS["vgg16"], n_classes=None)
+    assert [n for n, _ in shape.named_modules()][:3] == ["", "features", "features.0"]
+    names = dict(shape.named_modules())
+    assert isinstance(names["features.28"], nn.Conv2d) and isinstance(names["features.30"], nn.MaxPool2d)
+    small = random_vgg(0).net.features[0].weight
+    assert torch.equal(small, random_vgg(0).net.features[0].weight)
+    assert not torch.equal(small, random_vgg(1).net.features[0].weight)
+    from torchvision import models  # in the test extra: this comparison must run, not skip
+    for name, build in (("vgg16", models.vgg16), ("vgg19", models.vgg19)):
+        with torch.device("meta"):
+            ours, theirs = VGG(VGG_LAYOUTS[name]), build()
+        assert {k: v.shape for k, v in ours.state_dict().items()} == \
+               {k: v.shape for k, v in theirs.state_dict().items()}
+        assert [type(m).__name__ for m in ours.modules()] == [type(m).__name__ for m in theirs.modules()]
+
+
+@pytest.mark.parametrize("name", sorted(WEIGHT_FILES))
+def test_missing_weights_name_the_file_and_the_folder(name: str, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    with pytest.raises(RunError) as error:
+        load_network(name)
+    message = str(error.value)
+    assert WEIGHT_FILES[name] in message and str(tmp_path / "hub" / "checkpoints") in message
+    assert "\n" not in message
+    with pytest.raises(RunError, match="does not exist"):
+        load_network(name, weights=tmp_path / "nothing.pth")
+
+
+def test_googlenet_without_torchvision_says_how_to_get_it(tmp_path, monkeypatch) -> None:
+    from genlab import invert_models
+    weights = tmp_path / WEIGHT_FILES["googlenet"]
+    weights.write_bytes(b"")
+    monkeypatch.setattr(invert_models, "torchvision_models", lambda: None)
+    with pytest.raises(ConfigError, match="pip install torchvision"):
+        load_network("googlenet", weights=weights)
+
+
+def test_a_damaged_weights_file_is_a_run_error(tmp_path) -> None:
+    weights = tmp_path / "vgg16.pth"
+    torch.save({"features.0.weight": torch.zeros(1)}, weights)
+    with pytest.raises(RunError, match="not a usable vgg16 checkpoint"):
+        load_network("vgg16", weights=weights)
+
+
+# -- the command line ------------------------------------------------------------------------------------
+
+def fails(argv: list[str], capsys, *needles: str) -> str:
+    """The command exits 2 with exactly one line on stderr containing every needle."""
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    for needle in needles:
+        assert needle in err, err
+    return err
+
+
+@pytest.fixture(scope="module")
+def classifier_run(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("runs") / "clf"
+    assert main(["train", "classifier", "--data", "shapes", "--epochs", "1", "--max-steps", "3",
+                 "--out", str(out)]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def pictures(tmp_path_factory) -> tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("pictures")
+    generator = torch.Generator().manual_seed(0)
+    rgb = (torch.rand(30, 40, 3, generator=generator) * 255).to(torch.uint8).numpy()
+    Image.fromarray(rgb).save(folder / "noise.jpg")
+    stripes = ((torch.arange(36) % 6 < 3).float() * 255).to(torch.uint8).repeat(36, 1).numpy()
+    Image.fromarray(stripes).convert("RGB").save(folder / "stripes.png")
+    return folder / "noise.jpg", folder / "stripes.png"
+
+
+def test_cli_class_writes_a_grid_and_prints_probabilities(classifier_run, tmp_path, capsys) -> None:
+    out = tmp_path / "classes.png"
+    assert main(["invert", "class", str(classifier_run), "--steps", "4", "--zoom", "2", "--save-every", "2",
+                 "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "square" in printed and "cross" in printed and " -> " in printed
+    assert Image.open(out).size == (4 * 58 + 2, 60)  # four 56-pixel images (zoom 2) with 2-pixel borders
+    assert (tmp_path / "classes-0002.png").is_file() and (tmp_path / "classes-0004.png").is_file()
+
+
+def test_cli_list_layers(classifier_run, capsys) -> None:
+    assert main(["invert", "class", str(classifier_run), "--list-layers"]) == 0
+    assert "body.6" in capsys.readouterr().out
+    assert main(["invert", "dream", "--model", "vgg-random", "--list-layers"]) == 0
+    assert "features.30" in capsys.readouterr().out
+
+
+def test_cli_dream_on_a_classifier_and_on_vgg_random(classifier_run, pictures, tmp_path, capsys) -> None:
+    noise, _ = pictures
+    out = tmp_path / "dream.png"
+    assert main(["invert", "dream", str(noise), "--model", str(classifier_run), "--steps", "3",
+                 "--out", str(out)]) == 0
+    assert "activation norm" in capsys.readouterr().out
+    assert Image.open(out).size == (28, 28) and Image.open(out).mode == "L"
+    assert main(["invert", "dream", str(noise), "--size", "24", "--steps", "2", "--octaves", "1",
+                 "--layer", "features.3", "--out", str(out)]) == 0
+    assert Image.open(out).size == (24, 18) and Image.open(out).mode == "RGB"
+
+
+def test_cli_style(pictures, tmp_path, capsys) -> None:
+    noise, stripes = pictures
+    out = tmp_path / "style.jpg"
+    assert main(["invert", "style", str(noise), str(stripes), "--size", "20", "--steps", "3",
+                 "--optimizer", "lbfgs", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "content loss 0 ->" in printed and "style loss" in printed
+    assert Image.open(out).size == (20, 15) and Image.open(out).format == "JPEG"
+
+
+def test_cli_bad_inputs_end_in_one_line(classifier_run, pictures, tmp_path, monkeypatch, capsys) -> None:
+    noise, stripes = pictures
+    run = str(classifier_run)
+    fails(["invert", "dream", str(tmp_path / "missing.png"), "--model", run], capsys, "cannot read image")
+    fails(["invert", "dream", str(noise), "--model", run, "--layer", "body.66"], capsys, "unknown layer", "body.6")
+    fails(["invert", "dream", "--model", run], capsys, "needs an IMAGE")
+    fails(["invert", "class", run, "--steps", "0"], capsys, "steps must be at least 1")
+    fails(["invert", "class", run, "--classes", "7"], capsys, "out of range")
+    fails(["invert", "class", run, "--zoom", "0"], capsys, "--zoom")
+    fails(["invert", "class", run, "--nrow", "0"], capsys, "--nrow")
+    fails(["invert", "dream", str(noise), "--save-every", "-1"], capsys, "--save-every")
+    fails(["invert", "class", run, "--out", "grid.gif"], capsys, "must end in .png")
+    fails(["invert", "class", "vgg-random"], capsys, "no trained class scores")
+    fails(["invert", "class", "vgg"], capsys, "unknown model 'vgg'")
+    fails(["invert", "dream", str(noise), "--model", run, "--octave-scale", "0.5"], capsys, "octave_scale")
+    fails(["invert", "style", str(noise), str(stripes), "--size", "4"], capsys, "--size")
+    fails(["invert", "dream", str(noise), "--size", "8", "--layer", "features.30"], capsys, "too small")
+    fails(["invert", "style", str(noise), str(stripes), "--weights", "x.pth"], capsys, "--weights is for")
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    fails(["invert", "style", str(noise), str(stripes), "--model", "vgg19"], capsys, WEIGHT_FILES["vgg19"])
+    ae = tmp_path / "ae"
+    assert main(["train", "ae", "--data", "shapes", "--epochs", "1", "--max-steps", "1", "--out", str(ae)]) == 0
+    capsys.readouterr()
+    fails(["invert", "class", str(ae)], capsys, "inversion needs a classifier")
+
+
+@pytest.mark.parametrize("command", [["invert"], ["invert", "class"], ["invert", "dream"], ["invert", "style"]])
+def test_cli_help(command, capsys) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main([*command, "--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: genlab invert")
+    if len(command) == 2:
+        assert "--list-layers" in out and "--save-every" in out and "--weights" in out
