@@ -7,12 +7,24 @@ import pytest
 import torch
 from PIL import Image
 from torch import nn
+from torchvision import (
+    models,  # in the test extra: the VGG layout check must run, not skip
+)
 
 from genlab import invert
 from genlab.cli import main
 from genlab.errors import ConfigError, RunError
-from genlab.invert_models import (VGG, VGG_LAYOUTS, WEIGHT_FILES, Defaults, Network, find_layer, layer_table,
-                                  load_network, random_vgg)
+from genlab.invert_models import (
+    VGG,
+    VGG_LAYOUTS,
+    WEIGHT_FILES,
+    Defaults,
+    Network,
+    find_layer,
+    layer_table,
+    load_network,
+    random_vgg,
+)
 
 DEFAULTS = Defaults("2", ("2",), ("0", "2"))
 
@@ -153,7 +165,6 @@ def test_random_vgg_is_seeded_and_named_like_torchvision() -> None:
     small = random_vgg(0).net.features[0].weight
     assert torch.equal(small, random_vgg(0).net.features[0].weight)
     assert not torch.equal(small, random_vgg(1).net.features[0].weight)
-    from torchvision import models  # in the test extra: this comparison must run, not skip
     for name, build in (("vgg16", models.vgg16), ("vgg19", models.vgg19)):
         with torch.device("meta"):
             ours, theirs = VGG(VGG_LAYOUTS[name]), build()

@@ -14,7 +14,13 @@ from genlab import invert
 from genlab.cli.common import add_device_flag
 from genlab.errors import ConfigError
 from genlab.images import atomic_save, load_image, make_grid, single_image, to_pil
-from genlab.invert_models import NETWORK_HELP, WEIGHT_FILES, Network, layer_table, load_network
+from genlab.invert_models import (
+    NETWORK_HELP,
+    WEIGHT_FILES,
+    Network,
+    layer_table,
+    load_network,
+)
 from genlab.train.trainer import resolve_device
 
 MAX_DEFAULT_CLASSES = 64  # above this (ImageNet's 1000) the classes must be chosen with --classes
