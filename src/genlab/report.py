@@ -1,4 +1,4 @@
-"""The HTML run report: loss curves, samples, reconstructions and config, from a run directory.
+"""The HTML run report: loss curves, evaluation, samples, reconstructions, figures and config, from a run directory.
 
 The page is self-contained (every image is a base64 data: URI) so it can be mailed or archived
 alone. Figures are drawn on a private matplotlib Figure with the Agg canvas: no pyplot state.
@@ -21,8 +21,10 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
+from PIL import Image
 
 from genlab.errors import RunError
+from genlab.evaluation import EVALUATION_FILE, evaluation_rows
 from genlab.train.checkpoint import atomic_write_text, read_metrics
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -289,8 +291,34 @@ def _figures_html(run_dir: Path, images: _RunImages) -> str:
     for path in images.figures:
         name = path.relative_to(run_dir / "images").as_posix()
         image = _pixel_img(path, name, _FIGURE_WIDTH)
-        figures.append(f"<figure>{image}<figcaption>{html.escape(name)}</figcaption></figure>")
+        description = _png_description(path)
+        caption = f"{description} ({name})" if description else name
+        figures.append(f"<figure>{image}<figcaption>{html.escape(caption)}</figcaption></figure>")
     return f"<section><h2>Figures</h2>{''.join(figures)}</section>"
+
+
+def _png_description(path: Path) -> str | None:
+    """The PNG's Description text (what `genlab explore` says the picture shows), or None."""
+    try:
+        with Image.open(path) as image:
+            return image.text.get("Description") if image.format == "PNG" else None
+    except (OSError, ValueError):
+        return None
+
+
+def _evaluation_html(run_dir: Path) -> str:
+    path = run_dir / EVALUATION_FILE
+    if not path.is_file():
+        return ""
+    try:
+        result = json.loads(path.read_text(encoding="utf-8"))
+        rows = evaluation_rows(result)
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        warning = html.escape(f"{path.name} could not be read ({err}); run `genlab evaluate` again.")
+        return f'<section><h2>Evaluation</h2><p class="warn">{warning}</p></section>'
+    cells = "".join(f"<tr><td>{html.escape(name)}</td><td>{html.escape(value)}</td></tr>" for name, value in rows)
+    note = f"From {EVALUATION_FILE}, written by `genlab evaluate` on {result.get('created', 'an unknown date')}."
+    return f'<section><h2>Evaluation</h2><p class="note">{html.escape(note)}</p><table>{cells}</table></section>'
 
 
 def _reproduce_html(config: dict) -> str:
@@ -344,7 +372,7 @@ def render_report(run_dir: str | os.PathLike) -> str:
     title = f"{config.get('model', 'run')} · {_dataset_name(config)} · {run_dir.name}"
     body = "".join([
         _header_html(run_dir, config), _summary_html(metrics, config), _curves_html(metrics),
-        _samples_html(images), _recon_html(images), _figures_html(run_dir, images),
+        _evaluation_html(run_dir), _samples_html(images), _recon_html(images), _figures_html(run_dir, images),
         _reproduce_html(config), _config_html(config),
     ])
     return (f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'

@@ -1,13 +1,14 @@
-"""The `genlab` command: train, sample, reconstruct, report, models, data, convarith, invert."""
+"""The `genlab` command: train, sample, reconstruct, report, models, data, convarith, invert, explore, evaluate."""
 from __future__ import annotations
 
 import argparse
 import sys
 
-from genlab.cli import convarith, data, invert, runs
+from genlab.cli import convarith, data, evaluate, explore, invert, runs
 from genlab.errors import GenlabError
 
-COMMAND_MODULES = (runs, data, convarith, invert)  # each adds its subcommands with register(commands)
+# each adds its subcommands with register(commands)
+COMMAND_MODULES = (runs, data, convarith, invert, explore, evaluate)
 
 
 def build_parser() -> argparse.ArgumentParser:

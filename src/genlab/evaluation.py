@@ -1,0 +1,303 @@
+"""Evaluate a run: every metric of `genlab.metrics` that applies to its model, as one JSON-ready record;
+the Fréchet classifier, trained once per dataset with genlab's own trainer and cached; the printed table.
+"""
+from __future__ import annotations
+
+import datetime
+import os
+import re
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from genlab import metrics
+from genlab.data.batches import binarize_fixed
+from genlab.data.catalog import Dataset, load_dataset
+from genlab.errors import ConfigError, RunError
+from genlab.models.contract import VAE, AutoEncoder, Classifier, Generative
+from genlab.models.registry import create_model, data_fields
+from genlab.train.checkpoint import (
+    Run,
+    atomic_write_text,
+    json_dumps,
+    load_run,
+    read_metrics,
+)
+from genlab.train.trainer import TrainConfig, train
+
+EVALUATION_FILE = "evaluation.json"
+CLASSIFIER_EPOCHS = 5
+CLASSIFIER_SEED = 0
+
+Log = Callable[[str], None]
+
+
+def log_to_stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+@dataclass(frozen=True)
+class EvaluationOptions:
+    """What `evaluate_run` measures and on how much data."""
+
+    k: int = 1000                      # importance samples per image for the IWAE estimate
+    test_images: int | None = None     # use the first N test images for every metric (None: all)
+    nll_images: int | None = None      # the IWAE estimate on the first N of those (None: all of them)
+    fid_samples: int = 10000           # model samples for the Fréchet distance
+    skip_fid: bool = False
+    classifier: str | None = None      # a classifier run to take features from, instead of the cached one
+    probe_train: int | None = None     # training images for the linear probes (None: all)
+    seed: int = 0                      # seeds posterior samples and model samples
+    max_decodes: int = metrics.MAX_DECODES
+
+    def __post_init__(self) -> None:
+        checks = {"k": (self.k, 1), "--test-images": (self.test_images, 1), "--nll-images": (self.nll_images, 1),
+                  "--fid-samples": (self.fid_samples, 2), "--probe-train": (self.probe_train, 2),
+                  "--max-decodes": (self.max_decodes, 1)}
+        for name, (value, least) in checks.items():
+            if value is not None and value < least:
+                raise ConfigError(f"{name} must be >= {least}, got {value}"
+                                  + ("; k = 1 gives the ELBO, 1000 is the usual choice" if name == "k" else ""))
+
+
+# ---------------------------------------------------------------- the run's data
+
+
+def run_dataset(config: dict[str, Any], data_dir: str | None = None) -> Dataset:
+    """The dataset a run was trained on, at the size and channels it was trained with."""
+    data = config.get("data", {})
+    return load_dataset(data.get("spec", data.get("name", "")), data_dir=data_dir or data.get("data_dir"),
+                        image_size=data.get("image_size"), channels=data.get("channels"))
+
+
+def trained_binarized(config: dict[str, Any]) -> bool:
+    """True for runs trained with --binarize dynamic: they are tested on the fixed-seed binarization."""
+    return config.get("train", {}).get("binarize") == "dynamic"
+
+
+def model_test_images(config: dict[str, Any], data: Dataset) -> Tensor:
+    """uint8 test images as the model is tested on them: binarize_fixed(test_x) for dynamic runs."""
+    return binarize_fixed(data.test_x) if trained_binarized(config) else data.test_x
+
+
+# ---------------------------------------------------------------- the cached classifier
+
+
+def cache_root() -> Path:
+    """$GENLAB_CACHE, else ~/.cache/genlab."""
+    return Path(os.environ.get("GENLAB_CACHE") or Path.home() / ".cache" / "genlab").expanduser()
+
+
+def classifier_dir(config: dict[str, Any]) -> Path:
+    """The cached classifier's run directory for the run's dataset, size and channels."""
+    data = config.get("data", {})
+    parts = [data.get("spec", data.get("name", "data"))]
+    parts += [f"{data['image_size']}px"] if data.get("image_size") else []
+    parts += ["rgb"] if data.get("channels") == 3 else []
+    return cache_root() / re.sub(r"[^A-Za-z0-9_.-]+", "-", "classifier-" + "-".join(map(str, parts)))
+
+
+def classifier_finished(folder: Path) -> bool:
+    return (folder / "model.safetensors").is_file() and len(read_metrics(folder)) >= CLASSIFIER_EPOCHS
+
+
+def train_classifier(folder: Path, config: dict[str, Any], data: Dataset, log: Log, progress: bool) -> None:
+    """Train the small CNN for CLASSIFIER_EPOCHS into `folder` (resuming a killed attempt)."""
+    log(f"training the feature classifier once for {data.name} ({CLASSIFIER_EPOCHS} epochs) -> {folder}")
+    torch.manual_seed(CLASSIFIER_SEED)
+    model = create_model("classifier", **data_fields("classifier", data.image_shape, len(data.classes)))
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    train_config = TrainConfig(epochs=CLASSIFIER_EPOCHS, seed=CLASSIFIER_SEED, device=device)
+    extra = {"command": f"genlab evaluate (feature classifier for {data.name})",
+             "data": {key: config.get("data", {}).get(key) for key in ("spec", "data_dir", "image_size", "channels")}}
+    train(model, data, train_config, folder, resume=True, extra=extra, log=log, progress=progress)
+
+
+def load_classifier(config: dict[str, Any], data: Dataset, given: str | None, device: torch.device, log: Log,
+                    progress: bool = False) -> tuple[nn.Module, Path]:
+    """The given classifier run, or the cached one for this dataset (trained now if missing)."""
+    folder = Path(given) if given else classifier_dir(config)
+    if not given and not classifier_finished(folder):
+        train_classifier(folder, config, data, log, progress)
+    run = load_run(folder, device)
+    model = run.model
+    if not isinstance(model, Classifier):
+        raise RunError(f"--classifier {folder} holds a {run.config['model']} run, not a classifier; "
+                       f"train one with `genlab train classifier` or leave --classifier out")
+    if tuple(model.config.image_shape) != tuple(data.image_shape):
+        raise RunError(f"the classifier in {folder} takes {tuple(model.config.image_shape)} images but the run's "
+                       f"data are {tuple(data.image_shape)}; train a classifier on the same data")
+    return model, folder
+
+
+# ---------------------------------------------------------------- the parts
+
+
+def likelihood_metrics(model: nn.Module, x: Tensor, options: EvaluationOptions, progress: bool) -> dict[str, Any]:
+    """-ELBO and its parts on x, and the IWAE NLL on the first nll_images of x; nats and bits per dim."""
+    dims = x[0].numel()
+    parts = metrics.elbo_parts(model, x, progress=progress)
+    result: dict[str, Any] = {"neg_elbo": {**parts, "bits_per_dim": metrics.bits_per_dim(parts["neg_elbo"], dims)}}
+    subset = x[:options.nll_images] if options.nll_images else x
+    nll = metrics.iwae_nll(model, subset, options.k, options.max_decodes, progress).double()
+    same = metrics.elbo_parts(model, subset)["neg_elbo"] if len(subset) < len(x) else parts["neg_elbo"]
+    error = float(nll.std() / len(nll) ** 0.5) if len(nll) > 1 else float("nan")
+    result["iwae_nll"] = {"nats": float(nll.mean()), "bits_per_dim": metrics.bits_per_dim(float(nll.mean()), dims),
+                          "standard_error": error, "k": options.k, "images": len(subset),
+                          "neg_elbo_same_images": same}
+    return result
+
+
+def probe_metrics(model: nn.Module, config: dict[str, Any], data: Dataset, options: EvaluationOptions,
+                  test_x: Tensor, test_y: Tensor) -> dict[str, Any]:
+    """Linear-probe test accuracy on frozen codes (posterior means) and on raw pixels of the same images."""
+    train_x = binarize_fixed(data.train_x) if trained_binarized(config) else data.train_x
+    train_x, train_y = train_x[:options.probe_train], data.train_y[:options.probe_train]
+    codes = [metrics.encoded(model, images) for images in (train_x, test_x)]
+    return {"latent": metrics.linear_probe(codes[0], train_y, codes[1], test_y),
+            "pixels": metrics.linear_probe(train_x.float(), train_y, test_x.float(), test_y),
+            "train_images": len(train_x), "test_images": len(test_x), "latent_dim": int(codes[0].shape[1])}
+
+
+def frechet_metrics(model: nn.Module, config: dict[str, Any], data: Dataset, options: EvaluationOptions,
+                    n_test: int, log: Log, progress: bool) -> dict[str, Any]:
+    """Fréchet distances in classifier feature space: samples vs test images, and train vs test as the floor."""
+    classifier, folder = load_classifier(config, data, options.classifier, metrics.device_of(model), log, progress)
+    samples = metrics.draw_samples(model, options.fid_samples, options.seed)
+    test_f = metrics.features(classifier, data.test_x[:n_test], progress=progress)
+    sample_f = metrics.features(classifier, samples, progress=progress)
+    result = {"samples_vs_test": metrics.frechet_distance(sample_f, test_f),
+              "train_vs_test": metrics.frechet_distance(
+                  metrics.features(classifier, data.train_x[:n_test], progress=progress), test_f),
+              "samples": options.fid_samples, "test_images": n_test, "classifier": str(folder)}
+    if trained_binarized(config):
+        binary_f = metrics.features(classifier, binarize_fixed(data.test_x[:n_test]), progress=progress)
+        result["samples_vs_binarized_test"] = metrics.frechet_distance(sample_f, binary_f)
+    result["inception"] = inception_metrics(samples, data.test_x[:n_test], metrics.device_of(model), progress)
+    return result
+
+
+def inception_metrics(samples: Tensor, test_x: Tensor, device: torch.device, progress: bool) -> dict[str, Any]:
+    """Inception FID (pytorch-fid's network) when its package and weights are here, else the reason why not."""
+    reason = metrics.inception_fid_unavailable()
+    if reason is not None:
+        return {"fid": None, "note": reason}
+    fid = metrics.frechet_distance(metrics.inception_features(samples, device, progress=progress),
+                                   metrics.inception_features(test_x, device, progress=progress))
+    return {"fid": fid, "note": f"pytorch-fid InceptionV3 pool-3 features, {len(samples)} samples"}
+
+
+# ---------------------------------------------------------------- the whole evaluation
+
+
+def evaluate_run(run: Run, data: Dataset, options: EvaluationOptions = EvaluationOptions(), log: Log = log_to_stderr,
+                 progress: bool = False) -> dict[str, Any]:
+    """Every metric that applies to the run's model, as a JSON-ready dict (nats per image, fractions)."""
+    model, config = run.model, run.config
+    if not isinstance(model, (AutoEncoder, Generative)):
+        raise RunError(f"{config['model']} is neither an autoencoder nor a generative model: there is nothing to "
+                       f"evaluate beyond the test loss and accuracy already in {run.path / 'metrics.jsonl'}")
+    model.eval()
+    torch.manual_seed(options.seed)
+    x = model_test_images(config, data)[:options.test_images]
+    y = data.test_y[:options.test_images]
+    result = evaluation_header(run, data, options, len(x))
+    seconds = result["seconds"]
+    if isinstance(model, VAE):
+        with timed(seconds, "likelihood"):
+            result.update(likelihood_metrics(model, x, options, progress))
+    if isinstance(model, AutoEncoder):
+        with timed(seconds, "reconstruction and probe"):
+            result["reconstruction_mse"] = metrics.reconstruction_mse(model, x, progress=progress)
+            result["probe"] = probe_metrics(model, config, data, options, x, y)
+    if isinstance(model, Generative) and not options.skip_fid:
+        with timed(seconds, "frechet"):
+            result["frechet"] = frechet_metrics(model, config, data, options, len(x), log, progress)
+    return result
+
+
+def evaluation_header(run: Run, data: Dataset, options: EvaluationOptions, n_test: int) -> dict[str, Any]:
+    binarized = trained_binarized(run.config)
+    return {"run": str(run.path), "model": run.config["model"], "dataset": data.name,
+            "created": datetime.datetime.now().isoformat(timespec="seconds"), "seed": options.seed,
+            "test_images": n_test, "pixels": int(data.test_x[0].numel()), "binarized_test": binarized,
+            "test_set": ("binarize_fixed(test_x): the fixed-seed binarization, as the run was trained with "
+                         "--binarize dynamic") if binarized else "test_x as stored (gray levels in [0, 1])",
+            "seconds": {}}
+
+
+@contextmanager
+def timed(seconds: dict[str, float], name: str) -> Iterator[None]:
+    """Record the block's wall-clock seconds as seconds[name]."""
+    start = time.perf_counter()
+    yield
+    seconds[name] = round(time.perf_counter() - start, 2)
+
+
+def write_evaluation(run_dir: str | os.PathLike, result: dict[str, Any]) -> Path:
+    """RUN/evaluation.json, written atomically."""
+    path = Path(run_dir) / EVALUATION_FILE
+    atomic_write_text(path, json_dumps(result))
+    return path
+
+
+# ---------------------------------------------------------------- the table
+
+
+def evaluation_rows(result: dict[str, Any]) -> list[tuple[str, str]]:
+    """(metric, value) rows of an evaluation record, in reading order: the CLI table and the report's."""
+    rows = [("test set", f"{result['test_images']} images: {result['test_set']}")]
+    for key, describe in ROW_WRITERS:
+        if result.get(key) is not None:
+            rows += describe(result[key])
+    return rows
+
+
+def elbo_rows(e: dict[str, Any]) -> list[tuple[str, str]]:
+    text = f"{e['neg_elbo']:.2f} nats/image ({e['bits_per_dim']:.4f} bits/dim) = reconstruction {e['rec']:.2f}"
+    return [("-ELBO", text + f" + KL {e['kl']:.2f}")]
+
+
+def nll_rows(n: dict[str, Any]) -> list[tuple[str, str]]:
+    text = (f"{n['nats']:.2f} ± {n['standard_error']:.2f} nats/image ({n['bits_per_dim']:.4f} bits/dim) on the "
+            f"first {n['images']} test images (their -ELBO: {n['neg_elbo_same_images']:.2f})")
+    return [(f"IWAE NLL, k={n['k']}", text)]
+
+
+def mse_rows(mse: float) -> list[tuple[str, str]]:
+    return [("reconstruction MSE", f"{mse:.5f} per pixel (pixels in [0, 1])")]
+
+
+def probe_rows(p: dict[str, Any]) -> list[tuple[str, str]]:
+    text = (f"{100 * p['latent']:.2f}% on the {p['latent_dim']}-d codes, {100 * p['pixels']:.2f}% on raw pixels "
+            f"({p['train_images']} train / {p['test_images']} test images)")
+    return [("linear probe accuracy", text)]
+
+
+def frechet_rows(f: dict[str, Any]) -> list[tuple[str, str]]:
+    text = f"{f['samples_vs_test']:.2f} ({f['samples']} samples vs {f['test_images']} test images"
+    if "samples_vs_binarized_test" in f:
+        text += f"; vs the binarized test images {f['samples_vs_binarized_test']:.2f}"
+    text += f"); floor, train vs test images: {f['train_vs_test']:.2f}"
+    inception = f.get("inception", {})
+    fid = inception.get("fid")
+    return [("Fréchet distance, classifier features", text),
+            ("Inception FID", f"{fid:.2f}" if fid is not None else str(inception.get("note", "not computed")))]
+
+
+ROW_WRITERS: tuple[tuple[str, Callable[[Any], list[tuple[str, str]]]], ...] = (
+    ("neg_elbo", elbo_rows), ("iwae_nll", nll_rows), ("reconstruction_mse", mse_rows),
+    ("frechet", frechet_rows), ("probe", probe_rows))
+
+
+def format_table(rows: list[tuple[str, str]]) -> str:
+    """Two aligned columns of plain text."""
+    width = max(len(name) for name, _ in rows)
+    return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)

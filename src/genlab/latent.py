@@ -1,0 +1,232 @@
+"""Looking inside a latent space: manifold and neighbourhood grids, traversals, interpolation, attribute
+vectors and the test-set scatter. Every function returns images (N, C, H, W) in [0, 1] or one RGB plot.
+
+A grid of codes is laid out row-major for `make_grid(images, nrow=n)`: columns sweep the first chosen
+dimension left to right, rows sweep the second from its largest value at the top to its smallest at the
+bottom, so a grid reads like a scatter plot of those two dimensions.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from matplotlib import colormaps
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from torch import Tensor, nn
+
+from genlab.errors import ConfigError
+from genlab.models.contract import GAN
+
+DECODE_CHUNK = 512  # codes decoded per forward pass: bounds memory for large grids
+
+
+# ---------------------------------------------------------------- codes <-> images
+
+
+def decode_images(model: nn.Module, z: Tensor) -> Tensor:
+    """Codes (N, latent_dim) -> images (N, C, H, W) in [0, 1], for VAEs, autoencoders and GANs alike."""
+    z = z.to(model_device(model))
+    with torch.no_grad():
+        return torch.cat([decoded_to_image(model, model.decode(chunk)) for chunk in z.split(DECODE_CHUNK)])
+
+
+def decoded_to_image(model: nn.Module, decoded: Tensor) -> Tensor:
+    """A decoder's output as an image in [0, 1]: VAEs say how; a GAN decodes to images; an AE gives logits."""
+    if hasattr(model, "to_image"):
+        return model.to_image(decoded)
+    return decoded if isinstance(model, GAN) else torch.sigmoid(decoded)
+
+
+def encode_means(model: nn.Module, x: Tensor, batch_size: int = 1000) -> Tensor:
+    """Images (N, C, H, W) in [0, 1] -> codes (N, latent_dim): the posterior mean for a VAE."""
+    device = model_device(model)
+    with torch.no_grad():
+        return torch.cat([model.encode(batch.to(device)) for batch in x.split(batch_size)])
+
+
+def model_device(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+def check_dims(dims: Sequence[int], latent_dim: int) -> None:
+    """Every dimension in 0..latent_dim-1 and none repeated, else a ConfigError that says the range."""
+    for d in dims:
+        if not 0 <= d < latent_dim:
+            raise ConfigError(f"latent dimension {d} is out of range: this model's latent space has "
+                              f"{latent_dim} dimension(s), numbered 0..{latent_dim - 1}")
+    if len(set(dims)) != len(dims):
+        raise ConfigError(f"latent dimensions must differ, got {list(dims)}; pick two different --dims")
+
+
+# ---------------------------------------------------------------- grids of codes
+
+
+def prior_quantiles(n: int) -> Tensor:
+    """(n,) quantiles of N(0, 1) at the midpoints of n equal-probability bins: each cell holds 1/n of the prior."""
+    probabilities = (torch.arange(n, dtype=torch.float64) + 0.5) / n
+    return torch.special.ndtri(probabilities).float()
+
+
+def grid_codes(base: Tensor, dims: tuple[int, int], across: Tensor, down: Tensor) -> Tensor:
+    """(len(down) * len(across), D) copies of base (D,) with dims[0] set from `across` (columns) and
+    dims[1] from `down` (rows, largest first)."""
+    rows, columns = torch.meshgrid(down.flip(0), across, indexing="ij")
+    codes = base.expand(rows.numel(), -1).clone()
+    codes[:, dims[0]] = columns.reshape(-1)
+    codes[:, dims[1]] = rows.reshape(-1)
+    return codes
+
+
+def manifold(model: nn.Module, n: int = 15, dims: tuple[int, int] = (0, 1),
+             value_range: tuple[float, float] | None = None, base: Tensor | None = None) -> Tensor:
+    """Decode an n x n grid over two latent dims: (n*n, C, H, W) in [0, 1].
+
+    The grid spans the prior's quantiles (or `value_range`); the other dims hold `base` (zeros by default).
+    """
+    check_dims(dims, model.latent_dim)
+    values = prior_quantiles(n) if value_range is None else torch.linspace(*value_range, n)
+    base = torch.zeros(model.latent_dim) if base is None else base.detach().cpu()
+    return decode_images(model, grid_codes(base, dims, values, values))
+
+
+def neighbourhood(model: nn.Module, center: Tensor, scale: Tensor, n: int = 15, dims: tuple[int, int] = (0, 1),
+                  m: float = 4.0) -> Tensor:
+    """Decode center (D,) +/- m * scale (D,) in two dims on an n x n grid: (n*n, C, H, W) in [0, 1]."""
+    check_dims(dims, center.shape[-1])
+    steps = torch.linspace(-m, m, n)
+    center, scale = center.detach().cpu(), scale.detach().cpu()
+    across, down = center[dims[0]] + steps * scale[dims[0]], center[dims[1]] + steps * scale[dims[1]]
+    return decode_images(model, grid_codes(center, dims, across, down))
+
+
+def posterior_center(model: nn.Module, x: Tensor) -> tuple[Tensor, Tensor]:
+    """One image (1, C, H, W) -> its posterior mean and standard deviation, each (latent_dim,)."""
+    with torch.no_grad():
+        mu, log_var = model.posterior(x.to(model_device(model)))
+    return mu[0].cpu(), torch.exp(0.5 * log_var[0]).cpu()
+
+
+def traversal_codes(base: Tensor, dims: Sequence[int], values: Tensor) -> Tensor:
+    """One row per dim in `dims`: base (D,) with that dim alone set to each of `values`; (len(dims)*n, D)."""
+    rows = []
+    for d in dims:
+        row = base.expand(len(values), -1).clone()
+        row[:, d] = values
+        rows.append(row)
+    return torch.cat(rows)
+
+
+def traversal(model: nn.Module, base: Tensor | None = None, dims: Sequence[int] | None = None, n: int = 11,
+              value_range: tuple[float, float] = (-3.0, 3.0)) -> Tensor:
+    """One row of n images per latent dim, each varying that dim alone over value_range: (rows*n, C, H, W)."""
+    dims = list(range(model.latent_dim)) if dims is None else list(dims)
+    check_dims(dims, model.latent_dim)
+    base = torch.zeros(model.latent_dim) if base is None else base.detach().cpu()
+    return decode_images(model, traversal_codes(base, dims, torch.linspace(*value_range, n)))
+
+
+# ---------------------------------------------------------------- paths between codes
+
+
+def slerp(z0: Tensor, z1: Tensor, t: Tensor) -> Tensor:
+    """Spherical interpolation (Shoemake 1985) between codes (D,) at fractions t (n,): (n, D).
+
+    Follows the great circle between the directions while the norm changes linearly from |z0| to |z1|; it
+    keeps paths through a Gaussian prior at typical radii, where a straight line cuts through the low-norm middle.
+    """
+    norm0, norm1 = z0.norm(), z1.norm()
+    u0, u1 = z0 / norm0.clamp_min(1e-12), z1 / norm1.clamp_min(1e-12)
+    omega = torch.arccos((u0 @ u1).clamp(-1, 1))
+    t = t[:, None]
+    if omega < 1e-4:  # (nearly) the same direction: the great circle is a line
+        direction = (1 - t) * u0 + t * u1
+    else:
+        direction = (torch.sin((1 - t) * omega) * u0 + torch.sin(t * omega) * u1) / torch.sin(omega)
+    return direction * ((1 - t) * norm0 + t * norm1)
+
+
+def interpolation_codes(z0: Tensor, z1: Tensor, n: int = 10, spherical: bool = False) -> Tensor:
+    """n codes from z0 to z1 inclusive, (n, D): evenly spaced on a line, or on the sphere (slerp)."""
+    t = torch.linspace(0, 1, n, dtype=z0.dtype)
+    return slerp(z0, z1, t) if spherical else torch.lerp(z0, z1, t[:, None])
+
+
+def interpolation(model: nn.Module, z0: Tensor, z1: Tensor, n: int = 10, spherical: bool = False) -> Tensor:
+    """Decoded path from code z0 to z1 (each (D,)): (n, C, H, W) in [0, 1]."""
+    return decode_images(model, interpolation_codes(z0.detach().cpu(), z1.detach().cpu(), n, spherical))
+
+
+def seeded_codes(model: nn.Module, n: int, seed: int) -> Tensor:
+    """n codes from the prior N(0, I), (n, latent_dim), the same for the same seed (a GAN has no encoder)."""
+    return torch.randn(n, model.latent_dim, generator=torch.Generator().manual_seed(seed))
+
+
+# ---------------------------------------------------------------- attribute vectors
+
+
+def attribute_vector(model: nn.Module, x_from: Tensor, x_to: Tensor) -> Tensor:
+    """mean code of x_to minus mean code of x_from, (latent_dim,): e.g. sneakers -> ankle boots."""
+    return (encode_means(model, x_to).mean(0) - encode_means(model, x_from).mean(0)).cpu()
+
+
+def apply_attribute(model: nn.Module, x: Tensor, vector: Tensor, strengths: Tensor) -> Tensor:
+    """For each image (N, C, H, W): the image, then its code + s * vector decoded for each s in strengths.
+
+    Returns (N * (1 + len(strengths)), C, H, W) in [0, 1]: one row per image for make_grid(nrow=1 + S).
+    """
+    codes = encode_means(model, x).cpu()
+    moved = codes[:, None, :] + strengths[:, None] * vector  # (N, S, D)
+    decoded = decode_images(model, moved.flatten(0, 1)).cpu().view(len(x), len(strengths), *x.shape[1:])
+    return torch.cat([x.cpu()[:, None], decoded], dim=1).flatten(0, 1)
+
+
+# ---------------------------------------------------------------- the scatter plot
+
+
+def pca_2d(codes: Tensor) -> tuple[Tensor, Tensor]:
+    """Codes (N, D) -> (N, 2) projections on the two leading principal axes, and the fraction of the
+    variance each explains (2,). A 2-D latent is returned as is (fractions of its own variance)."""
+    centred = codes.double() - codes.double().mean(0)
+    if codes.shape[1] == 2:
+        variance = centred.var(0)
+        return codes.float(), (variance / variance.sum()).float()
+    _, singular, vh = torch.linalg.svd(centred, full_matrices=False)
+    explained = singular.square() / singular.square().sum()
+    return (centred @ vh[:2].T).float(), explained[:2].float()
+
+
+def latent_scatter(codes: Tensor, labels: Tensor, class_names: Sequence[str], title: str = "") -> Tensor:
+    """Codes (N, D) coloured by label as a PNG-ready RGB plot, uint8 (3, H, W); PCA to 2-D when D > 2."""
+    points, explained = pca_2d(codes.cpu())
+    figure = Figure(figsize=(7.5, 6), dpi=110, layout="constrained")
+    FigureCanvasAgg(figure)
+    ax = figure.subplots()
+    colours = figure_colours(len(class_names))
+    for label, name in enumerate(class_names):
+        chosen = labels.cpu() == label
+        ax.scatter(points[chosen, 0].numpy(), points[chosen, 1].numpy(), s=3, alpha=0.5, color=colours[label],
+                   label=name, rasterized=True)
+    axis_names = scatter_axis_names(codes.shape[1], explained)
+    ax.set_xlabel(axis_names[0])
+    ax.set_ylabel(axis_names[1])
+    ax.set_title(title)
+    ax.legend(markerscale=5, frameon=False, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    figure.canvas.draw()
+    rgba = np.asarray(figure.canvas.buffer_rgba())
+    return torch.from_numpy(rgba[:, :, :3].copy()).permute(2, 0, 1).contiguous()
+
+
+def figure_colours(n: int) -> list:
+    """n distinct colours: tab10 up to 10 classes, then evenly spaced hues."""
+    colormap = colormaps["tab10" if n <= 10 else "hsv"]
+    return [colormap(i if n <= 10 else i / n) for i in range(n)]
+
+
+def scatter_axis_names(latent_dim: int, explained: Tensor) -> tuple[str, str]:
+    if latent_dim == 2:
+        return "z[0] (posterior mean)", "z[1] (posterior mean)"
+    return tuple(f"principal axis {i + 1} ({100 * float(e):.0f}% of the variance)"  # type: ignore[return-value]
+                 for i, e in enumerate(explained))
+

@@ -1,0 +1,218 @@
+"""Honest evaluation of trained models: test ELBO and its parts, importance-weighted log-likelihood,
+reconstruction error, Fréchet distance between feature sets, and linear probes.
+
+Images enter as uint8 (N, C, H, W) (converted per batch) or as floats already in the model's input units.
+Likelihoods are in nats per image; `bits_per_dim` converts them.
+"""
+from __future__ import annotations
+
+import importlib.util
+import math
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from tqdm import tqdm
+
+from genlab import losses
+from genlab.data.batches import to_unit_float
+from genlab.errors import ConfigError
+
+MAX_DECODES = 2 ** 15  # decoder evaluations per forward pass in the IWAE estimate: bounds memory
+FID_WEIGHTS = "pt_inception-2015-12-05-6726825d.pth"  # pytorch-fid's port of the TF FID Inception weights
+
+
+def bits_per_dim(nats_per_image: float, dims: int) -> float:
+    """Nats per image -> bits per pixel-channel: divide by dims * ln 2."""
+    return nats_per_image / (dims * math.log(2))
+
+
+def unit_batches(x: Tensor, batch_size: int, device: torch.device, progress: bool = False,
+                 desc: str = "") -> Iterator[Tensor]:
+    """x in batches on `device`, uint8 converted to float [0, 1]; a tqdm bar on stderr when progress."""
+    starts = range(0, x.shape[0], batch_size)
+    for start in tqdm(starts, desc=desc, disable=not progress, leave=False, unit="batch"):
+        batch = x[start:start + batch_size].to(device)
+        yield to_unit_float(batch) if batch.dtype == torch.uint8 else batch
+
+
+def device_of(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+# ---------------------------------------------------------------- likelihoods
+
+
+@torch.no_grad()
+def elbo_parts(model: nn.Module, x: Tensor, batch_size: int = 1000, progress: bool = False) -> dict[str, float]:
+    """Test -ELBO (beta = 1, one posterior sample per image) and its parts, nats per image (means).
+
+    rec = -E_q log p(x|z), kl = KL(q(z|x) || p(z)) in closed form, neg_elbo = rec + kl.
+    """
+    totals = torch.zeros(3, dtype=torch.float64)
+    for batch in unit_batches(x, batch_size, device_of(model), progress, "ELBO"):
+        mu, log_var = model.posterior(batch)
+        kl = losses.kl_std_normal(mu, log_var)
+        neg_elbo = -model.elbo(batch)  # the posterior is deterministic in eval mode: same mu, log_var as above
+        totals += torch.stack([neg_elbo.sum(), (neg_elbo - kl).sum(), kl.sum()]).double().cpu()
+    neg_elbo, rec, kl = (totals / x.shape[0]).tolist()
+    return {"neg_elbo": neg_elbo, "rec": rec, "kl": kl}
+
+
+def importance_log_likelihood(model: nn.Module, x: Tensor, k: int, chunk: int) -> Tensor:
+    """log (1/k) sum_i p(x, z_i) / q(z_i|x) over k samples drawn `chunk` at a time: (N,) nats.
+
+    log_likelihood(x, c) + log c is the log of one chunk's summed weights; logaddexp pools the chunks.
+    """
+    total = None
+    for start in range(0, k, chunk):
+        size = min(chunk, k - start)
+        log_sum = model.log_likelihood(x, size) + math.log(size)
+        total = log_sum if total is None else torch.logaddexp(total, log_sum)
+    return total - math.log(k)
+
+
+@torch.no_grad()
+def iwae_nll(model: nn.Module, x: Tensor, k: int = 1000, max_decodes: int = MAX_DECODES,
+             progress: bool = False) -> Tensor:
+    """-log p(x) estimated with k importance samples per image (Burda et al. 2016): (N,) nats, on the CPU.
+
+    Images and samples are both batched so that one pass decodes at most max_decodes codes: k = 5000
+    costs time, not memory. The estimate is a stochastic upper bound on -log p(x) that tightens with k.
+    """
+    if k < 1:
+        raise ConfigError(f"k (importance samples per image) must be >= 1, got {k}; 1 gives the ELBO")
+    images = max(1, max_decodes // k)
+    chunk = min(k, max(1, max_decodes // images))
+    parts = [-importance_log_likelihood(model, batch, k, chunk).cpu()
+             for batch in unit_batches(x, images, device_of(model), progress, f"IWAE k={k}")]
+    return torch.cat(parts)
+
+
+@torch.no_grad()
+def reconstruction_mse(model: nn.Module, x: Tensor, batch_size: int = 1000, progress: bool = False) -> float:
+    """Mean squared error between images and their reconstructions, per pixel, in [0, 1] units squared."""
+    total = torch.zeros((), dtype=torch.float64)
+    for batch in unit_batches(x, batch_size, device_of(model), progress, "reconstruction"):
+        total += (model.reconstruct(batch) - batch).square().sum().double().cpu()
+    return float(total) / x[0].numel() / x.shape[0]
+
+
+@torch.no_grad()
+def encoded(model: nn.Module, x: Tensor, batch_size: int = 1000, progress: bool = False) -> Tensor:
+    """Codes of images, (N, latent_dim) on the CPU: the posterior means for a VAE."""
+    return torch.cat([model.encode(batch).cpu()
+                      for batch in unit_batches(x, batch_size, device_of(model), progress, "encoding")])
+
+
+# ---------------------------------------------------------------- Fréchet distance
+
+
+@torch.no_grad()
+def features(classifier: nn.Module, x: Tensor, batch_size: int = 1000, progress: bool = False) -> Tensor:
+    """A classifier's penultimate features of images: (N, feature_dim) on the CPU."""
+    batches = unit_batches(x, batch_size, device_of(classifier), progress, "features")
+    return torch.cat([classifier.features(batch).cpu() for batch in batches])
+
+
+@torch.no_grad()
+def draw_samples(model: nn.Module, n: int, seed: int = 0, batch_size: int = 500) -> Tensor:
+    """n model samples in [0, 1], (n, C, H, W) on the CPU, the same for the same seed."""
+    generator = torch.Generator().manual_seed(seed)
+    return torch.cat([model.sample(min(batch_size, n - start), generator=generator).cpu()
+                      for start in range(0, n, batch_size)])
+
+
+def mean_and_covariance(feats: Tensor) -> tuple[Tensor, Tensor]:
+    """(N, D) -> mean (D,) and unbiased covariance (D, D), float64."""
+    if feats.shape[0] < 2:
+        raise ConfigError(f"a covariance needs at least 2 feature vectors, got {feats.shape[0]}")
+    feats = feats.double()
+    return feats.mean(0), torch.cov(feats.T).reshape(feats.shape[1], feats.shape[1])
+
+
+def psd_sqrt(matrix: Tensor) -> Tensor:
+    """Symmetric square root of a symmetric positive semi-definite matrix (negative round-off clipped to 0)."""
+    values, vectors = torch.linalg.eigh(matrix)
+    return (vectors * values.clamp_min(0).sqrt()) @ vectors.T
+
+
+def frechet_distance(a: Tensor, b: Tensor) -> float:
+    """Fréchet distance between Gaussians fitted to feature sets a (N, D) and b (M, D), squared feature units.
+
+    d^2 = |mu_a - mu_b|^2 + tr(S_a + S_b - 2 (S_a S_b)^(1/2)) (Dowson & Landau 1982; FID of Heusel et al. 2017).
+    """
+    mu_a, cov_a = mean_and_covariance(a)
+    mu_b, cov_b = mean_and_covariance(b)
+    root_a = psd_sqrt(cov_a)
+    # tr (S_a S_b)^(1/2) = tr (S_a^(1/2) S_b S_a^(1/2))^(1/2): the latter is symmetric, so eigvalsh applies
+    cross = torch.linalg.eigvalsh(root_a @ cov_b @ root_a).clamp_min(0).sqrt().sum()
+    return float((mu_a - mu_b).square().sum() + cov_a.trace() + cov_b.trace() - 2 * cross)
+
+
+def inception_fid_unavailable() -> str | None:
+    """Why Inception FID cannot be computed here (a missing package or weights file), or None if it can."""
+    for package, pip_name in (("pytorch_fid", "pytorch-fid"), ("torchvision", "torchvision"), ("scipy", "scipy")):
+        if importlib.util.find_spec(package) is None:
+            return (f"Inception FID skipped: the {pip_name} package is not installed (pip install pytorch-fid, "
+                    f"then put {FID_WEIGHTS} in {inception_weights_path().parent})")
+    if not inception_weights_path().is_file():
+        return f"Inception FID skipped: the weights file {inception_weights_path()} is missing (no download here)"
+    return None
+
+
+def inception_weights_path() -> Path:
+    """Where torch.hub (and so pytorch-fid) looks for the FID Inception weights before downloading."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / FID_WEIGHTS
+
+
+@torch.no_grad()
+def inception_features(x: Tensor, device: torch.device, batch_size: int = 200, progress: bool = False) -> Tensor:
+    """Pool-3 features (N, 2048) of pytorch-fid's InceptionV3; gray images repeated to RGB, resized to 299."""
+    from pytorch_fid.inception import (
+        InceptionV3,  # optional dependency, checked by inception_fid_unavailable
+    )
+
+    network = InceptionV3([InceptionV3.BLOCK_INDEX_BY_DIM[2048]]).to(device).eval()
+    out = []
+    for batch in unit_batches(x, batch_size, device, progress, "Inception"):
+        batch = batch.expand(-1, 3, -1, -1) if batch.shape[1] == 1 else batch
+        out.append(network(batch)[0].flatten(1).cpu())
+    return torch.cat(out)
+
+
+# ---------------------------------------------------------------- linear probe
+
+
+def standardise(train: Tensor, test: Tensor) -> tuple[Tensor, Tensor]:
+    """Centre and scale both sets by the training set's per-feature mean and std (constant features: std 1)."""
+    mean, std = train.mean(0), train.std(0)
+    std = torch.where(std > 1e-8, std, torch.ones_like(std))
+    return (train - mean) / std, (test - mean) / std
+
+
+def linear_probe(train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: Tensor, weight_decay: float = 1e-4,
+                 steps: int = 200) -> float:
+    """Test accuracy (fraction) of multinomial logistic regression on frozen features (N, D).
+
+    Features are standardised; the probe minimises mean cross-entropy + weight_decay * |W|^2 by
+    full-batch L-BFGS (a convex problem: no learning rate to tune, no epochs).
+    """
+    train_x, test_x = (f.float() for f in standardise(train_x.double().flatten(1), test_x.double().flatten(1)))
+    n_classes = int(max(train_y.max(), test_y.max())) + 1
+    probe = nn.Linear(train_x.shape[1], n_classes)
+    optimizer = torch.optim.LBFGS(probe.parameters(), lr=1, max_iter=steps, history_size=20,
+                                  tolerance_grad=1e-6, line_search_fn="strong_wolfe")
+
+    def closure() -> Tensor:
+        optimizer.zero_grad()
+        loss = F.cross_entropy(probe(train_x), train_y) + weight_decay * probe.weight.square().sum()
+        loss.backward()
+        return loss
+
+    with torch.enable_grad():
+        optimizer.step(closure)
+    with torch.no_grad():
+        return float((probe(test_x).argmax(1) == test_y).double().mean())
