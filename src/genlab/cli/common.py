@@ -6,7 +6,7 @@ from typing import Any
 
 import torch
 
-from genlab.data.catalog import load_dataset
+from genlab.evaluation import model_test_images, run_dataset
 
 
 def add_device_flag(parser: argparse.ArgumentParser) -> None:
@@ -26,8 +26,5 @@ def add_data_flags(parser: argparse.ArgumentParser, with_name: bool = True) -> N
 
 
 def run_test_images(run_config: dict[str, Any], n: int, data_dir: str | None) -> torch.Tensor:
-    """The first n test images of the dataset a run was trained on, uint8."""
-    data = run_config.get("data", {})
-    dataset = load_dataset(data.get("spec", data.get("name", "")), data_dir=data_dir or data.get("data_dir"),
-                           image_size=data.get("image_size"), channels=data.get("channels"))
-    return dataset.test_x[:n]
+    """The first n test images of the run's dataset as the model is tested on them (binarized if trained so), uint8."""
+    return model_test_images(run_config, run_dataset(run_config, data_dir))[:n]
