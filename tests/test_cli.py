@@ -146,7 +146,8 @@ def test_data_fetch_finds_installed_fashion_mnist(capsys, tmp_path, monkeypatch)
 
 @pytest.mark.parametrize("command", [[], ["train"], ["sample"], ["reconstruct"], ["report"], ["models"],
                                      ["data"], ["data", "list"], ["data", "fetch"], ["convarith"],
-                                     ["convarith", "explain"], ["convarith", "demo"], ["convarith", "animate"]])
+                                     ["convarith", "explain"], ["convarith", "demo"], ["convarith", "animate"],
+                                     ["serve"]])
 def test_help_is_complete(command, capsys) -> None:
     with pytest.raises(SystemExit) as exit_:
         main([*command, "--help"])

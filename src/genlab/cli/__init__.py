@@ -1,14 +1,14 @@
-"""The `genlab` command: train, sample, reconstruct, report, models, data, convarith, invert, explore, evaluate."""
+"""The `genlab` command: train, sample, reconstruct, report, models, data, convarith, invert, explore, evaluate, serve."""
 from __future__ import annotations
 
 import argparse
 import sys
 
-from genlab.cli import convarith, data, evaluate, explore, invert, runs
+from genlab.cli import convarith, data, evaluate, explore, invert, runs, serve
 from genlab.errors import GenlabError
 
 # each adds its subcommands with register(commands)
-COMMAND_MODULES = (runs, data, convarith, invert, explore, evaluate)
+COMMAND_MODULES = (runs, data, convarith, invert, explore, evaluate, serve)
 
 
 def build_parser() -> argparse.ArgumentParser:

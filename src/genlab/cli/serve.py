@@ -1,0 +1,38 @@
+"""Commands on the browser explorer: serve."""
+from __future__ import annotations
+
+import argparse
+
+from genlab.cli.common import add_data_flags
+from genlab.errors import ConfigError, RunError
+from genlab.serve.api import BadRequest, Explorer
+from genlab.serve.server import make_server
+from genlab.train.checkpoint import load_run
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    try:
+        explorer = Explorer(load_run(args.run), args.data_dir)
+    except BadRequest as e:
+        raise RunError(e.reason) from None
+    try:
+        server = make_server(explorer, args.host, args.port)
+    except OSError as e:
+        raise ConfigError(f"cannot listen on {args.host}:{args.port} ({e.strerror}); try another --port") from None
+    host, port = server.server_address[:2]
+    print(f"genlab explorer for {args.run}: http://{host}:{port}/  (Ctrl-C stops it)", flush=True)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+    return 0
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser("serve", help="explore a trained run's latent space in the browser",
+                            description="Serve the latent explorer for RUN on a local address and print it.")
+    p.add_argument("run", metavar="RUN", help="run directory of an autoencoder, VAE or GAN")
+    p.add_argument("--port", type=int, default=8765, help="default 8765 (0 picks a free port)")
+    p.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1 (this machine only)")
+    add_data_flags(p, with_name=False)
+    p.set_defaults(handler=cmd_serve)

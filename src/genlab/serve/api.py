@@ -1,0 +1,209 @@
+"""The explorer's JSON/PNG API over one trained run: pure request -> response, no sockets (see server.py).
+
+Every bad request gets a 4xx and a one-line reason in {"error": ...}; nothing a client sends reaches a 500.
+"""
+from __future__ import annotations
+
+import io
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs
+
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from genlab.data.batches import to_unit_float
+from genlab.evaluation import model_test_images, run_dataset
+from genlab.images import make_grid, pil_to_tensor, to_pil
+from genlab.latent import decode_images, encode_means, pca_2d
+from genlab.models.contract import GAN, AutoEncoder
+from genlab.train.checkpoint import Run
+
+MAX_UPLOAD = 2 * 1024 * 1024   # bytes of an uploaded image
+MAX_JSON = 64 * 1024           # bytes of a JSON body
+MAX_LIST = 64                  # test images per listing
+SCATTER_POINTS = 2000          # test codes drawn under the 2-d pad
+SLIDERS = 16                   # latent dimensions that get a slider
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    content_type: str
+    body: bytes
+
+
+class BadRequest(Exception):
+    """A client error: status and a one-line reason."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status, self.reason = status, reason
+
+
+def json_response(value: Any, status: int = 200) -> Response:
+    return Response(status, "application/json", json.dumps(value).encode())
+
+
+def png_bytes(image: torch.Tensor) -> bytes:
+    buffer = io.BytesIO()
+    to_pil(image).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+class Explorer:
+    """A loaded run with its test set, answering the explorer's API calls."""
+
+    def __init__(self, run: Run, data_dir: str | None = None) -> None:
+        self.run, self.model = run, run.model.eval()
+        if not isinstance(self.model, (AutoEncoder, GAN)):
+            raise BadRequest(400, f"a {run.config['model']} run has no latent space to explore")
+        data = run_dataset(run.config, data_dir)
+        self.test_x, self.test_y, self.classes = model_test_images(run.config, data), data.test_y, data.classes
+        self.image_shape = tuple(data.image_shape)
+        self.latent_dim = int(self.model.latent_dim)
+        self._scatter: list | None = None
+
+    def info(self) -> dict[str, Any]:
+        kind = "gan" if isinstance(self.model, GAN) else "autoencoder"
+        return {"model": self.run.config["model"], "kind": kind, "latent_dim": self.latent_dim,
+                "sliders": min(SLIDERS, self.latent_dim), "classes": list(self.classes),
+                "image_shape": list(self.image_shape), "test_images": int(self.test_x.shape[0])}
+
+    def decode(self, z: list[float]) -> bytes:
+        codes = torch.tensor([z], dtype=torch.float32)
+        return png_bytes(decode_images(self.model, codes)[0].cpu())
+
+    def encode(self, image: Image.Image) -> list[float]:
+        if isinstance(self.model, GAN):
+            raise BadRequest(400, "a GAN has no encoder: it cannot place an uploaded image in its latent space")
+        x = pil_to_tensor(image.resize(self.image_shape[:0:-1]), self.image_shape[0])
+        return encode_means(self.model, to_unit_float(x)[None])[0].tolist()
+
+    def test_image(self, index: int) -> bytes:
+        if not 0 <= index < self.test_x.shape[0]:
+            raise BadRequest(404, f"test image {index} does not exist: there are {self.test_x.shape[0]} (0..n-1)")
+        return png_bytes(to_unit_float(self.test_x[index]))
+
+    def test_codes(self, index: int) -> list[float]:
+        if isinstance(self.model, GAN):
+            raise BadRequest(400, "a GAN has no encoder: test images have no codes")
+        self.test_image(index)  # range check
+        return encode_means(self.model, to_unit_float(self.test_x[index:index + 1]))[0].tolist()
+
+    def listing(self, offset: int, count: int) -> list[dict[str, Any]]:
+        stop = min(offset + count, self.test_x.shape[0])
+        return [{"index": i, "label": int(self.test_y[i]), "class": self.classes[int(self.test_y[i])]}
+                for i in range(offset, stop)]
+
+    def scatter(self) -> list[list[float]]:
+        """[x, y, label] for the first test images' codes (PCA beyond 2-d); computed once."""
+        if isinstance(self.model, GAN):
+            raise BadRequest(400, "a GAN has no encoder: there is no test-set scatter")
+        if self._scatter is None:
+            n = min(SCATTER_POINTS, self.test_x.shape[0])
+            codes = encode_means(self.model, to_unit_float(self.test_x[:n]))
+            xy = codes if self.latent_dim == 2 else pca_2d(codes)[0]
+            self._scatter = [[round(float(a), 4), round(float(b), 4), int(y)]
+                             for (a, b), y in zip(xy.tolist(), self.test_y[:n].tolist())]
+        return self._scatter
+
+    def grid(self, codes: list[list[float]]) -> bytes:
+        images = decode_images(self.model, torch.tensor(codes, dtype=torch.float32)).cpu()
+        return png_bytes(make_grid(images, nrow=len(codes)))
+
+
+# ---------------------------------------------------------------- request parsing
+
+
+def parse_json(body: bytes) -> dict[str, Any]:
+    if len(body) > MAX_JSON:
+        raise BadRequest(413, f"JSON body of {len(body)} bytes is over the {MAX_JSON}-byte limit")
+    try:
+        value = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise BadRequest(400, f"malformed JSON: {e}") from None
+    if not isinstance(value, dict):
+        raise BadRequest(400, "the JSON body must be an object, e.g. {\"z\": [0.0, 1.5]}")
+    return value
+
+
+def check_code(value: Any, latent_dim: int, name: str = "z") -> list[float]:
+    """A list of latent_dim finite numbers, else a 400 saying which rule it broke."""
+    if not isinstance(value, list):
+        raise BadRequest(400, f"{name} must be a list of {latent_dim} numbers")
+    if len(value) != latent_dim:
+        raise BadRequest(400, f"{name} has {len(value)} numbers but this model's latent space has {latent_dim}")
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+        raise BadRequest(400, f"{name} must hold only numbers")
+    if not all(math.isfinite(v) for v in value):
+        raise BadRequest(400, f"{name} holds a non-finite number (NaN or infinity)")
+    return [float(v) for v in value]
+
+
+def query_int(query: dict[str, list[str]], name: str, default: int, low: int, high: int) -> int:
+    raw = query.get(name, [str(default)])[-1]
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadRequest(400, f"{name} must be an integer, got {raw!r}") from None
+    if not low <= value <= high:
+        raise BadRequest(400, f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+def read_upload(body: bytes) -> Image.Image:
+    if len(body) > MAX_UPLOAD:
+        raise BadRequest(413, f"upload of {len(body)} bytes is over the {MAX_UPLOAD}-byte limit")
+    try:
+        image = Image.open(io.BytesIO(body))
+        image.load()
+    except (UnidentifiedImageError, OSError, ValueError):
+        raise BadRequest(415, "the upload is not a PNG or JPEG image") from None
+    return image
+
+
+# ---------------------------------------------------------------- routing
+
+
+def handle(explorer: Explorer, method: str, path: str, query_string: str, body: bytes) -> Response:
+    """One API call -> its response; client errors become 4xx JSON with a one-line reason."""
+    try:
+        return route(explorer, method, path, parse_qs(query_string), body)
+    except BadRequest as e:
+        return json_response({"error": e.reason}, e.status)
+
+
+def route(explorer: Explorer, method: str, path: str, query: dict[str, list[str]], body: bytes) -> Response:
+    n = int(explorer.test_x.shape[0])
+    if (method, path) == ("GET", "/api/info"):
+        return json_response(explorer.info())
+    if (method, path) == ("POST", "/api/decode"):
+        z = check_code(parse_json(body).get("z"), explorer.latent_dim)
+        return Response(200, "image/png", explorer.decode(z))
+    if (method, path) == ("POST", "/api/decode-grid"):
+        codes = parse_json(body).get("codes")
+        if not isinstance(codes, list) or not 1 <= len(codes) <= MAX_LIST:
+            raise BadRequest(400, f"codes must be a list of 1 to {MAX_LIST} codes")
+        return Response(200, "image/png", explorer.grid([check_code(c, explorer.latent_dim, "each code")
+                                                          for c in codes]))
+    if (method, path) == ("POST", "/api/encode"):
+        return json_response({"z": explorer.encode(read_upload(body))})
+    if (method, path) == ("GET", "/api/test-images"):
+        offset = query_int(query, "offset", 0, 0, max(n - 1, 0))
+        return json_response({"images": explorer.listing(offset, query_int(query, "count", 16, 1, MAX_LIST))})
+    if (method, path) == ("GET", "/api/test-image"):
+        return Response(200, "image/png", explorer.test_image(query_int(query, "index", 0, -1, 10**9)))
+    if (method, path) == ("GET", "/api/test-code"):
+        return json_response({"z": explorer.test_codes(query_int(query, "index", 0, -1, 10**9))})
+    if (method, path) == ("GET", "/api/scatter"):
+        return json_response({"points": explorer.scatter(), "classes": list(explorer.classes)})
+    if path.startswith("/api/"):
+        known = ("/api/info", "/api/decode", "/api/decode-grid", "/api/encode", "/api/test-images",
+                 "/api/test-image", "/api/test-code", "/api/scatter")
+        if path in known:
+            raise BadRequest(405, f"{method} is not allowed on {path}")
+        raise BadRequest(404, f"no API endpoint {path}")
+    raise BadRequest(404, f"nothing at {path}")

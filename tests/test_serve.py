@@ -1,0 +1,122 @@
+"""The explorer API: decodes, encodes and lists for a tiny run; every bad input is a 4xx with one line."""
+from __future__ import annotations
+
+import io
+import json
+import threading
+import urllib.error
+import urllib.request
+
+import pytest
+import torch
+from PIL import Image
+
+from genlab.cli import main
+from genlab.serve.api import MAX_UPLOAD, Explorer, handle
+from genlab.serve.server import make_server
+from genlab.train.checkpoint import load_run
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> dict:
+    root = tmp_path_factory.mktemp("serve")
+    made = {}
+    for name, extra in (("vae", ["--latent-dim", "3"]), ("dcgan", ["--dim", "8"]), ("classifier", [])):
+        out = root / name
+        assert main(["train", name, "--data", "shapes", "--epochs", "1", "--max-steps", "2", *extra,
+                     "--out", str(out)]) == 0
+        made[name] = out
+    return made
+
+
+@pytest.fixture(scope="module")
+def vae(runs) -> Explorer:
+    return Explorer(load_run(runs["vae"]))
+
+
+def call(explorer: Explorer, method: str, path: str, query: str = "", body: bytes = b""):
+    response = handle(explorer, method, path, query, body)
+    return response.status, response
+
+
+def png_of(response) -> Image.Image:
+    assert response.content_type == "image/png"
+    return Image.open(io.BytesIO(response.body))
+
+
+def test_info_and_decode(vae) -> None:
+    status, response = call(vae, "GET", "/api/info")
+    info = json.loads(response.body)
+    assert status == 200 and info["latent_dim"] == 3 and info["sliders"] == 3 and info["kind"] == "autoencoder"
+    first = call(vae, "POST", "/api/decode", body=json.dumps({"z": [0, 0, 0]}).encode())[1]
+    moved = call(vae, "POST", "/api/decode", body=json.dumps({"z": [2.5, -1, 0]}).encode())[1]
+    assert png_of(first).size == (28, 28) and first.body != moved.body
+
+
+def test_encode_an_upload_and_list_test_images(vae) -> None:
+    status, response = call(vae, "GET", "/api/test-image", "index=3")
+    assert status == 200
+    z = json.loads(call(vae, "POST", "/api/encode", body=response.body)[1].body)["z"]
+    code = json.loads(call(vae, "GET", "/api/test-code", "index=3")[1].body)["z"]
+    assert torch.allclose(torch.tensor(z), torch.tensor(code), atol=1e-4)
+    listing = json.loads(call(vae, "GET", "/api/test-images", "offset=2&count=5")[1].body)["images"]
+    assert [item["index"] for item in listing] == [2, 3, 4, 5, 6]
+    points = json.loads(call(vae, "GET", "/api/scatter")[1].body)["points"]
+    assert len(points) > 10 and all(len(p) == 3 for p in points)
+
+
+@pytest.mark.parametrize("method,path,query,body,status,needle", [
+    ("POST", "/api/decode", "", b"{not json", 400, "malformed JSON"),
+    ("POST", "/api/decode", "", b"[1, 2, 3]", 400, "must be an object"),
+    ("POST", "/api/decode", "", b'{"z": [1, 2]}', 400, "has 2 numbers but"),
+    ("POST", "/api/decode", "", b'{"z": [1, "a", 2]}', 400, "only numbers"),
+    ("POST", "/api/decode", "", b'{"z": [1, NaN, 2]}', 400, "non-finite"),
+    ("POST", "/api/decode", "", b'{"z": [1, Infinity, 2]}', 400, "non-finite"),
+    ("POST", "/api/decode", "", b'{"z": "0,0,0"}', 400, "must be a list"),
+    ("POST", "/api/decode", "", b" " * 70_000, 413, "limit"),
+    ("POST", "/api/encode", "", b"this is not an image", 415, "not a PNG or JPEG"),
+    ("POST", "/api/encode", "", b"x" * (MAX_UPLOAD + 1), 413, "limit"),
+    ("GET", "/api/test-image", "index=999999", b"", 404, "does not exist"),
+    ("GET", "/api/test-images", "count=0", b"", 400, "between"),
+    ("GET", "/api/test-images", "offset=abc", b"", 400, "integer"),
+    ("GET", "/api/decode", "", b"", 405, "not allowed"),
+    ("GET", "/api/nothing", "", b"", 404, "no API endpoint"),
+    ("POST", "/api/decode-grid", "", b'{"codes": []}', 400, "1 to"),
+])
+def test_every_bad_input_is_a_4xx_with_one_line(vae, method, path, query, body, status, needle) -> None:
+    got, response = call(vae, method, path, query, body)
+    error = json.loads(response.body)["error"]
+    assert got == status and needle in error and "\n" not in error
+
+
+def test_a_gan_decodes_but_has_no_encoder(runs) -> None:
+    gan = Explorer(load_run(runs["dcgan"]))
+    assert json.loads(call(gan, "GET", "/api/info")[1].body)["sliders"] == 16
+    z = json.dumps({"z": [0.1] * 100}).encode()
+    assert call(gan, "POST", "/api/decode", body=z)[0] == 200
+    status, response = call(gan, "GET", "/api/scatter")
+    assert status == 400 and "no encoder" in json.loads(response.body)["error"]
+
+
+def test_serve_refuses_a_classifier_run_in_one_line(runs, capsys) -> None:
+    assert main(["serve", str(runs["classifier"])]) == 2
+    err = capsys.readouterr().err
+    assert "no latent space" in err and len(err.strip().splitlines()) == 1
+
+
+def test_the_server_answers_over_http(vae) -> None:
+    server = make_server(vae, port=0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        page = urllib.request.urlopen(base + "/", timeout=10).read().decode()
+        assert "genlab explorer" in page and "/api/decode" in page
+        request = urllib.request.Request(base + "/api/decode", data=b'{"z": [0, 0, 0]}', method="POST")
+        assert urllib.request.urlopen(request, timeout=10).headers["Content-Type"] == "image/png"
+        with pytest.raises(urllib.error.HTTPError) as error:
+            urllib.request.urlopen(urllib.request.Request(base + "/api/decode", data=b"{", method="POST"), timeout=10)
+        assert error.value.code == 400
+    finally:
+        server.shutdown()
+        server.server_close()
