@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test setup data bench clean
+.PHONY: demo test setup data browser bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,11 +23,21 @@ data: setup
 		$(BIN)/genlab data fetch fashion-mnist; \
 	fi
 
+# The explorer's browser test drives Debian's chromium through chromedriver: install them when missing.
+browser:
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then \
+		echo "chromium and chromedriver: found"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		(apt-get install -y -q chromium chromium-driver || (apt-get update -q && apt-get install -y -q chromium chromium-driver)); \
+	else \
+		echo "the browser test needs Debian's chromium and chromium-driver: apt-get install chromium chromium-driver" >&2; \
+	fi
+
 demo: data
 	$(BIN)/genlab train conv-vae --data fashion-mnist --epochs 10 --out runs/demo-conv-vae --resume
 	@echo "open runs/demo-conv-vae/report.html in a browser"
 
-test: data
+test: data browser
 	@$(BIN)/python -m pytest -q; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing on purpose" >&2; fi; \
 	exit $$rc

@@ -61,6 +61,8 @@ def test_encode_an_upload_and_list_test_images(vae) -> None:
     assert torch.allclose(torch.tensor(z), torch.tensor(code), atol=1e-4)
     listing = json.loads(call(vae, "GET", "/api/test-images", "offset=2&count=5")[1].body)["images"]
     assert [item["index"] for item in listing] == [2, 3, 4, 5, 6]
+    mean = json.loads(call(vae, "GET", "/api/class-mean", "class=1")[1].body)["z"]
+    assert len(mean) == 3
     points = json.loads(call(vae, "GET", "/api/scatter")[1].body)["points"]
     assert len(points) > 10 and all(len(p) == 3 for p in points)
 
@@ -82,6 +84,8 @@ def test_encode_an_upload_and_list_test_images(vae) -> None:
     ("GET", "/api/decode", "", b"", 405, "not allowed"),
     ("GET", "/api/nothing", "", b"", 404, "no API endpoint"),
     ("POST", "/api/decode-grid", "", b'{"codes": []}', 400, "1 to"),
+    ("GET", "/api/class-mean", "class=99", b"", 400, "does not exist"),
+    ("GET", "/api/test-code", "index=-1", b"", 404, "does not exist"),
 ])
 def test_every_bad_input_is_a_4xx_with_one_line(vae, method, path, query, body, status, needle) -> None:
     got, response = call(vae, method, path, query, body)
@@ -120,3 +124,10 @@ def test_the_server_answers_over_http(vae) -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_the_report_names_the_explorer_command_for_latent_models_only(runs) -> None:
+    from genlab.report import write_report
+
+    assert f"genlab serve {runs['vae']}" in write_report(runs["vae"]).read_text()
+    assert "genlab serve" not in write_report(runs["classifier"]).read_text()

@@ -25,6 +25,7 @@ from PIL import Image
 
 from genlab.errors import RunError
 from genlab.evaluation import EVALUATION_FILE, evaluation_rows
+from genlab.models.registry import MODELS
 from genlab.train.checkpoint import atomic_write_text, read_metrics
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -337,6 +338,16 @@ def _reproduce_html(config: dict) -> str:
             f"<p>{html.escape(advice)}</p></section>")
 
 
+def _explorer_html(run_dir: Path, config: dict) -> str:
+    """The command that opens this run in the browser explorer, for models with a latent space."""
+    spec = MODELS.get(config.get("model"))
+    if spec is None or not hasattr(spec.cls, "decode"):
+        return ""
+    command = html.escape(f"genlab serve {run_dir}")
+    return (f"<section><h2>Explore</h2><p>Move through this model's latent space live in the browser: "
+            f"<code>{command}</code>, then open the address it prints.</p></section>")
+
+
 def _flatten(config: dict, prefix: str = "") -> list[tuple[str, object]]:
     """(dotted key, value) pairs for every leaf of a nested dict."""
     rows: list[tuple[str, object]] = []
@@ -373,7 +384,7 @@ def render_report(run_dir: str | os.PathLike) -> str:
     body = "".join([
         _header_html(run_dir, config), _summary_html(metrics, config), _curves_html(metrics),
         _evaluation_html(run_dir), _samples_html(images), _recon_html(images), _figures_html(run_dir, images),
-        _reproduce_html(config), _config_html(config),
+        _explorer_html(run_dir, config), _reproduce_html(config), _config_html(config),
     ])
     return (f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'

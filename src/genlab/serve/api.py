@@ -110,6 +110,16 @@ class Explorer:
                              for (a, b), y in zip(xy.tolist(), self.test_y[:n].tolist())]
         return self._scatter
 
+    def class_mean(self, label: int) -> list[float]:
+        """Mean posterior code of the test images of one class (from the scatter's first test images)."""
+        if not 0 <= label < len(self.classes):
+            raise BadRequest(400, f"class {label} does not exist: there are {len(self.classes)} (0..n-1)")
+        n = min(SCATTER_POINTS, self.test_x.shape[0])
+        chosen = (self.test_y[:n] == label).nonzero().flatten()
+        if chosen.numel() == 0:
+            raise BadRequest(400, f"no test image of class {self.classes[label]} among the first {n}")
+        return encode_means(self.model, to_unit_float(self.test_x[chosen])).mean(0).tolist()
+
     def grid(self, codes: list[list[float]]) -> bytes:
         images = decode_images(self.model, torch.tensor(codes, dtype=torch.float32)).cpu()
         return png_bytes(make_grid(images, nrow=len(codes)))
@@ -198,11 +208,15 @@ def route(explorer: Explorer, method: str, path: str, query: dict[str, list[str]
         return Response(200, "image/png", explorer.test_image(query_int(query, "index", 0, -1, 10**9)))
     if (method, path) == ("GET", "/api/test-code"):
         return json_response({"z": explorer.test_codes(query_int(query, "index", 0, -1, 10**9))})
+    if (method, path) == ("GET", "/api/class-mean"):
+        if isinstance(explorer.model, GAN):
+            raise BadRequest(400, "a GAN has no encoder: classes have no mean code")
+        return json_response({"z": explorer.class_mean(query_int(query, "class", 0, -1, 10**6))})
     if (method, path) == ("GET", "/api/scatter"):
         return json_response({"points": explorer.scatter(), "classes": list(explorer.classes)})
     if path.startswith("/api/"):
         known = ("/api/info", "/api/decode", "/api/decode-grid", "/api/encode", "/api/test-images",
-                 "/api/test-image", "/api/test-code", "/api/scatter")
+                 "/api/test-image", "/api/test-code", "/api/scatter", "/api/class-mean")
         if path in known:
             raise BadRequest(405, f"{method} is not allowed on {path}")
         raise BadRequest(404, f"no API endpoint {path}")

@@ -1,0 +1,77 @@
+"""The explorer page in real headless Chromium (Debian's chromium + chromedriver): sliders decode, interpolation scrubs.
+
+No skip: if Chromium cannot start here, this fails, since `make test` installs it.
+"""
+from __future__ import annotations
+
+import threading
+
+import pytest
+from PIL import Image
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.support.ui import WebDriverWait
+
+from genlab.cli import main
+from genlab.serve.api import Explorer
+from genlab.serve.server import make_server
+from genlab.train.checkpoint import load_run
+
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+
+# a checksum of an <img>'s pixels, drawn through a canvas (blob URLs change on every decode, pixels need not)
+PIXELS = """const img = document.getElementById(arguments[0]);
+const c = document.createElement('canvas'); c.width = img.naturalWidth; c.height = img.naturalHeight;
+const g = c.getContext('2d'); g.drawImage(img, 0, 0);
+return Array.from(g.getImageData(0, 0, c.width, c.height).data).reduce((s, v, i) => (s + v * (i % 97 + 1)) % 1000003, 0);"""
+SET_RANGE = """const e = document.getElementById(arguments[0]); e.value = arguments[1];
+e.dispatchEvent(new Event('input'));"""
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    out = tmp_path_factory.mktemp("browser") / "vae2d"
+    assert main(["train", "vae", "--data", "shapes", "--epochs", "1", "--max-steps", "20", "--latent-dim", "2",
+                 "--out", str(out)]) == 0
+    httpd = make_server(Explorer(load_run(out)), port=0)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--window-size=1100,900"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    yield driver
+    driver.quit()
+
+
+def pixels_after(driver, image_id: str, before: int, timeout: float = 20) -> int:
+    """Wait until the image's pixels differ from `before`; return the new checksum."""
+    WebDriverWait(driver, timeout).until(lambda d: d.execute_script(PIXELS, image_id) != before)
+    return driver.execute_script(PIXELS, image_id)
+
+
+def test_the_page_decodes_live_and_interpolates(server, browser, tmp_path) -> None:
+    browser.get(server)
+    WebDriverWait(browser, 60).until(lambda d: d.execute_script("return document.body.dataset.ready") == "1")
+    assert "vae" in browser.find_element("id", "title").text
+    before = browser.execute_script(PIXELS, "decoded")
+    browser.execute_script(SET_RANGE, "s0", "2.5")
+    moved = pixels_after(browser, "decoded", before)
+    assert moved != before, "moving a slider must change the decoded image"
+    browser.execute_script(SET_RANGE, "t", "0")
+    start = pixels_after(browser, "interp", None)
+    browser.execute_script(SET_RANGE, "t", "1")
+    assert pixels_after(browser, "interp", start) != start, "scrubbing t must move along the interpolation"
+    assert not browser.find_element("id", "pad-box").get_attribute("hidden"), "a 2-d latent shows the pad"
+    assert browser.find_element("id", "error").text == ""
+    shot = tmp_path / "explorer.png"
+    assert browser.save_screenshot(str(shot))
+    assert Image.open(shot).size[0] >= 1000
