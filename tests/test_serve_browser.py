@@ -5,6 +5,7 @@ No skip: if Chromium cannot start here, this fails, since `make test` installs i
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -18,6 +19,7 @@ from genlab.serve.server import make_server
 from genlab.train.checkpoint import load_run
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+SCREENSHOT = Path(__file__).resolve().parents[1] / "docs" / "images" / "explorer" / "browser-test.png"
 
 # a checksum of an <img>'s pixels, drawn through a canvas (blob URLs change on every decode, pixels need not)
 PIXELS = """const img = document.getElementById(arguments[0]);
@@ -58,7 +60,7 @@ def pixels_after(driver, image_id: str, before: int, timeout: float = 20) -> int
     return driver.execute_script(PIXELS, image_id)
 
 
-def test_the_page_decodes_live_and_interpolates(server, browser, tmp_path) -> None:
+def test_the_page_decodes_live_and_interpolates(server, browser) -> None:
     browser.get(server)
     WebDriverWait(browser, 60).until(lambda d: d.execute_script("return document.body.dataset.ready") == "1")
     assert "vae" in browser.find_element("id", "title").text
@@ -72,6 +74,6 @@ def test_the_page_decodes_live_and_interpolates(server, browser, tmp_path) -> No
     assert pixels_after(browser, "interp", start) != start, "scrubbing t must move along the interpolation"
     assert not browser.find_element("id", "pad-box").get_attribute("hidden"), "a 2-d latent shows the pad"
     assert browser.find_element("id", "error").text == ""
-    shot = tmp_path / "explorer.png"
-    assert browser.save_screenshot(str(shot))
-    assert Image.open(shot).size[0] >= 1000
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    assert browser.save_screenshot(str(SCREENSHOT))  # git-ignored: look at it after `make test`
+    assert Image.open(SCREENSHOT).size[0] >= 1000
