@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_helpers import fails
 from PIL import Image
 
 from genlab.cli import build_parser, main
@@ -35,17 +36,6 @@ def vae_run(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("runs") / "vae"
     assert main(["train", "vae", *QUICK, "--out", str(out)]) == 0
     return out
-
-
-def fails(argv: list[str], capsys, *needles: str) -> str:
-    """Run the command; it must exit 2 with exactly one line on stderr containing every needle."""
-    code = main(argv)
-    err = capsys.readouterr().err
-    assert code == 2, err
-    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
-    for needle in needles:
-        assert needle in err, err
-    return err
 
 
 def snapshot(folder: Path) -> dict[Path, bytes]:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from cli_helpers import fails
 from PIL import Image
-from test_cli import fails
 
 from genlab.cli import main
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
+from cli_helpers import fails
 from PIL import Image
 
 from genlab.cli import main
@@ -248,14 +249,6 @@ def test_pictures_have_the_promised_shapes() -> None:
 def in_tmp(tmp_path, monkeypatch) -> Path:
     monkeypatch.chdir(tmp_path)
     return tmp_path
-
-
-def fails(argv: list[str], capsys, *needles: str) -> None:
-    """The command exits 2 with one line on stderr, no traceback, naming every needle."""
-    assert main(argv) == 2
-    err = capsys.readouterr().err
-    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
-    assert err.startswith("genlab: error: ") and all(needle in err for needle in needles), err
 
 
 def test_cli_explain(in_tmp, capsys) -> None:

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from cli_helpers import fails
 from PIL import Image
 from torch import nn
 from torchvision import (
@@ -202,17 +203,6 @@ def test_a_damaged_weights_file_is_a_run_error(tmp_path) -> None:
 
 
 # -- the command line ------------------------------------------------------------------------------------
-
-def fails(argv: list[str], capsys, *needles: str) -> str:
-    """The command exits 2 with exactly one line on stderr containing every needle."""
-    code = main(argv)
-    err = capsys.readouterr().err
-    assert code == 2, err
-    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
-    for needle in needles:
-        assert needle in err, err
-    return err
-
 
 @pytest.fixture(scope="module")
 def classifier_run(tmp_path_factory) -> Path:
