@@ -22,7 +22,9 @@ CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 SCREENSHOT = Path(__file__).resolve().parents[1] / "docs" / "images" / "explorer" / "browser-test.png"
 
 # a checksum of an <img>'s pixels, drawn through a canvas (blob URLs change on every decode, pixels need not)
+# (null while the image is still loading: a fresh blob URL has no pixels until it is decoded)
 PIXELS = """const img = document.getElementById(arguments[0]);
+if (!img.complete || img.naturalWidth === 0) return null;
 const c = document.createElement('canvas'); c.width = img.naturalWidth; c.height = img.naturalHeight;
 const g = c.getContext('2d'); g.drawImage(img, 0, 0);
 return Array.from(g.getImageData(0, 0, c.width, c.height).data).reduce((s, v, i) => (s + v * (i % 97 + 1)) % 1000003, 0);"""
@@ -54,22 +56,25 @@ def browser():
     driver.quit()
 
 
-def pixels_after(driver, image_id: str, before: int, timeout: float = 20) -> int:
-    """Wait until the image's pixels differ from `before`; return the new checksum."""
-    WebDriverWait(driver, timeout).until(lambda d: d.execute_script(PIXELS, image_id) != before)
-    return driver.execute_script(PIXELS, image_id)
+def pixels_after(driver, image_id: str, before: int | None, timeout: float = 20) -> int:
+    """Wait until the image is loaded and its pixels differ from `before`; return the new checksum."""
+    seen = []
+    WebDriverWait(driver, timeout).until(
+        lambda d: seen.append(d.execute_script(PIXELS, image_id)) or seen[-1] not in (None, before))
+    return seen[-1]
 
 
 def test_the_page_decodes_live_and_interpolates(server, browser) -> None:
     browser.get(server)
     WebDriverWait(browser, 60).until(lambda d: d.execute_script("return document.body.dataset.ready") == "1")
     assert "vae" in browser.find_element("id", "title").text
-    before = browser.execute_script(PIXELS, "decoded")
+    before = pixels_after(browser, "decoded", None)
     browser.execute_script(SET_RANGE, "s0", "2.5")
     moved = pixels_after(browser, "decoded", before)
     assert moved != before, "moving a slider must change the decoded image"
+    middle = pixels_after(browser, "interp", None)  # t = 0.5 when the page is ready
     browser.execute_script(SET_RANGE, "t", "0")
-    start = pixels_after(browser, "interp", None)
+    start = pixels_after(browser, "interp", middle)
     browser.execute_script(SET_RANGE, "t", "1")
     assert pixels_after(browser, "interp", start) != start, "scrubbing t must move along the interpolation"
     assert not browser.find_element("id", "pad-box").get_attribute("hidden"), "a 2-d latent shows the pad"
