@@ -61,6 +61,11 @@ def test_encode_an_upload_and_list_test_images(vae) -> None:
     assert torch.allclose(torch.tensor(z), torch.tensor(code), atol=1e-4)
     listing = json.loads(call(vae, "GET", "/api/test-images", "offset=2&count=5")[1].body)["images"]
     assert [item["index"] for item in listing] == [2, 3, 4, 5, 6]
+    labels = vae.test_y.tolist()
+    for label in range(len(vae.classes)):
+        chosen = json.loads(call(vae, "GET", "/api/test-images", f"class={label}&count=6&offset=5")[1].body)["images"]
+        expected = [i for i, y in enumerate(labels) if y == label and i >= 5][:6]
+        assert [item["index"] for item in chosen] == expected and {item["label"] for item in chosen} <= {label}
     mean = json.loads(call(vae, "GET", "/api/class-mean", "class=1")[1].body)["z"]
     assert len(mean) == 3
     points = json.loads(call(vae, "GET", "/api/scatter")[1].body)["points"]
@@ -81,6 +86,8 @@ def test_encode_an_upload_and_list_test_images(vae) -> None:
     ("GET", "/api/test-image", "index=999999", b"", 404, "does not exist"),
     ("GET", "/api/test-images", "count=0", b"", 400, "between"),
     ("GET", "/api/test-images", "offset=abc", b"", 400, "integer"),
+    ("GET", "/api/test-images", "class=7", b"", 400, "does not exist"),
+    ("GET", "/api/test-images", "class=", b"", 400, "integer"),
     ("GET", "/api/decode", "", b"", 405, "not allowed"),
     ("GET", "/api/nothing", "", b"", 404, "no API endpoint"),
     ("POST", "/api/decode-grid", "", b'{"codes": []}', 400, "1 to"),

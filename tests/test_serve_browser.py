@@ -78,6 +78,8 @@ def test_the_page_decodes_live_and_interpolates(server, browser) -> None:
     browser.execute_script(SET_RANGE, "t", "1")
     assert pixels_after(browser, "interp", start) != start, "scrubbing t must move along the interpolation"
     assert not browser.find_element("id", "pad-box").get_attribute("hidden"), "a 2-d latent shows the pad"
+    assert browser.execute_script("return document.getElementById('attr').naturalWidth") == 6 * 28 + 7 * 2, \
+        "the attribute panel shows six test images of the first class"
     assert browser.find_element("id", "error").text == ""
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     assert browser.save_screenshot(str(SCREENSHOT))  # git-ignored: look at it after `make test`

@@ -93,10 +93,20 @@ class Explorer:
         self.test_image(index)  # range check
         return encode_means(self.model, to_unit_float(self.test_x[index:index + 1]))[0].tolist()
 
-    def listing(self, offset: int, count: int) -> list[dict[str, Any]]:
-        stop = min(offset + count, self.test_x.shape[0])
+    def listing(self, offset: int, count: int, label: int | None = None) -> list[dict[str, Any]]:
+        """Up to `count` test images from `offset` on; with `label`, only that class's (searching the whole set)."""
+        if label is None:
+            indices = range(offset, min(offset + count, self.test_x.shape[0]))
+        else:
+            self.check_class(label)
+            matches = (self.test_y[offset:] == label).nonzero().flatten()[:count] + offset
+            indices = matches.tolist()
         return [{"index": i, "label": int(self.test_y[i]), "class": self.classes[int(self.test_y[i])]}
-                for i in range(offset, stop)]
+                for i in indices]
+
+    def check_class(self, label: int) -> None:
+        if not 0 <= label < len(self.classes):
+            raise BadRequest(400, f"class {label} does not exist: there are {len(self.classes)} (0..n-1)")
 
     def scatter(self) -> list[list[float]]:
         """[x, y, label] for the first test images' codes (PCA beyond 2-d); computed once."""
@@ -112,8 +122,7 @@ class Explorer:
 
     def class_mean(self, label: int) -> list[float]:
         """Mean posterior code of the test images of one class (from the scatter's first test images)."""
-        if not 0 <= label < len(self.classes):
-            raise BadRequest(400, f"class {label} does not exist: there are {len(self.classes)} (0..n-1)")
+        self.check_class(label)
         n = min(SCATTER_POINTS, self.test_x.shape[0])
         chosen = (self.test_y[:n] == label).nonzero().flatten()
         if chosen.numel() == 0:
@@ -181,7 +190,7 @@ def read_upload(body: bytes) -> Image.Image:
 def handle(explorer: Explorer, method: str, path: str, query_string: str, body: bytes) -> Response:
     """One API call -> its response; client errors become 4xx JSON with a one-line reason."""
     try:
-        return route(explorer, method, path, parse_qs(query_string), body)
+        return route(explorer, method, path, parse_qs(query_string, keep_blank_values=True), body)
     except BadRequest as e:
         return json_response({"error": e.reason}, e.status)
 
@@ -203,7 +212,8 @@ def route(explorer: Explorer, method: str, path: str, query: dict[str, list[str]
         return json_response({"z": explorer.encode(read_upload(body))})
     if (method, path) == ("GET", "/api/test-images"):
         offset = query_int(query, "offset", 0, 0, max(n - 1, 0))
-        return json_response({"images": explorer.listing(offset, query_int(query, "count", 16, 1, MAX_LIST))})
+        label = query_int(query, "class", -1, -1, 10**6) if "class" in query else None
+        return json_response({"images": explorer.listing(offset, query_int(query, "count", 16, 1, MAX_LIST), label)})
     if (method, path) == ("GET", "/api/test-image"):
         return Response(200, "image/png", explorer.test_image(query_int(query, "index", 0, -1, 10**9)))
     if (method, path) == ("GET", "/api/test-code"):
