@@ -84,6 +84,7 @@ def test_encode_decode_reconstruct_shapes(name: str, shape) -> None:
     assert model.decode(code).shape == (3, *shape)
     x_hat = model.reconstruct(x)
     assert x_hat.shape == x.shape and x_hat.min() >= 0 and x_hat.max() <= 1
+    assert torch.equal(model.to_image(model.decode(code)), x_hat), "reconstruct = to_image(decode(encode(x)))"
 
 
 @pytest.mark.parametrize("name", GANS)

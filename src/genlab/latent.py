@@ -33,10 +33,8 @@ def decode_images(model: nn.Module, z: Tensor) -> Tensor:
 
 
 def decoded_to_image(model: nn.Module, decoded: Tensor) -> Tensor:
-    """A decoder's output as an image in [0, 1]: VAEs say how; a GAN decodes to images; an AE gives logits."""
-    if hasattr(model, "to_image"):
-        return model.to_image(decoded)
-    return decoded if isinstance(model, GAN) else torch.sigmoid(decoded)
+    """A decoder's output as an image in [0, 1]: a GAN decodes to images; autoencoders and VAEs say how."""
+    return decoded if isinstance(model, GAN) else model.to_image(decoded)
 
 
 def encode_means(model: nn.Module, x: Tensor, batch_size: int = 1000) -> Tensor:

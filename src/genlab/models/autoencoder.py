@@ -67,9 +67,13 @@ class AE(nn.Module):
         """Code (N, latent_dim) -> logits (N, C, H, W)."""
         return self.decoder(h)
 
+    def to_image(self, decoded: Tensor) -> Tensor:
+        """Decoder logits -> image in [0, 1]."""
+        return torch.sigmoid(decoded)
+
     def reconstruct(self, x: Tensor) -> Tensor:
         """(N, C, H, W) in [0, 1] -> reconstruction in [0, 1]."""
-        return torch.sigmoid(self.decode(self.encode(x)))
+        return self.to_image(self.decode(self.encode(x)))
 
     def reconstruction_error(self, logits: Tensor, x: Tensor) -> Tensor:
         """(N,) summed over pixels: squared error, or Bernoulli negative log-likelihood in nats."""
