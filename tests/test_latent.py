@@ -151,6 +151,8 @@ def test_pca_projects_onto_the_plane_the_codes_lie_in() -> None:
     assert torch.allclose(points.norm(dim=1), (plane - plane.mean(0)).norm(dim=1), atol=1e-4)
     same, _ = latent.pca_2d(plane)
     assert torch.equal(same, plane)  # a 2-D latent is plotted as it is
+    line, explained = latent.pca_2d(plane[:, :1])
+    assert torch.equal(line[:, 0], plane[:, 0]) and not line[:, 1].any() and explained.tolist() == [1.0, 0.0]
 
 
 def test_latent_scatter_is_an_rgb_picture() -> None:

@@ -12,6 +12,8 @@ import torch
 from PIL import Image
 
 from genlab.cli import main
+from genlab.data.batches import to_unit_float
+from genlab.latent import encode_means
 from genlab.serve.api import MAX_UPLOAD, Explorer, handle
 from genlab.serve.server import make_server
 from genlab.train.checkpoint import load_run
@@ -37,6 +39,13 @@ def vae(runs) -> Explorer:
 def call(explorer: Explorer, method: str, path: str, query: str = "", body: bytes = b""):
     response = handle(explorer, method, path, query, body)
     return response.status, response
+
+
+def huge_png() -> bytes:
+    """A few kilobytes of PNG that would decode to 20 million pixels."""
+    buffer = io.BytesIO()
+    Image.new("1", (5000, 4000)).save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def png_of(response) -> Image.Image:
@@ -67,7 +76,8 @@ def test_encode_an_upload_and_list_test_images(vae) -> None:
         expected = [i for i, y in enumerate(labels) if y == label and i >= 5][:6]
         assert [item["index"] for item in chosen] == expected and {item["label"] for item in chosen} <= {label}
     mean = json.loads(call(vae, "GET", "/api/class-mean", "class=1")[1].body)["z"]
-    assert len(mean) == 3
+    every = encode_means(vae.model, to_unit_float(vae.test_x[vae.test_y == 1]))
+    assert torch.allclose(torch.tensor(mean), every.mean(0), atol=1e-5)  # all the class's test images
     points = json.loads(call(vae, "GET", "/api/scatter")[1].body)["points"]
     assert len(points) > 10 and all(len(p) == 3 for p in points)
 
@@ -81,7 +91,11 @@ def test_encode_an_upload_and_list_test_images(vae) -> None:
     ("POST", "/api/decode", "", b'{"z": [1, Infinity, 2]}', 400, "non-finite"),
     ("POST", "/api/decode", "", b'{"z": "0,0,0"}', 400, "must be a list"),
     ("POST", "/api/decode", "", b" " * 70_000, 413, "limit"),
+    ("POST", "/api/decode", "", b'{"z": [' + b"9" * 5000 + b', 0, 0]}', 400, "malformed JSON"),  # int digit limit
+    ("POST", "/api/decode", "", b'{"z": [1' + b"0" * 400 + b', 0, 0]}', 400, "beyond float range"),
+    ("POST", "/api/decode", "", b"[" * 50_000, 400, "malformed JSON"),                            # nesting
     ("POST", "/api/encode", "", b"this is not an image", 415, "not a PNG or JPEG"),
+    ("POST", "/api/encode", "", huge_png(), 413, "pixel limit"),
     ("POST", "/api/encode", "", b"x" * (MAX_UPLOAD + 1), 413, "limit"),
     ("GET", "/api/test-image", "index=999999", b"", 404, "does not exist"),
     ("GET", "/api/test-images", "count=0", b"", 400, "between"),
@@ -100,6 +114,17 @@ def test_every_bad_input_is_a_4xx_with_one_line(vae, method, path, query, body, 
     assert got == status and needle in error and "\n" not in error
 
 
+def test_a_server_fault_is_still_a_one_line_json_answer(vae, monkeypatch, capsys) -> None:
+    def broken(z):
+        raise RuntimeError("out of memory\nwith details")
+
+    monkeypatch.setattr(vae, "decode", broken)
+    status, response = call(vae, "POST", "/api/decode", body=b'{"z": [0, 0, 0]}')
+    error = json.loads(response.body)["error"]
+    assert status == 500 and "RuntimeError" in error and "\n" not in error
+    assert "out of memory" in capsys.readouterr().err  # the details go to the terminal
+
+
 def test_a_gan_decodes_but_has_no_encoder(runs) -> None:
     gan = Explorer(load_run(runs["dcgan"]))
     assert json.loads(call(gan, "GET", "/api/info")[1].body)["sliders"] == 16
@@ -113,6 +138,8 @@ def test_serve_refuses_a_classifier_run_in_one_line(runs, capsys) -> None:
     assert main(["serve", str(runs["classifier"])]) == 2
     err = capsys.readouterr().err
     assert "no latent space" in err and len(err.strip().splitlines()) == 1
+    assert main(["serve", str(runs["classifier"]), "--port", "70000"]) == 2
+    assert "--port must be 0..65535" in capsys.readouterr().err
 
 
 def test_the_server_answers_over_http(vae) -> None:

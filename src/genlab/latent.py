@@ -185,7 +185,10 @@ def apply_attribute(model: nn.Module, x: Tensor, vector: Tensor, strengths: Tens
 
 def pca_2d(codes: Tensor) -> tuple[Tensor, Tensor]:
     """Codes (N, D) -> (N, 2) projections on the two leading principal axes, and the fraction of the
-    variance each explains (2,). A 2-D latent is returned as is (fractions of its own variance)."""
+    variance each explains (2,). A 2-D latent is returned as is (fractions of its own variance), a 1-D one
+    on the x axis."""
+    if codes.shape[1] == 1:
+        return torch.cat([codes.float(), torch.zeros_like(codes, dtype=torch.float32)], 1), torch.tensor([1.0, 0.0])
     centred = codes.double() - codes.double().mean(0)
     if codes.shape[1] == 2:
         variance = centred.var(0)

@@ -4,17 +4,16 @@ from __future__ import annotations
 import argparse
 
 from genlab.cli.common import add_data_flags
-from genlab.errors import ConfigError, RunError
-from genlab.serve.api import BadRequest, Explorer
+from genlab.errors import ConfigError
+from genlab.serve.api import Explorer
 from genlab.serve.server import make_server
 from genlab.train.checkpoint import load_run
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    try:
-        explorer = Explorer(load_run(args.run), args.data_dir)
-    except BadRequest as e:
-        raise RunError(e.reason) from None
+    if not 0 <= args.port <= 65535:
+        raise ConfigError(f"--port must be 0..65535 (0 picks a free port), got {args.port}")
+    explorer = Explorer(load_run(args.run), args.data_dir)
     try:
         server = make_server(explorer, args.host, args.port)
     except OSError as e:

@@ -1,12 +1,14 @@
 """The explorer's JSON/PNG API over one trained run: pure request -> response, no sockets (see server.py).
 
-Every bad request gets a 4xx and a one-line reason in {"error": ...}; nothing a client sends reaches a 500.
+Every bad request gets a 4xx and a one-line reason in {"error": ...}; nothing a client sends reaches a 500
+(and should a server fault slip through, `handle` still answers a one-line JSON 500 instead of dropping the call).
 """
 from __future__ import annotations
 
 import io
 import json
 import math
+import sys
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
@@ -15,6 +17,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from genlab.data.batches import to_unit_float
+from genlab.errors import RunError
 from genlab.evaluation import model_test_images, run_dataset
 from genlab.images import make_grid, pil_to_tensor, to_pil
 from genlab.latent import decode_images, encode_means, pca_2d
@@ -22,6 +25,7 @@ from genlab.models.contract import GAN, AutoEncoder
 from genlab.train.checkpoint import Run
 
 MAX_UPLOAD = 2 * 1024 * 1024   # bytes of an uploaded image
+MAX_PIXELS = 4096 * 4096       # pixels of an uploaded image (a small PNG can decode to gigabytes)
 MAX_JSON = 64 * 1024           # bytes of a JSON body
 MAX_LIST = 64                  # test images per listing
 SCATTER_POINTS = 2000          # test codes drawn under the 2-d pad
@@ -59,11 +63,12 @@ class Explorer:
     def __init__(self, run: Run, data_dir: str | None = None) -> None:
         self.run, self.model = run, run.model.eval()
         if not isinstance(self.model, (AutoEncoder, GAN)):
-            raise BadRequest(400, f"a {run.config['model']} run has no latent space to explore")
+            raise RunError(f"a {run.config['model']} run has no latent space to explore")
         data = run_dataset(run.config, data_dir)
         self.test_x, self.test_y, self.classes = model_test_images(run.config, data), data.test_y, data.classes
         self.image_shape = tuple(data.image_shape)
         self.latent_dim = int(self.model.latent_dim)
+        self._codes: torch.Tensor | None = None
         self._scatter: list | None = None
 
     def info(self) -> dict[str, Any]:
@@ -87,11 +92,18 @@ class Explorer:
             raise BadRequest(404, f"test image {index} does not exist: there are {self.test_x.shape[0]} (0..n-1)")
         return png_bytes(to_unit_float(self.test_x[index]))
 
-    def test_codes(self, index: int) -> list[float]:
+    def codes(self, what: str) -> torch.Tensor:
+        """Every test image's posterior mean, (N, latent_dim) on the CPU: encoded once, on first use."""
         if isinstance(self.model, GAN):
-            raise BadRequest(400, "a GAN has no encoder: test images have no codes")
+            raise BadRequest(400, f"a GAN has no encoder: {what}")
+        if self._codes is None:
+            self._codes = encode_means(self.model, to_unit_float(self.test_x)).cpu()
+        return self._codes
+
+    def test_codes(self, index: int) -> list[float]:
+        codes = self.codes("test images have no codes")
         self.test_image(index)  # range check
-        return encode_means(self.model, to_unit_float(self.test_x[index:index + 1]))[0].tolist()
+        return codes[index].tolist()
 
     def listing(self, offset: int, count: int, label: int | None = None) -> list[dict[str, Any]]:
         """Up to `count` test images from `offset` on; with `label`, only that class's (searching the whole set)."""
@@ -110,24 +122,21 @@ class Explorer:
 
     def scatter(self) -> list[list[float]]:
         """[x, y, label] for the first test images' codes (PCA beyond 2-d); computed once."""
-        if isinstance(self.model, GAN):
-            raise BadRequest(400, "a GAN has no encoder: there is no test-set scatter")
+        codes = self.codes("there is no test-set scatter")
         if self._scatter is None:
-            n = min(SCATTER_POINTS, self.test_x.shape[0])
-            codes = encode_means(self.model, to_unit_float(self.test_x[:n]))
-            xy = codes if self.latent_dim == 2 else pca_2d(codes)[0]
-            self._scatter = [[round(float(a), 4), round(float(b), 4), int(y)]
-                             for (a, b), y in zip(xy.tolist(), self.test_y[:n].tolist())]
+            n = min(SCATTER_POINTS, codes.shape[0])
+            xy = pca_2d(codes[:n])[0]
+            self._scatter = [[round(a, 4), round(b, 4), y] for (a, b), y in zip(xy.tolist(), self.test_y[:n].tolist())]
         return self._scatter
 
     def class_mean(self, label: int) -> list[float]:
-        """Mean posterior code of the test images of one class (from the scatter's first test images)."""
+        """Mean posterior code of all test images of one class."""
+        codes = self.codes("classes have no mean code")
         self.check_class(label)
-        n = min(SCATTER_POINTS, self.test_x.shape[0])
-        chosen = (self.test_y[:n] == label).nonzero().flatten()
-        if chosen.numel() == 0:
-            raise BadRequest(400, f"no test image of class {self.classes[label]} among the first {n}")
-        return encode_means(self.model, to_unit_float(self.test_x[chosen])).mean(0).tolist()
+        chosen = self.test_y == label
+        if not chosen.any():
+            raise BadRequest(400, f"the test set has no image of class {self.classes[label]}")
+        return codes[chosen].mean(0).tolist()
 
     def grid(self, codes: list[list[float]]) -> bytes:
         images = decode_images(self.model, torch.tensor(codes, dtype=torch.float32)).cpu()
@@ -142,8 +151,8 @@ def parse_json(body: bytes) -> dict[str, Any]:
         raise BadRequest(413, f"JSON body of {len(body)} bytes is over the {MAX_JSON}-byte limit")
     try:
         value = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise BadRequest(400, f"malformed JSON: {e}") from None
+    except (ValueError, RecursionError) as e:  # bad UTF-8 or JSON, an over-long integer, nesting too deep
+        raise BadRequest(400, f"malformed JSON: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
     if not isinstance(value, dict):
         raise BadRequest(400, "the JSON body must be an object, e.g. {\"z\": [0.0, 1.5]}")
     return value
@@ -157,9 +166,13 @@ def check_code(value: Any, latent_dim: int, name: str = "z") -> list[float]:
         raise BadRequest(400, f"{name} has {len(value)} numbers but this model's latent space has {latent_dim}")
     if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
         raise BadRequest(400, f"{name} must hold only numbers")
-    if not all(math.isfinite(v) for v in value):
-        raise BadRequest(400, f"{name} holds a non-finite number (NaN or infinity)")
-    return [float(v) for v in value]
+    try:
+        numbers = [float(v) for v in value]
+    except OverflowError:  # an integer beyond float range, e.g. 10**400
+        numbers = [math.inf]
+    if not all(math.isfinite(v) for v in numbers):
+        raise BadRequest(400, f"{name} holds a non-finite number (NaN, infinity or beyond float range)")
+    return numbers
 
 
 def query_int(query: dict[str, list[str]], name: str, default: int, low: int, high: int) -> int:
@@ -178,8 +191,10 @@ def read_upload(body: bytes) -> Image.Image:
         raise BadRequest(413, f"upload of {len(body)} bytes is over the {MAX_UPLOAD}-byte limit")
     try:
         image = Image.open(io.BytesIO(body))
+        if image.width * image.height > MAX_PIXELS:
+            raise BadRequest(413, f"upload of {image.width}x{image.height} pixels is over the {MAX_PIXELS}-pixel limit")
         image.load()
-    except (UnidentifiedImageError, OSError, ValueError):
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
         raise BadRequest(415, "the upload is not a PNG or JPEG image") from None
     return image
 
@@ -193,6 +208,10 @@ def handle(explorer: Explorer, method: str, path: str, query_string: str, body: 
         return route(explorer, method, path, parse_qs(query_string, keep_blank_values=True), body)
     except BadRequest as e:
         return json_response({"error": e.reason}, e.status)
+    except Exception as e:  # a server fault: the page still gets one line, the terminal the details
+        print(f"genlab serve: {method} {path} failed: {type(e).__name__}: {e}", file=sys.stderr)
+        return json_response({"error": f"internal error ({type(e).__name__}); see the terminal running genlab serve"},
+                             500)
 
 
 def route(explorer: Explorer, method: str, path: str, query: dict[str, list[str]], body: bytes) -> Response:
@@ -219,8 +238,6 @@ def route(explorer: Explorer, method: str, path: str, query: dict[str, list[str]
     if (method, path) == ("GET", "/api/test-code"):
         return json_response({"z": explorer.test_codes(query_int(query, "index", 0, -1, 10**9))})
     if (method, path) == ("GET", "/api/class-mean"):
-        if isinstance(explorer.model, GAN):
-            raise BadRequest(400, "a GAN has no encoder: classes have no mean code")
         return json_response({"z": explorer.class_mean(query_int(query, "class", 0, -1, 10**6))})
     if (method, path) == ("GET", "/api/scatter"):
         return json_response({"points": explorer.scatter(), "classes": list(explorer.classes)})
