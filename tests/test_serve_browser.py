@@ -8,12 +8,14 @@ import threading
 from pathlib import Path
 
 import pytest
+import torch
 from PIL import Image
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.support.ui import WebDriverWait
 
 from genlab.cli import main
+from genlab.latent import slerp
 from genlab.serve.api import Explorer
 from genlab.serve.server import make_server
 from genlab.train.checkpoint import load_run
@@ -81,6 +83,11 @@ def test_the_page_decodes_live_and_interpolates(server, browser) -> None:
     assert browser.execute_script("return document.getElementById('attr').naturalWidth") == 6 * 28 + 7 * 2, \
         "the attribute panel shows six test images of the first class"
     assert browser.find_element("id", "error").text == ""
+    a, b = [1.0, 0.0, 2.0], [0.0, 3.0, -1.0]  # unequal norms: where the two textbook slerps differ
+    for t in (0.0, 0.3, 0.5, 1.0):
+        page = browser.execute_script("return mix(arguments[0], arguments[1], arguments[2], true)", a, b, t)
+        python = slerp(torch.tensor(a), torch.tensor(b), torch.tensor([t]))[0]
+        assert torch.allclose(torch.tensor(page, dtype=torch.float32), python, atol=1e-5), "the page's slerp is genlab's"
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     assert browser.save_screenshot(str(SCREENSHOT))  # git-ignored: look at it after `make test`
     assert Image.open(SCREENSHOT).size[0] >= 1000
