@@ -16,6 +16,7 @@ import pytest
 from cli_helpers import fails
 from PIL import Image
 
+import genlab.cli.runs
 from genlab.cli import build_parser, main
 from genlab.cli.runs import train_config
 from genlab.data.catalog import SYSTEM_DIRS
@@ -291,3 +292,32 @@ def test_bad_config_values_are_one_line(capsys) -> None:
 def test_training_settings_come_from_flags_then_the_registry_then_defaults(argv, expected) -> None:
     config = train_config(build_parser().parse_args(argv))
     assert {name: getattr(config, name) for name in expected} == expected
+
+
+def test_counts_are_checked_before_any_work(vae_run, capsys) -> None:
+    fails(["sample", str(vae_run), "-n", "0"], capsys, "-n must be at least 1")
+    fails(["sample", str(vae_run), "--nrow", "0"], capsys, "--nrow must be at least 1")
+    fails(["reconstruct", str(vae_run), "-n", "-3"], capsys, "-n must be at least 1")
+
+
+def test_an_output_path_that_cannot_be_written_is_one_line(vae_run, tmp_path, capsys) -> None:
+    in_the_way = tmp_path / "a-file"
+    in_the_way.write_text("not a folder")
+    fails(["sample", str(vae_run), "--out", str(in_the_way / "samples.png")], capsys, "cannot write", "a-file")
+    fails(["sample", str(vae_run), "--out", str(tmp_path / "samples.xyz")], capsys, "not an image format")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]  # no temporary file left behind
+    assert main(["sample", str(vae_run), "--out", str(tmp_path / "samples.jpg")]) == 0
+    assert Image.open(tmp_path / "samples.jpg").format == "JPEG"  # the suffix picks the format
+    fails(["explore", "traverse", str(vae_run), "--out", str(tmp_path / "t.jpg")], capsys, "must end in .png")
+
+
+def test_ctrl_c_hints_at_resume_only_for_training(monkeypatch, tmp_path, capsys) -> None:
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(genlab.cli.runs, "cmd_report", interrupted)
+    monkeypatch.setattr(genlab.cli.runs, "train", lambda *a, **k: interrupted(None))
+    assert main(["report", "somewhere"]) == 130
+    assert capsys.readouterr().err.strip() == "genlab: interrupted"
+    assert main(["train", "vae", "--data", "shapes", "--out", str(tmp_path / "run")]) == 130
+    assert "--resume" in capsys.readouterr().err

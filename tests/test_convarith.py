@@ -263,6 +263,12 @@ def test_cli_demo_writes_a_png(in_tmp, capsys) -> None:
     assert Image.open(in_tmp / "demo.png").size == (3 * 16 + 4 * 2, 2 * 16 + 3 * 2)
 
 
+def test_cli_animate_writes_nothing_when_the_transposed_case_is_invalid(in_tmp, capsys) -> None:
+    fails(["convarith", "animate", "-i", "5", "-k", "3", "-s", "2", "--output-padding", "2", "--out-dir", "gifs"],
+          capsys, "output padding")
+    assert not (in_tmp / "gifs").exists() or not any((in_tmp / "gifs").iterdir())
+
+
 def test_cli_animate_writes_two_gifs(in_tmp, capsys) -> None:
     assert main(["convarith", "animate", "-i", "4", "-k", "3", "-s", "2", "-p", "1", "--out-dir", "gifs"]) == 0
     gifs = sorted((in_tmp / "gifs").glob("*.gif"))
@@ -276,6 +282,7 @@ def test_cli_animate_writes_two_gifs(in_tmp, capsys) -> None:
     (["explain", "-s", "2", "--output-padding", "2"], "smaller than either stride or dilation"),
     (["explain", "-p", "-1"], "padding must be >= 0"),
     (["animate", "-s", "0"], "must be >= 1"),
+    (["animate", "--frame-ms", "-5"], "--frame-ms must be at least 1"),
     (["demo", "missing.png"], "missing.png"),
     (["demo", "bad.png"], "bad.png"),
 ])

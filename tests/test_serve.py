@@ -165,3 +165,21 @@ def test_the_report_names_the_explorer_command_for_latent_models_only(runs) -> N
 
     assert f"genlab serve {runs['vae']}" in write_report(runs["vae"]).read_text()
     assert "genlab serve" not in write_report(runs["classifier"]).read_text()
+
+
+def test_ctrl_c_stops_the_explorer_cleanly(runs, monkeypatch, capsys) -> None:
+    import genlab.cli.serve
+
+    class Stopped:
+        server_address = ("127.0.0.1", 8765)
+        closed = False
+
+        def serve_forever(self):
+            raise KeyboardInterrupt
+
+        def server_close(self):
+            Stopped.closed = True
+
+    monkeypatch.setattr(genlab.cli.serve, "make_server", lambda *args: Stopped())
+    assert main(["serve", str(runs["vae"])]) == 0  # Ctrl-C is how it is meant to stop
+    assert Stopped.closed and "stopped" in capsys.readouterr().out

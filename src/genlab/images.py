@@ -11,7 +11,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 
-from genlab.errors import DataError
+from genlab.errors import ConfigError, DataError
 
 GRAY_MODES = frozenset({"L", "LA", "1", "I", "I;16"})  # PIL modes loaded as one channel by default
 
@@ -44,20 +44,38 @@ def to_pil(image: Tensor) -> Image.Image:
 
 
 def atomic_save(image: Image.Image, path: str | os.PathLike, image_format: str | None = None, **options) -> Path:
-    """Save through a temporary file in the same folder, then rename; format from the suffix unless given."""
+    """Save through a temporary file in the same folder, then rename; format from the suffix unless given.
+
+    A path that cannot be written (no such folder possible, no permission, a folder in the way) is a ConfigError.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as e:
+        raise ConfigError(f"cannot write {path}: {e.strerror or e}; choose another output path") from None
     os.close(fd)
     try:
         image_format = image_format or path.suffix.lstrip(".").upper().replace("JPG", "JPEG") or "PNG"
         image.save(tmp, format=image_format, **options)
         os.chmod(tmp, 0o644)  # mkstemp makes the file private; pictures are meant to be shared
         os.replace(tmp, path)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        raise ConfigError(f"cannot write {path}: {e.strerror or e}; choose another output path") from None
+    except KeyError:  # PIL knows no such format
+        Path(tmp).unlink(missing_ok=True)
+        raise ConfigError(f"cannot write {path}: {image_format} is not an image format; use .png or .jpg") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def save_image(image: Tensor, path: str | os.PathLike) -> Path:
+    """Write (C, H, W), or (N, C, H, W) as a grid of 8 per row, atomically: PNG or JPEG as the suffix says."""
+    options = {"quality": 95} if Path(path).suffix.lower() in (".jpg", ".jpeg") else {}
+    return atomic_save(to_pil(single_image(image)), path, **options)
 
 
 def save_png(image: Tensor, path: str | os.PathLike) -> Path:

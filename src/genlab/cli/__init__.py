@@ -28,9 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     except GenlabError as e:
         print(f"genlab: error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("genlab: interrupted; completed epochs are saved: continue with the same command and --resume",
-              file=sys.stderr)
+    except KeyboardInterrupt:  # a command may say what survives and how to go on
+        print(f"genlab: interrupted{getattr(args, 'on_interrupt', '')}", file=sys.stderr)
         return 130
 
 

@@ -6,7 +6,14 @@ from typing import Any
 
 import torch
 
+from genlab.errors import ConfigError
 from genlab.evaluation import model_test_images, run_dataset
+
+
+def at_least(flag: str, value: float, least: float) -> None:
+    """A one-line ConfigError unless value >= least: call before any loading, so bad flags fail at once."""
+    if value < least:
+        raise ConfigError(f"{flag} must be at least {least}, got {value}")
 
 
 def add_device_flag(parser: argparse.ArgumentParser) -> None:

@@ -5,7 +5,7 @@ import argparse
 from pathlib import Path
 
 from genlab import convarith, convarith_pictures
-from genlab.errors import ConfigError
+from genlab.cli.common import at_least
 from genlab.images import load_image, save_gif, save_png
 
 
@@ -15,8 +15,7 @@ def cmd_convarith_explain(args: argparse.Namespace) -> int:
 
 
 def cmd_convarith_demo(args: argparse.Namespace) -> int:
-    if args.size < 8:
-        raise ConfigError(f"--size must be at least 8 pixels, got {args.size}")
+    at_least("--size", args.size, 8)
     image = load_image(args.image, size=args.size).float() / 255
     out = save_png(convarith_pictures.conv_demo(image, args.k, args.s, args.p), args.out)
     print(f"{out}: rows box blur, edge; columns original, after conv (true size), after transposed conv")
@@ -28,12 +27,14 @@ def cmd_convarith_animate(args: argparse.Namespace) -> int:
     a = args.output_padding
     if a is None:
         a = convarith.matching_output_padding(args.i, args.k, args.s, args.p, args.d)
+    at_least("--frame-ms", args.frame_ms, 1)
     name = f"i{args.i}-k{args.k}-s{args.s}-p{args.p}" + (f"-d{args.d}" if args.d > 1 else "")
     out = Path(args.out_dir)
-    print(save_gif(convarith_pictures.conv_frames(args.i, args.k, args.s, args.p, args.d), out / f"conv-{name}.gif",
-                   args.frame_ms))
-    print(save_gif(convarith_pictures.transposed_frames(o, args.k, args.s, args.p, a, args.d),
-                   out / f"transposed-{name}-a{a}.gif", args.frame_ms))
+    # both animations are drawn (and checked) before either is written: a bad transpose leaves no half result
+    conv = convarith_pictures.conv_frames(args.i, args.k, args.s, args.p, args.d)
+    transposed = convarith_pictures.transposed_frames(o, args.k, args.s, args.p, a, args.d)
+    print(save_gif(conv, out / f"conv-{name}.gif", args.frame_ms))
+    print(save_gif(transposed, out / f"transposed-{name}-a{a}.gif", args.frame_ms))
     return 0
 
 

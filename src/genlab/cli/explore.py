@@ -10,7 +10,7 @@ from PIL import PngImagePlugin
 from torch import Tensor, nn
 
 from genlab import latent
-from genlab.cli.common import add_device_flag
+from genlab.cli.common import add_device_flag, at_least
 from genlab.data.batches import binarize_fixed, to_unit_float
 from genlab.data.catalog import Dataset
 from genlab.errors import ConfigError, RunError
@@ -75,17 +75,14 @@ def dims_arg(args: argparse.Namespace, model: nn.Module) -> tuple[int, int]:
     return dims  # type: ignore[return-value]
 
 
-def check_at_least(name: str, value: float, least: float) -> None:
-    if value < least:
-        raise ConfigError(f"{name} must be at least {least}, got {value}")
-
-
 # ---------------------------------------------------------------- saving
 
 
 def save_figure(image: Tensor, args: argparse.Namespace, run: Run, default_name: str, caption: str) -> Path:
     """Write a (C, H, W) picture with its caption in the PNG's Description field (the report shows it)."""
     path = Path(args.out) if args.out else run.path / "images" / "explore" / default_name
+    if path.suffix.lower() != ".png":
+        raise ConfigError(f"--out {path} must end in .png: explore writes PNG, with the caption inside it")
     info = PngImagePlugin.PngInfo()
     info.add_text("Description", caption)
     atomic_save(to_pil(image.cpu()), path, "PNG", pnginfo=info)
@@ -116,7 +113,7 @@ def slug(text: str) -> str:
 def cmd_manifold(args: argparse.Namespace) -> int:
     run = load(args, "decoder")
     model, dims = run.model, dims_arg(args, run.model)
-    check_at_least("-n", args.n, 2)
+    at_least("-n", args.n, 2)
     if args.range is None and not isinstance(model, (VAE, GAN)):
         raise ConfigError(f"{run.config['model']} has no prior whose quantiles the grid could span; give the "
                           f"span with --range LO HI (look at `genlab explore scatter` for where its codes lie)")
@@ -133,8 +130,8 @@ def cmd_manifold(args: argparse.Namespace) -> int:
 def cmd_neighbourhood(args: argparse.Namespace) -> int:
     run = load(args, "spread")
     model, dims = run.model, dims_arg(args, run.model)
-    check_at_least("-n", args.n, 2)
-    check_at_least("--std", args.std, 0)
+    at_least("-n", args.n, 2)
+    at_least("--std", args.std, 0)
     if isinstance(model, GAN):
         center, scale = latent.seeded_codes(model, 1, args.seed)[0], torch.ones(model.latent_dim)
         where, unit = f"a random code (seed {args.seed})", "prior standard deviations"
@@ -152,7 +149,7 @@ def cmd_neighbourhood(args: argparse.Namespace) -> int:
 def cmd_traverse(args: argparse.Namespace) -> int:
     run = load(args, "decoder")
     model = run.model
-    check_at_least("-n", args.n, 2)
+    at_least("-n", args.n, 2)
     dims = args.dims if args.dims else list(range(min(model.latent_dim, MAX_DEFAULT_TRAVERSAL_ROWS)))
     latent.check_dims(dims, model.latent_dim)
     base = index_code(run, args)
@@ -167,8 +164,8 @@ def cmd_traverse(args: argparse.Namespace) -> int:
 def cmd_interpolate(args: argparse.Namespace) -> int:
     run = load(args, "decoder")
     model = run.model
-    check_at_least("-n", args.n, 2)
-    check_at_least("--pairs", args.pairs, 1)
+    at_least("-n", args.n, 2)
+    at_least("--pairs", args.pairs, 1)
     how = "spherical (slerp)" if args.spherical else "linear"
     if isinstance(model, GAN):
         codes = latent.seeded_codes(model, 2 * args.pairs, args.seed)
@@ -203,8 +200,8 @@ def pairs_text(indices: list[int]) -> str:
 
 def cmd_attribute(args: argparse.Namespace) -> int:
     run = load(args, "encoder")
-    check_at_least("-n", args.n, 1)
-    check_at_least("--steps", args.steps, 2)
+    at_least("-n", args.n, 1)
+    at_least("--steps", args.steps, 2)
     data = run_dataset(run.config, args.data_dir)
     source, target = parse_class(args.from_class, data.classes), parse_class(args.to_class, data.classes)
     train_x = binarize_fixed(data.train_x) if trained_binarized(run.config) else data.train_x
@@ -228,7 +225,7 @@ def cmd_attribute(args: argparse.Namespace) -> int:
 def cmd_scatter(args: argparse.Namespace) -> int:
     run = load(args, "encoder")
     data = run_dataset(run.config, args.data_dir)
-    check_at_least("--test-images", args.test_images, 2)
+    at_least("--test-images", args.test_images, 2)
     x = model_test_images(run.config, data)[:args.test_images]
     codes = latent.encode_means(run.model, to_unit_float(x))
     kind = "posterior means" if isinstance(run.model, VAE) else "codes"

@@ -11,9 +11,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from genlab import invert
-from genlab.cli.common import add_device_flag
+from genlab.cli.common import add_device_flag, at_least
 from genlab.errors import ConfigError
-from genlab.images import atomic_save, load_image, make_grid, single_image, to_pil
+from genlab.images import load_image, make_grid, save_image
 from genlab.invert_models import (
     NETWORK_HELP,
     WEIGHT_FILES,
@@ -40,14 +40,8 @@ def print_layers(network: Network) -> int:
     return 0
 
 
-def check_size(size: int) -> None:
-    if size < 8:
-        raise ConfigError(f"--size must be at least 8 pixels, got {size}")
-
-
 def read_image(path: str, network: Network, size: int) -> Tensor:
     """(1, C, H, W) in [0, 1] as the network takes it: its fixed size, else the longest side resized to size."""
-    check_size(size)
     if network.size is not None:  # a square size centre-crops first; any other is a plain resize
         fixed = network.size[0] if network.size[0] == network.size[1] else network.size
         return (load_image(path, network.channels, size=fixed).float() / 255)[None]
@@ -64,16 +58,10 @@ def output_path(args: argparse.Namespace) -> Path:
         raise ConfigError(f"--out {args.out} must end in .png, .jpg or .jpeg: the suffix picks the format")
     if args.save_every < 0:
         raise ConfigError(f"--save-every must be >= 0 (0: only the final image), got {args.save_every}")
+    at_least("--size", args.size, 8)
     for flag in ("zoom", "nrow"):
-        if getattr(args, flag, 1) < 1:
-            raise ConfigError(f"--{flag} must be a whole number >= 1, got {getattr(args, flag)}")
+        at_least(f"--{flag}", getattr(args, flag, 1), 1)
     return path
-
-
-def write_image(image: Tensor, path: Path) -> Path:
-    """(C, H, W) in [0, 1], or a batch as a grid, to PNG or JPEG (from the suffix), atomically."""
-    options = {"quality": 95} if path.suffix.lower() != ".png" else {}
-    return atomic_save(to_pil(single_image(image)), path, **options)
 
 
 def zoomed(images: Tensor, zoom: int) -> Tensor:
@@ -87,7 +75,7 @@ def step_saver(out: Path, every: int, to_png: Callable[[Tensor], Tensor]) -> inv
 
     def save(step: int, x: Tensor) -> None:
         if step % every == 0:
-            write_image(to_png(x.detach().cpu()), out.with_name(f"{out.stem}-{step:04d}{out.suffix}"))
+            save_image(to_png(x.detach().cpu()), out.with_name(f"{out.stem}-{step:04d}{out.suffix}"))
     return save
 
 
@@ -113,7 +101,6 @@ def cmd_invert_class(args: argparse.Namespace) -> int:
     if args.list_layers:
         return print_layers(network)
     classes = chosen_classes(network, args.classes)
-    check_size(args.size)
     size = network.size or (args.size, args.size)
     mean = network.blank if args.start_mean is None else args.start_mean
     start = invert.noise_images(len(classes), network.channels, size, args.seed, mean, 0.02).to(network.device)
@@ -131,7 +118,7 @@ def cmd_invert_class(args: argparse.Namespace) -> int:
     width = max(len(network.classes[c]) for c in classes)
     for c, p0, p1 in zip(classes, before, after):
         print(f"{c:>4} {network.classes[c]:<{width}}  p {p0:.3f} -> {p1:.4f}")
-    print(write_image(grid(x.cpu()), out))
+    print(save_image(grid(x.cpu()), out))
     return 0
 
 
@@ -151,7 +138,7 @@ def cmd_invert_dream(args: argparse.Namespace) -> int:
                           on_step=step_saver(out, args.save_every, lambda x: zoomed(x, args.zoom)[0]))
     before, after = invert.activation_norm(activation, image).item(), invert.activation_norm(activation, x).item()
     print(f"{layer}: activation norm {before:.4g} -> {after:.4g} ({after / max(before, 1e-12):.2f}x)")
-    print(write_image(zoomed(x.cpu(), args.zoom)[0], out))
+    print(save_image(zoomed(x.cpu(), args.zoom)[0], out))
     return 0
 
 
@@ -179,7 +166,7 @@ def cmd_invert_style(args: argparse.Namespace) -> int:
           f"(the style image itself: {float(own['content']):.4g})")
     print(f"style loss {first['style']:.4g} -> {last['style']:.4g} "
           f"({100 * (1 - last['style'] / max(first['style'], 1e-30)):.1f}% lower)")
-    print(write_image(result.image[0].cpu(), out))
+    print(save_image(result.image[0].cpu(), out))
     return 0
 
 

@@ -10,11 +10,11 @@ from typing import Any
 
 import torch
 
-from genlab.cli.common import add_data_flags, add_device_flag, run_test_images
+from genlab.cli.common import add_data_flags, add_device_flag, at_least, run_test_images
 from genlab.data.batches import to_unit_float
 from genlab.data.catalog import load_dataset
 from genlab.errors import ConfigError, RunError
-from genlab.images import make_grid, save_png
+from genlab.images import make_grid, save_image
 from genlab.models.contract import AutoEncoder, Generative
 from genlab.models.registry import MODELS, create_model, data_fields, model_spec
 from genlab.report import write_report
@@ -106,6 +106,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
+    at_least("-n", args.n, 1)
+    at_least("--nrow", args.nrow, 1)
     run = load_run(args.run, resolve_device(args.device))
     if not isinstance(run.model, Generative):
         raise RunError(f"{run.config['model']} cannot sample: it has no prior to draw from; "
@@ -113,11 +115,12 @@ def cmd_sample(args: argparse.Namespace) -> int:
     with torch.no_grad():
         images = run.model.sample(args.n, generator=torch.Generator().manual_seed(args.seed))
     out = Path(args.out) if args.out else run.path / "images" / "samples.png"
-    print(save_png(make_grid(images.cpu(), nrow=args.nrow), out))
+    print(save_image(make_grid(images.cpu(), nrow=args.nrow), out))
     return 0
 
 
 def cmd_reconstruct(args: argparse.Namespace) -> int:
+    at_least("-n", args.n, 1)
     run = load_run(args.run, resolve_device(args.device))
     if not isinstance(run.model, AutoEncoder):
         raise RunError(f"{run.config['model']} cannot reconstruct: it has no encoder; "
@@ -126,7 +129,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     with torch.no_grad():
         grid = make_grid(torch.cat([x, run.model.reconstruct(x)]).cpu(), nrow=args.n)
     out = Path(args.out) if args.out else run.path / "images" / "reconstructions.png"
-    print(save_png(grid, out))
+    print(save_image(grid, out))
     return 0
 
 
@@ -169,7 +172,8 @@ def register(commands: argparse._SubParsersAction) -> None:
                    help="dynamic: train on fresh Bernoulli samples of the pixels each batch and test on one "
                         "fixed-seed binarization, as in published binarized-data likelihoods (default none)")
     add_model_flags(p)
-    p.set_defaults(handler=cmd_train)
+    p.set_defaults(handler=cmd_train,
+                   on_interrupt="; completed epochs are saved: continue with the same command and --resume")
 
     p = commands.add_parser("sample", help="draw samples from a trained VAE or GAN",
                             description="Decode prior samples of a trained VAE or GAN run into an image grid.")

@@ -22,6 +22,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"genlab explorer for {args.run}: http://{host}:{port}/  (Ctrl-C stops it)", flush=True)
     try:
         server.serve_forever()
+    except KeyboardInterrupt:  # Ctrl-C is how the explorer is meant to stop: not a failure
+        print("genlab explorer stopped", flush=True)
     finally:
         server.server_close()
     return 0
