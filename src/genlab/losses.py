@@ -13,9 +13,17 @@ LOG_2PI = math.log(2 * math.pi)
 
 
 def _sum_per_example(values: Tensor) -> Tensor:
-    """(N, ...) -> (N,): sum over every dim but the first; (N,) passes through."""
+    """(N, ...) -> (N,): sum over every dim but the first, in float32 at least; (N,) passes through."""
+    # bf16 holds a sum of ~550 nats only to the nearest 4, and CPU autocast does not widen sums as CUDA's
+    # does: the explicit dtype keeps per-image sums in float32 (float64 stays float64)
+    dtype = torch.promote_types(values.dtype, torch.float32)
     # flatten(1) rejects 1-D input, and sum(dim=()) would reduce everything, so 1-D is its own case
-    return values.flatten(1).sum(1) if values.ndim > 1 else values
+    return values.flatten(1).sum(1, dtype=dtype) if values.ndim > 1 else values.to(dtype)
+
+
+def _sum_last(values: Tensor) -> Tensor:
+    """(..., D) -> (...): sum over the latent dim, in float32 at least (as _sum_per_example)."""
+    return values.sum(-1, dtype=torch.promote_types(values.dtype, torch.float32))
 
 
 def _require_same_shape(prediction: Tensor, x: Tensor, name: str) -> None:
@@ -83,18 +91,18 @@ def log_normal_diag(z: Tensor, mu: Tensor, log_var: Tensor) -> Tensor:
 
     Inputs broadcast; the result has their broadcast shape without the last dim (z.shape[:-1] usually).
     """
-    return (-0.5 * (LOG_2PI + log_var + (z - mu).square() * torch.exp(-log_var))).sum(-1)
+    return _sum_last(-0.5 * (LOG_2PI + log_var + (z - mu).square() * torch.exp(-log_var)))
 
 
 def log_std_normal(z: Tensor) -> Tensor:
     """log N(z; 0, I) summed over the last dim: shape z.shape[:-1], nats."""
-    return (-0.5 * (LOG_2PI + z.square())).sum(-1)
+    return _sum_last(-0.5 * (LOG_2PI + z.square()))
 
 
 def kl_std_normal(mu: Tensor, log_var: Tensor) -> Tensor:
     """KL(N(mu, diag sigma^2) || N(0, I)) for (N, D) inputs: (N,) nats, summed over latent dims."""
     # KL = -1/2 sum(1 + log_var - mu^2 - exp(log_var))
-    return -0.5 * (1 + log_var - mu.square() - torch.exp(log_var)).sum(-1)
+    return -0.5 * _sum_last(1 + log_var - mu.square() - torch.exp(log_var))
 
 
 def kl_diag_gaussians(mu_q: Tensor, log_var_q: Tensor, mu_p: Tensor, log_var_p: Tensor) -> Tensor:
@@ -103,7 +111,7 @@ def kl_diag_gaussians(mu_q: Tensor, log_var_q: Tensor, mu_p: Tensor, log_var_p: 
     # var_q / var_p as one exp of the difference cannot overflow where the ratio is moderate
     var_ratio = torch.exp(log_var_q - log_var_p)
     scaled_sq_dist = (mu_q - mu_p).square() * torch.exp(-log_var_p)
-    return 0.5 * (var_ratio - 1 - (log_var_q - log_var_p) + scaled_sq_dist).sum(-1)
+    return 0.5 * _sum_last(var_ratio - 1 - (log_var_q - log_var_p) + scaled_sq_dist)
 
 
 def _check_mvn_shapes(mu_q: Tensor, cov_q: Tensor, mu_p: Tensor, cov_p: Tensor) -> None:
