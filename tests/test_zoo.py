@@ -56,6 +56,15 @@ def test_contractive_loss_adds_lambda_times_the_penalty_and_trains_it() -> None:
         assert torch.isfinite(model.loss(x)["contractive"])
 
 
+@pytest.mark.parametrize("hidden", [(), (10,)])  # the closed form and the autograd path
+def test_contractive_loss_runs_the_encoder_once(hidden) -> None:
+    model = create_model("ae", image_shape=(1, 8, 8), contractive=0.5, hidden=hidden, code_activation="sigmoid")
+    calls = []
+    model.encoder.register_forward_hook(lambda *args: calls.append(1))
+    model.loss(torch.rand(4, 1, 8, 8))["loss"].backward()
+    assert len(calls) == 1
+
+
 def test_jacobian_helper_treats_examples_independently() -> None:
     weight = torch.randn(3, 4)
     x = torch.randn(5, 4)

@@ -1,6 +1,7 @@
 """Deterministic autoencoders: MLP or conv encoder to a small code, mirrored decoder; denoising and contractive."""
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import torch
@@ -95,37 +96,48 @@ class AE(nn.Module):
         c = self.config
         return c.arch == "mlp" and not c.hidden and c.code_activation == "sigmoid"
 
-    def contractive_penalty(self, x: Tensor) -> Tensor:
-        """||dh/dx||_F^2 per image, (N,): exact, in closed form for one sigmoid layer, else by autograd."""
+    def contractive_penalty(self, x: Tensor, h: Tensor | None = None) -> Tensor:
+        """||dh/dx||_F^2 per image, (N,): exact, in closed form for one sigmoid layer, else by autograd.
+
+        h = encode(x) may be passed in when the caller has it (then x must require grad for the autograd path).
+        """
         if self.is_single_sigmoid_layer():
-            h = self.encode(x)
+            h = self.encode(x) if h is None else h
             weight = self.encoder[1].weight  # (latent_dim, C*H*W)
             # h_j = sigmoid(w_j . x + b_j)  =>  ||J||_F^2 = sum_j (h_j (1 - h_j))^2 ||w_j||^2
             return ((h * (1 - h)) ** 2 * weight.pow(2).sum(1)).sum(1)
-        return jacobian_frobenius_sq(self.encode, x)
+        return jacobian_frobenius_sq(self.encode, x) if h is None else code_jacobian_frobenius_sq(h, x)
 
     def loss(self, x: Tensor) -> dict[str, Tensor]:
         """Reconstruction error of the clean x from the (possibly corrupted) input, plus lambda ||J||^2."""
         x_in = self.corrupt(x)
-        if self.config.contractive == 0:
-            rec = self.reconstruction_error(self.decode(self.encode(x_in)), x).mean()
-            return {"loss": rec, "rec": rec}
-        if not self.is_single_sigmoid_layer():
+        contractive = self.config.contractive > 0
+        by_autograd = contractive and not self.is_single_sigmoid_layer()
+        if by_autograd:
             x_in = x_in.detach().requires_grad_(True)  # autograd needs a leaf to differentiate h against
-        rec = self.reconstruction_error(self.decode(self.encode(x_in)), x).mean()
-        penalty = self.contractive_penalty(x_in).mean()
+        with torch.enable_grad() if by_autograd else contextlib.nullcontext():  # evaluation runs under no_grad
+            h = self.encode(x_in)  # one encoder pass serves the reconstruction and the penalty
+        rec = self.reconstruction_error(self.decode(h), x).mean()
+        if not contractive:
+            return {"loss": rec, "rec": rec}
+        penalty = self.contractive_penalty(x_in, h).mean()
         return {"loss": rec + self.config.contractive * penalty, "rec": rec, "contractive": penalty}
 
 
 def jacobian_frobenius_sq(f, x: Tensor) -> Tensor:
-    """||df/dx||_F^2 per example for f: (N, ...) -> (N, D) acting on each example alone: (N,).
+    """||df/dx||_F^2 per example for f: (N, ...) -> (N, D) acting on each example alone: (N,)."""
+    with torch.enable_grad():
+        if not x.requires_grad:
+            x = x.detach().requires_grad_(True)
+        return code_jacobian_frobenius_sq(f(x), x)
+
+
+def code_jacobian_frobenius_sq(h: Tensor, x: Tensor) -> Tensor:
+    """||dh/dx||_F^2 per example, (N,), for codes h (N, D) computed from x, each example on its own.
 
     One reverse pass per output dimension (D passes); differentiable (create_graph), so it can be trained.
     """
     with torch.enable_grad():
-        if not x.requires_grad:
-            x = x.detach().requires_grad_(True)
-        h = f(x)
         total = torch.zeros(x.shape[0], device=x.device, dtype=x.dtype)
         for j in range(h.shape[1]):
             (row,) = torch.autograd.grad(h[:, j].sum(), x, create_graph=True)  # examples are independent
