@@ -234,6 +234,8 @@ def test_batches_cover_every_image_once() -> None:
     assert sorted((torch.cat(batches) * 255).round().flatten().tolist()) == list(range(10))
     assert [len(b) for b in iter_batches(x, perm, 4, drop_last=True)] == [4, 4]
     assert torch.equal(torch.cat(list(iter_ordered(x, 3))), to_unit_float(x))
+    unit = torch.rand(5, 1, 2, 2)  # float images are already in [0, 1]: they pass through, not divided again
+    assert torch.equal(torch.cat(list(iter_ordered(unit, 2, device="cpu"))), unit)
     assert to_unit_float(torch.tensor([0, 255], dtype=torch.uint8)).tolist() == [0.0, 1.0]
 
 

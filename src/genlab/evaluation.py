@@ -21,8 +21,10 @@ from genlab import metrics
 from genlab.data.batches import binarize_fixed
 from genlab.data.catalog import Dataset, load_dataset
 from genlab.errors import ConfigError, RunError
+from genlab.latent import encode_means
 from genlab.models.contract import VAE, AutoEncoder, Classifier, Generative
 from genlab.models.registry import create_model, data_fields
+from genlab.nn import module_device
 from genlab.train.checkpoint import (
     Run,
     atomic_write_text,
@@ -160,7 +162,7 @@ def probe_metrics(model: nn.Module, config: dict[str, Any], data: Dataset, optio
     """Linear-probe test accuracy on frozen codes (posterior means) and on raw pixels of the same images."""
     train_x = binarize_fixed(data.train_x) if trained_binarized(config) else data.train_x
     train_x, train_y = train_x[:options.probe_train], data.train_y[:options.probe_train]
-    codes = [metrics.encoded(model, images) for images in (train_x, test_x)]
+    codes = [encode_means(model, images).cpu() for images in (train_x, test_x)]
     return {"latent": metrics.linear_probe(codes[0], train_y, codes[1], test_y),
             "pixels": metrics.linear_probe(train_x.float(), train_y, test_x.float(), test_y),
             "train_images": len(train_x), "test_images": len(test_x), "latent_dim": int(codes[0].shape[1])}
@@ -169,7 +171,7 @@ def probe_metrics(model: nn.Module, config: dict[str, Any], data: Dataset, optio
 def frechet_metrics(model: nn.Module, config: dict[str, Any], data: Dataset, options: EvaluationOptions,
                     n_test: int, log: Log, progress: bool) -> dict[str, Any]:
     """Fréchet distances in classifier feature space: samples vs test images, and train vs test as the floor."""
-    classifier, folder = load_classifier(config, data, options.classifier, metrics.device_of(model), log, progress)
+    classifier, folder = load_classifier(config, data, options.classifier, module_device(model), log, progress)
     samples = metrics.draw_samples(model, options.fid_samples, options.seed)
     test_f = metrics.features(classifier, data.test_x[:n_test], progress=progress)
     sample_f = metrics.features(classifier, samples, progress=progress)
@@ -180,7 +182,7 @@ def frechet_metrics(model: nn.Module, config: dict[str, Any], data: Dataset, opt
     if trained_binarized(config):
         binary_f = metrics.features(classifier, binarize_fixed(data.test_x[:n_test]), progress=progress)
         result["samples_vs_binarized_test"] = metrics.frechet_distance(sample_f, binary_f)
-    result["inception"] = inception_metrics(samples, data.test_x[:n_test], metrics.device_of(model), progress)
+    result["inception"] = inception_metrics(samples, data.test_x[:n_test], module_device(model), progress)
     return result
 
 

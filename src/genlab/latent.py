@@ -16,8 +16,10 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from torch import Tensor, nn
 
+from genlab.data.batches import iter_ordered
 from genlab.errors import ConfigError
 from genlab.models.contract import GAN
+from genlab.nn import module_device
 
 DECODE_CHUNK = 512  # codes decoded per forward pass: bounds memory for large grids
 
@@ -27,7 +29,7 @@ DECODE_CHUNK = 512  # codes decoded per forward pass: bounds memory for large gr
 
 def decode_images(model: nn.Module, z: Tensor) -> Tensor:
     """Codes (N, latent_dim) -> images (N, C, H, W) in [0, 1], for VAEs, autoencoders and GANs alike."""
-    z = z.to(model_device(model))
+    z = z.to(module_device(model))
     with torch.no_grad():
         return torch.cat([decoded_to_image(model, model.decode(chunk)) for chunk in z.split(DECODE_CHUNK)])
 
@@ -38,14 +40,10 @@ def decoded_to_image(model: nn.Module, decoded: Tensor) -> Tensor:
 
 
 def encode_means(model: nn.Module, x: Tensor, batch_size: int = 1000) -> Tensor:
-    """Images (N, C, H, W) in [0, 1] -> codes (N, latent_dim): the posterior mean for a VAE."""
-    device = model_device(model)
+    """Images (N, C, H, W), uint8 or float in [0, 1] -> codes (N, latent_dim) on the model's device: the
+    posterior mean for a VAE."""
     with torch.no_grad():
-        return torch.cat([model.encode(batch.to(device)) for batch in x.split(batch_size)])
-
-
-def model_device(model: nn.Module) -> torch.device:
-    return next(model.parameters()).device
+        return torch.cat([model.encode(batch) for batch in iter_ordered(x, batch_size, module_device(model))])
 
 
 def check_dims(dims: Sequence[int], latent_dim: int) -> None:
@@ -102,7 +100,7 @@ def neighbourhood(model: nn.Module, center: Tensor, scale: Tensor, n: int = 15, 
 def posterior_center(model: nn.Module, x: Tensor) -> tuple[Tensor, Tensor]:
     """One image (1, C, H, W) -> its posterior mean and standard deviation, each (latent_dim,)."""
     with torch.no_grad():
-        mu, log_var = model.posterior(x.to(model_device(model)))
+        mu, log_var = model.posterior(x.to(module_device(model)))
     return mu[0].cpu(), torch.exp(0.5 * log_var[0]).cpu()
 
 

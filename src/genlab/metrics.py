@@ -17,8 +17,9 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from genlab import losses
-from genlab.data.batches import to_unit_float
+from genlab.data.batches import iter_ordered
 from genlab.errors import ConfigError
+from genlab.nn import module_device
 
 MAX_DECODES = 2 ** 15  # decoder evaluations per forward pass in the IWAE estimate: bounds memory
 FID_WEIGHTS = "pt_inception-2015-12-05-6726825d.pth"  # pytorch-fid's port of the TF FID Inception weights
@@ -31,15 +32,9 @@ def bits_per_dim(nats_per_image: float, dims: int) -> float:
 
 def unit_batches(x: Tensor, batch_size: int, device: torch.device, progress: bool = False,
                  desc: str = "") -> Iterator[Tensor]:
-    """x in batches on `device`, uint8 converted to float [0, 1]; a tqdm bar on stderr when progress."""
-    starts = range(0, x.shape[0], batch_size)
-    for start in tqdm(starts, desc=desc, disable=not progress, leave=False, unit="batch"):
-        batch = x[start:start + batch_size].to(device)
-        yield to_unit_float(batch) if batch.dtype == torch.uint8 else batch
-
-
-def device_of(model: nn.Module) -> torch.device:
-    return next(model.parameters()).device
+    """iter_ordered's batches on `device` (uint8 converted to float [0, 1]), with a tqdm bar on stderr if asked."""
+    return tqdm(iter_ordered(x, batch_size, device), total=math.ceil(x.shape[0] / batch_size), desc=desc,
+                disable=not progress, leave=False, unit="batch")
 
 
 # ---------------------------------------------------------------- likelihoods
@@ -52,7 +47,7 @@ def elbo_parts(model: nn.Module, x: Tensor, batch_size: int = 1000, progress: bo
     rec = -E_q log p(x|z), kl = KL(q(z|x) || p(z)) in closed form, neg_elbo = rec + kl.
     """
     totals = torch.zeros(3, dtype=torch.float64)
-    for batch in unit_batches(x, batch_size, device_of(model), progress, "ELBO"):
+    for batch in unit_batches(x, batch_size, module_device(model), progress, "ELBO"):
         mu, log_var = model.posterior(batch)
         kl = losses.kl_std_normal(mu, log_var)
         neg_elbo = -model.elbo(batch)  # the posterior is deterministic in eval mode: same mu, log_var as above
@@ -87,7 +82,7 @@ def iwae_nll(model: nn.Module, x: Tensor, k: int = 1000, max_decodes: int = MAX_
     images = max(1, max_decodes // k)
     chunk = min(k, max(1, max_decodes // images))
     parts = [-importance_log_likelihood(model, batch, k, chunk).cpu()
-             for batch in unit_batches(x, images, device_of(model), progress, f"IWAE k={k}")]
+             for batch in unit_batches(x, images, module_device(model), progress, f"IWAE k={k}")]
     return torch.cat(parts)
 
 
@@ -95,16 +90,9 @@ def iwae_nll(model: nn.Module, x: Tensor, k: int = 1000, max_decodes: int = MAX_
 def reconstruction_mse(model: nn.Module, x: Tensor, batch_size: int = 1000, progress: bool = False) -> float:
     """Mean squared error between images and their reconstructions, per pixel, in [0, 1] units squared."""
     total = torch.zeros((), dtype=torch.float64)
-    for batch in unit_batches(x, batch_size, device_of(model), progress, "reconstruction"):
+    for batch in unit_batches(x, batch_size, module_device(model), progress, "reconstruction"):
         total += (model.reconstruct(batch) - batch).square().sum().double().cpu()
     return float(total) / x[0].numel() / x.shape[0]
-
-
-@torch.no_grad()
-def encoded(model: nn.Module, x: Tensor, batch_size: int = 1000, progress: bool = False) -> Tensor:
-    """Codes of images, (N, latent_dim) on the CPU: the posterior means for a VAE."""
-    return torch.cat([model.encode(batch).cpu()
-                      for batch in unit_batches(x, batch_size, device_of(model), progress, "encoding")])
 
 
 # ---------------------------------------------------------------- Fréchet distance
@@ -113,7 +101,7 @@ def encoded(model: nn.Module, x: Tensor, batch_size: int = 1000, progress: bool 
 @torch.no_grad()
 def features(classifier: nn.Module, x: Tensor, batch_size: int = 1000, progress: bool = False) -> Tensor:
     """A classifier's penultimate features of images: (N, feature_dim) on the CPU."""
-    batches = unit_batches(x, batch_size, device_of(classifier), progress, "features")
+    batches = unit_batches(x, batch_size, module_device(classifier), progress, "features")
     return torch.cat([classifier.features(batch).cpu() for batch in batches])
 
 

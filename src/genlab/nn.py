@@ -4,9 +4,22 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import torch
 from torch import nn
 
 from genlab.errors import ConfigError
+
+
+def module_device(module: nn.Module) -> torch.device:
+    """The device of a module's (first) parameters: where its inputs must go."""
+    return next(module.parameters()).device
+
+
+def standard_normal(n: int, dim: int, device: torch.device, generator: torch.Generator | None = None) -> torch.Tensor:
+    """z ~ N(0, I), (n, dim), on `device`: drawn on the generator's device when one is given (a seeded CPU
+    generator gives the same codes on any device), then moved."""
+    z = torch.randn(n, dim, generator=generator, device=generator.device if generator else device)
+    return z.to(device)
 
 
 def mlp(sizes: Sequence[int], activation: type[nn.Module] = nn.ReLU,

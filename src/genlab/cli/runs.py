@@ -17,6 +17,7 @@ from genlab.errors import ConfigError, RunError
 from genlab.images import make_grid, save_image
 from genlab.models.contract import AutoEncoder, Generative
 from genlab.models.registry import MODELS, create_model, data_fields, model_spec
+from genlab.nn import module_device
 from genlab.report import write_report
 from genlab.train.checkpoint import load_run
 from genlab.train.steps import PRECISIONS
@@ -125,7 +126,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     if not isinstance(run.model, AutoEncoder):
         raise RunError(f"{run.config['model']} cannot reconstruct: it has no encoder; "
                        f"reconstruct with an autoencoder or VAE run")
-    x = to_unit_float(run_test_images(run.config, args.n, args.data_dir)).to(next(run.model.parameters()).device)
+    x = to_unit_float(run_test_images(run.config, args.n, args.data_dir)).to(module_device(run.model))
     with torch.no_grad():
         grid = make_grid(torch.cat([x, run.model.reconstruct(x)]).cpu(), nrow=args.n)
     out = Path(args.out) if args.out else run.path / "images" / "reconstructions.png"

@@ -35,11 +35,14 @@ def iter_batches(x: Tensor, perm: Tensor, batch_size: int, drop_last: bool = Fal
         yield to_unit_float(torch.index_select(x, 0, perm[start:start + batch_size]))
 
 
-def iter_ordered(x: Tensor, batch_size: int) -> Iterator[Tensor]:
-    """Float [0, 1] batches of x in order (evaluation)."""
+def iter_ordered(x: Tensor, batch_size: int, device: torch.device | str | None = None) -> Iterator[Tensor]:
+    """Float [0, 1] batches of x in order (evaluation), moved to `device` when given: uint8 images are
+    converted after the move (a quarter of the bytes to copy), float images pass through as they are."""
     check_batch_size(batch_size)
     for start in range(0, x.shape[0], batch_size):
-        yield to_unit_float(x[start:start + batch_size])
+        batch = x[start:start + batch_size]
+        batch = batch if device is None else batch.to(device)
+        yield to_unit_float(batch) if batch.dtype == torch.uint8 else batch
 
 
 def check_batch_size(batch_size: int) -> None:

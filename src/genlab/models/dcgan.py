@@ -9,6 +9,7 @@ from torch import Tensor, nn
 
 from genlab.errors import ConfigError
 from genlab.models.config import Config, option, require
+from genlab.nn import module_device, standard_normal
 
 
 def upsampling_plan(size: int) -> list[int]:
@@ -112,9 +113,7 @@ class DCGAN(nn.Module):
 
     def noise(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """z ~ N(0, I), (n, latent_dim), on the model's device."""
-        device = next(self.parameters()).device
-        z = torch.randn(n, self.latent_dim, generator=generator, device=generator.device if generator else device)
-        return z.to(device)
+        return standard_normal(n, self.latent_dim, module_device(self), generator)
 
     def generate(self, n: int) -> Tensor:
         """G(z) for fresh noise: (n, C, H, W) in [-1, 1], differentiable in G's weights."""

@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from genlab import losses
 from genlab.models.config import Config, option, require
-from genlab.nn import check_image_shape, decoder, encoder_body
+from genlab.nn import check_image_shape, decoder, encoder_body, standard_normal
 
 MIN_DECODER_STD = 0.01  # floor of a learned Gaussian decoder's standard deviation, in pixel units [0, 1]
 
@@ -140,9 +140,7 @@ class VAE(nn.Module):
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """n images from the prior, (n, C, H, W) in [0, 1] (decoder means, not pixel samples)."""
-        device = self.mu_head.weight.device
-        z = torch.randn(n, self.latent_dim, generator=generator, device=generator.device if generator else device)
-        return self.to_image(self.decode(z.to(device)))
+        return self.to_image(self.decode(standard_normal(n, self.latent_dim, self.mu_head.weight.device, generator)))
 
     def elbo(self, x: Tensor) -> Tensor:
         """One-sample ELBO (beta = 1), (N,) nats."""

@@ -15,6 +15,7 @@ from torch import Tensor, nn
 from genlab.errors import ConfigError
 from genlab.models.contract import GAN, Classifier
 from genlab.models.dcgan import gan_parts
+from genlab.nn import module_device
 
 Optimizers = dict[str, torch.optim.Optimizer]
 Step = Callable[[Tensor, Tensor | None], dict[str, Tensor]]
@@ -56,7 +57,7 @@ def optimize(parts: dict[str, Tensor], optimizer: torch.optim.Optimizer) -> dict
 
 def make_step(model: nn.Module, optimizers: Optimizers, precision: str = "fp32", compile: bool = False) -> Step:
     """The step function for this model, decided once (a Protocol isinstance check costs ~20 us)."""
-    device = next(model.parameters()).device
+    device = module_device(model)
     precision_context = autocast(device, precision)
     if isinstance(model, GAN):
         if compile:  # in place: the state dict keeps its keys, so checkpoints are unchanged
