@@ -84,9 +84,14 @@ def trained_binarized(config: dict[str, Any]) -> bool:
     return config.get("train", {}).get("binarize") == "dynamic"
 
 
+def model_images(config: dict[str, Any], x: Tensor) -> Tensor:
+    """uint8 images as the run's model is tested on them: their fixed-seed binarization for dynamic runs."""
+    return binarize_fixed(x) if trained_binarized(config) else x
+
+
 def model_test_images(config: dict[str, Any], data: Dataset) -> Tensor:
-    """uint8 test images as the model is tested on them: binarize_fixed(test_x) for dynamic runs."""
-    return binarize_fixed(data.test_x) if trained_binarized(config) else data.test_x
+    """The test set as the model is tested on it (model_images of test_x)."""
+    return model_images(config, data.test_x)
 
 
 # ---------------------------------------------------------------- the cached classifier
@@ -115,8 +120,7 @@ def train_classifier(folder: Path, config: dict[str, Any], data: Dataset, log: L
     log(f"training the feature classifier once for {data.name} ({CLASSIFIER_EPOCHS} epochs) -> {folder}")
     torch.manual_seed(CLASSIFIER_SEED)
     model = create_model("classifier", **data_fields("classifier", data.image_shape, len(data.classes)))
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    train_config = TrainConfig(epochs=CLASSIFIER_EPOCHS, seed=CLASSIFIER_SEED, device=device)
+    train_config = TrainConfig(epochs=CLASSIFIER_EPOCHS, seed=CLASSIFIER_SEED)  # device "auto": CUDA if present
     extra = {"command": f"genlab evaluate (feature classifier for {data.name})",
              "data": {key: config.get("data", {}).get(key) for key in ("spec", "data_dir", "image_size", "channels")}}
     train(model, data, train_config, folder, resume=True, extra=extra, log=log, progress=progress)
@@ -160,8 +164,7 @@ def likelihood_metrics(model: nn.Module, x: Tensor, options: EvaluationOptions, 
 def probe_metrics(model: nn.Module, config: dict[str, Any], data: Dataset, options: EvaluationOptions,
                   test_x: Tensor, test_y: Tensor) -> dict[str, Any]:
     """Linear-probe test accuracy on frozen codes (posterior means) and on raw pixels of the same images."""
-    train_x = binarize_fixed(data.train_x) if trained_binarized(config) else data.train_x
-    train_x, train_y = train_x[:options.probe_train], data.train_y[:options.probe_train]
+    train_x, train_y = model_images(config, data.train_x)[:options.probe_train], data.train_y[:options.probe_train]
     codes = [encode_means(model, images).cpu() for images in (train_x, test_x)]
     return {"latent": metrics.linear_probe(codes[0], train_y, codes[1], test_y),
             "pixels": metrics.linear_probe(train_x.float(), train_y, test_x.float(), test_y),
@@ -169,8 +172,12 @@ def probe_metrics(model: nn.Module, config: dict[str, Any], data: Dataset, optio
 
 
 def frechet_metrics(model: nn.Module, config: dict[str, Any], data: Dataset, options: EvaluationOptions,
-                    n_test: int, log: Log, progress: bool) -> dict[str, Any]:
-    """Fréchet distances in classifier feature space: samples vs test images, and train vs test as the floor."""
+                    test_x: Tensor, log: Log, progress: bool) -> dict[str, Any]:
+    """Fréchet distances in classifier feature space: samples vs test images, and train vs test as the floor.
+
+    test_x: the test images as the model is tested on them (binarized for dynamic runs).
+    """
+    n_test = len(test_x)
     classifier, folder = load_classifier(config, data, options.classifier, module_device(model), log, progress)
     samples = metrics.draw_samples(model, options.fid_samples, options.seed)
     test_f = metrics.features(classifier, data.test_x[:n_test], progress=progress)
@@ -180,7 +187,7 @@ def frechet_metrics(model: nn.Module, config: dict[str, Any], data: Dataset, opt
                   metrics.features(classifier, data.train_x[:n_test], progress=progress), test_f),
               "samples": options.fid_samples, "test_images": n_test, "classifier": str(folder)}
     if trained_binarized(config):
-        binary_f = metrics.features(classifier, binarize_fixed(data.test_x[:n_test]), progress=progress)
+        binary_f = metrics.features(classifier, test_x, progress=progress)
         result["samples_vs_binarized_test"] = metrics.frechet_distance(sample_f, binary_f)
     result["inception"] = inception_metrics(samples, data.test_x[:n_test], module_device(model), progress)
     return result
@@ -221,7 +228,7 @@ def evaluate_run(run: Run, data: Dataset, options: EvaluationOptions = Evaluatio
             result["probe"] = probe_metrics(model, config, data, options, x, y)
     if isinstance(model, Generative) and not options.skip_fid:
         with timed(seconds, "frechet"):
-            result["frechet"] = frechet_metrics(model, config, data, options, len(x), log, progress)
+            result["frechet"] = frechet_metrics(model, config, data, options, x, log, progress)
     return result
 
 

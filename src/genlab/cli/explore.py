@@ -11,10 +11,10 @@ from torch import Tensor, nn
 
 from genlab import latent
 from genlab.cli.common import add_device_flag, at_least
-from genlab.data.batches import binarize_fixed, to_unit_float
+from genlab.data.batches import to_unit_float
 from genlab.data.catalog import Dataset
 from genlab.errors import ConfigError, RunError
-from genlab.evaluation import model_test_images, run_dataset, trained_binarized
+from genlab.evaluation import model_images, model_test_images, run_dataset
 from genlab.images import atomic_save, make_grid, to_pil
 from genlab.models.contract import GAN, VAE, AutoEncoder
 from genlab.train.checkpoint import Run, load_run
@@ -204,7 +204,7 @@ def cmd_attribute(args: argparse.Namespace) -> int:
     at_least("--steps", args.steps, 2)
     data = run_dataset(run.config, args.data_dir)
     source, target = parse_class(args.from_class, data.classes), parse_class(args.to_class, data.classes)
-    train_x = binarize_fixed(data.train_x) if trained_binarized(run.config) else data.train_x
+    train_x = model_images(run.config, data.train_x)
     groups = [to_unit_float(train_x[data.train_y == c][:ATTRIBUTE_GROUP]) for c in (source, target)]
     chosen = torch.nonzero(data.test_y == source).flatten()[:args.n].tolist()
     if not (len(groups[0]) and len(groups[1]) and chosen):
