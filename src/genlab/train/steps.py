@@ -47,10 +47,12 @@ def autocast(device: torch.device, precision: str) -> Callable[[], AbstractConte
     return contextlib.nullcontext
 
 
-def optimize(parts: dict[str, Tensor], optimizer: torch.optim.Optimizer) -> dict[str, Tensor]:
-    """Backward from parts["loss"], one optimizer step; the parts come back detached, in float32."""
+def optimize(parts: dict[str, Tensor], optimizer: torch.optim.Optimizer,
+             inputs: list[Tensor] | None = None) -> dict[str, Tensor]:
+    """Backward from parts["loss"] (into `inputs` only, when given), one optimizer step; the parts come back
+    detached, in float32."""
     optimizer.zero_grad(set_to_none=True)
-    parts["loss"].backward()
+    parts["loss"].backward(inputs=inputs)
     optimizer.step()
     return {name: value.detach().float() for name, value in parts.items()}
 
@@ -63,7 +65,8 @@ def make_step(model: nn.Module, optimizers: Optimizers, precision: str = "fp32",
         if compile:  # in place: the state dict keeps its keys, so checkpoints are unchanged
             model.generator.compile()
             model.discriminator.compile()
-        return lambda x, y: gan_step(model, optimizers, x, precision_context)
+        generator_weights = list(model.generator.parameters())
+        return lambda x, y: gan_step(model, optimizers, x, precision_context, generator_weights)
     loss = torch.compile(model.loss) if compile else model.loss
     needs_labels = isinstance(model, Classifier)
 
@@ -75,7 +78,8 @@ def make_step(model: nn.Module, optimizers: Optimizers, precision: str = "fp32",
 
 
 def gan_step(model: nn.Module, optimizers: Optimizers, x: Tensor,
-             precision_context: Callable[[], AbstractContextManager] = contextlib.nullcontext) -> dict[str, Tensor]:
+             precision_context: Callable[[], AbstractContextManager] = contextlib.nullcontext,
+             generator_weights: list[Tensor] | None = None) -> dict[str, Tensor]:
     """The two-optimizer step: D on real (1) and fake (0), then G on fake labelled real; one G(z) serves both."""
     with precision_context():
         fake = model.generate(x.shape[0])
@@ -83,10 +87,9 @@ def gan_step(model: nn.Module, optimizers: Optimizers, x: Tensor,
     d_parts = optimize(d_parts, optimizers["discriminator"])
     with precision_context():
         g_parts = model.g_loss(x.shape[0], fake)  # D already updated, as in Goodfellow et al.'s alternation
-    optimizers["generator"].zero_grad(set_to_none=True)
-    g_parts["loss"].backward(inputs=list(model.generator.parameters()))  # skip D's weight gradients
-    optimizers["generator"].step()
-    return gan_parts(d_parts, {name: value.detach().float() for name, value in g_parts.items()})
+    # into G's weights only: D's weight gradients would be computed and thrown away
+    g_parts = optimize(g_parts, optimizers["generator"], generator_weights or list(model.generator.parameters()))
+    return gan_parts(d_parts, g_parts)
 
 
 def train_step(model: nn.Module, optimizers: Optimizers, x: Tensor, y: Tensor | None = None) -> dict[str, Tensor]:
