@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # reference_loops sits
 from reference_loops import dcgan_epochs, vae_epochs
 
 from genlab import TrainConfig, create_model, load_dataset
-from genlab.models.registry import data_fields
+from genlab.models.registry import data_fields, model_spec
 from genlab.train.trainer import Trainer, resolve_device
 
 REFERENCES = {"vae": vae_epochs, "conv-vae": vae_epochs, "dcgan": dcgan_epochs}
@@ -51,7 +51,8 @@ def genlab_epochs(args, device: torch.device):
     data = genlab_dataset(args)
     torch.manual_seed(args.seed)
     model = create_model(args.model, **data_fields(args.model, data.image_shape, len(data.classes)))
-    preferred = {"lr": 2e-4, "beta1": 0.5} if args.model == "dcgan" else {}
+    # the settings the model prefers in the registry, as `genlab train` applies them (the batch size is args')
+    preferred = {k: v for k, v in model_spec(args.model).train_defaults.items() if k != "batch_size"}
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed, device=device.type,
                          precision=args.precision, compile=args.compile, channels_last=args.channels_last,
                          **preferred)
@@ -95,7 +96,7 @@ def main() -> None:
     parser.add_argument("--data-dir")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     args = parser.parse_args()
-    args.batch_size = args.batch_size or (64 if args.model == "dcgan" else 128)
+    args.batch_size = args.batch_size or model_spec(args.model).train_defaults.get("batch_size", 128)
     device = resolve_device(args.device)
     results = run_interleaved(args, device)
     mean = {name: statistics.mean(r["epoch_seconds"]) for name, r in results.items()}
