@@ -36,9 +36,6 @@ def mlp(sizes: Sequence[int], activation: type[nn.Module] = nn.ReLU,
     return nn.Sequential(*layers)
 
 
-PADDINGS = ("same", "valid")
-
-
 def conv_sizes(size: int, n_layers: int, kernel_size: int, padding: str) -> list[int]:
     """Side lengths [input, after layer 1, ...] of stride-2 convs: 'same' halves, 'valid' gives (i - k) // 2 + 1."""
     sizes = [size]
@@ -48,18 +45,17 @@ def conv_sizes(size: int, n_layers: int, kernel_size: int, padding: str) -> list
     return sizes
 
 
-def conv_stack(channels: Sequence[int], kernel_size: int = 5, padding: str = "same",
-               activation: type[nn.Module] = nn.LeakyReLU) -> nn.Sequential:
+def conv_stack(channels: Sequence[int], kernel_size: int = 5, padding: str = "same") -> nn.Sequential:
     """Stride-2 convolutions channels[0] -> ... -> channels[-1]; 'same' padding halves H and W exactly."""
     layers: list[nn.Module] = []
     for n_in, n_out in zip(channels[:-1], channels[1:]):
         layers += [nn.Conv2d(n_in, n_out, kernel_size, stride=2, padding=kernel_size // 2 if padding == "same" else 0),
-                   make_activation(activation)]
+                   leaky_relu()]
     return nn.Sequential(*layers)
 
 
 def deconv_stack(channels: Sequence[int], kernel_size: int, heights: Sequence[int], widths: Sequence[int],
-                 padding: str = "same", activation: type[nn.Module] = nn.LeakyReLU) -> nn.Sequential:
+                 padding: str = "same") -> nn.Sequential:
     """Stride-2 transposed convolutions walking `heights`/`widths` (small to large); no activation after the last.
 
     'same': o = 2(i - 1) - 2p + k + 1 = 2i with p = k // 2, k odd. 'valid': p = 0 and the kernel is
@@ -75,12 +71,13 @@ def deconv_stack(channels: Sequence[int], kernel_size: int, heights: Sequence[in
             kernel = (heights[i + 1] - 2 * (heights[i] - 1), widths[i + 1] - 2 * (widths[i] - 1))
             layers.append(nn.ConvTranspose2d(n_in, n_out, kernel, stride=2))
         if i < len(pairs) - 1:
-            layers.append(make_activation(activation))
+            layers.append(leaky_relu())
     return nn.Sequential(*layers)
 
 
-def make_activation(activation: type[nn.Module]) -> nn.Module:
-    return nn.LeakyReLU(0.2) if activation is nn.LeakyReLU else activation()
+def leaky_relu() -> nn.Module:
+    """The conv models' activation: leaky ReLU with slope 0.2."""
+    return nn.LeakyReLU(0.2)
 
 
 def check_image_shape(arch: str, image_shape: Sequence[int], n_conv_layers: int, kernel_size: int = 5,
@@ -129,6 +126,6 @@ def decoder(arch: str, latent_dim: int, image_shape: Sequence[int], hidden: Sequ
     widths = conv_sizes(width, n, kernel_size, padding)[::-1]
     start = (conv_channels[-1], heights[0], widths[0])
     return nn.Sequential(
-        nn.Linear(latent_dim, math.prod(start)), make_activation(nn.LeakyReLU), nn.Unflatten(1, start),
+        nn.Linear(latent_dim, math.prod(start)), leaky_relu(), nn.Unflatten(1, start),
         deconv_stack([*reversed(conv_channels), channels], kernel_size, heights, widths, padding),
     )
