@@ -13,6 +13,7 @@ import argparse
 
 import torch
 
+from genlab import losses
 from genlab.data.batches import to_unit_float
 from genlab.data.catalog import load_dataset
 from genlab.train.checkpoint import load_run
@@ -21,11 +22,11 @@ from genlab.train.checkpoint import load_run
 @torch.no_grad()
 def squared_error(model, inputs: torch.Tensor, clean: torch.Tensor, batch_size: int = 1000) -> float:
     """Mean over images of sum over pixels of (reconstruct(inputs) - clean)^2."""
-    total = 0.0
+    total = torch.zeros((), dtype=torch.float64)
     for start in range(0, inputs.shape[0], batch_size):
         x_hat = model.reconstruct(inputs[start:start + batch_size])
-        total += (x_hat - clean[start:start + batch_size]).pow(2).flatten(1).sum(1).sum().item()
-    return total / inputs.shape[0]
+        total += losses.mse_sum(x_hat, clean[start:start + batch_size]).sum()  # no read-back per batch
+    return float(total) / inputs.shape[0]
 
 
 def main() -> None:
@@ -42,6 +43,7 @@ def main() -> None:
         raise SystemExit(f"the two runs differ in more than the corruption: {shapes}")
     spec = runs["plain"].config["data"].get("spec", runs["plain"].config["data"]["name"])
     clean = to_unit_float(load_dataset(spec).test_x)
+    # not AE.corrupt: one seeded draw, the same for both models
     noise = torch.randn(clean.shape, generator=torch.Generator().manual_seed(args.seed))
     noisy = (clean + args.noise * noise).clamp(0, 1)
     print(f"{clean.shape[0]} test images of {spec}; Gaussian noise std {args.noise}, clipped, seed {args.seed}")
