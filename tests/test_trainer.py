@@ -1,11 +1,13 @@
 """The trainer: learning happens, runs are written atomically, resume reproduces, failures are clean."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
 import pytest
 import torch
+from tqdm import tqdm
 
 from genlab.data.batches import binarize_fixed
 from genlab.errors import ConfigError, RunError, TrainingError
@@ -13,7 +15,7 @@ from genlab.models.registry import create_model
 from genlab.train import trainer as trainer_module
 from genlab.train.checkpoint import load_run, load_state
 from genlab.train.steps import make_optimizers, make_step
-from genlab.train.trainer import TrainConfig, evaluate, train
+from genlab.train.trainer import TrainConfig, Trainer, evaluate, train
 
 
 def fresh(name: str = "vae", seed: int = 3):
@@ -142,3 +144,15 @@ def test_compiled_loss_matches_eager(tiny_shapes, tiny_train_config) -> None:
 def test_unknown_precision_is_refused() -> None:
     with pytest.raises(ConfigError, match="precision must be one of fp32, bf16"):
         TrainConfig(precision="fp16")
+
+
+@pytest.mark.parametrize("n_train", [129, 130, 192])  # a lone last image is skipped; a pair is trained
+def test_an_epoch_takes_the_steps_it_announces(tiny_shapes, n_train) -> None:
+    data = dataclasses.replace(tiny_shapes, train_x=tiny_shapes.train_x[:n_train],
+                               train_y=tiny_shapes.train_y[:n_train])
+    model = create_model("vae-bn", image_shape=(1, 28, 28))  # batch norm: a batch of one would fail
+    trainer = Trainer(model, data, TrainConfig(epochs=1, batch_size=64, device="cpu"), log=lambda line: None,
+                      progress=False)
+    with tqdm(disable=True) as bar:
+        trainer.run_epoch(bar)
+    assert trainer.step == trainer.steps_per_epoch() == {129: 2, 130: 3, 192: 3}[n_train]

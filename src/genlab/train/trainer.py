@@ -128,9 +128,12 @@ class Trainer:
         self.train_y, self.test_y = data.train_y.to(self.device), data.test_y.to(self.device)
         self.epoch, self.step, self.metrics = 0, 0, []
 
+    def drops_last_batch(self) -> bool:
+        """A last batch of one image is skipped: batch norm cannot normalise a single example."""
+        return self.train_x.shape[0] % self.config.batch_size == 1
+
     def steps_per_epoch(self) -> int:
-        full, rest = divmod(self.train_x.shape[0], self.config.batch_size)
-        return full + (rest > 1)  # a last batch of one image is skipped (see run_epoch)
+        return math.ceil(self.train_x.shape[0] / self.config.batch_size) - self.drops_last_batch()
 
     def total_steps(self) -> int:
         total = self.config.epochs * self.steps_per_epoch()
@@ -163,10 +166,8 @@ class Trainer:
         self.model.train()
         perm = epoch_permutation(self.train_x.shape[0], self.config.seed, self.epoch, self.device)
         start, sums, seen, last_step = time.perf_counter(), None, 0, self.total_steps()
-        # a last batch of one image is skipped: batch norm cannot normalise a single example
-        drop_last = self.train_x.shape[0] % self.config.batch_size == 1
         for offset, x in zip(range(0, len(perm), self.config.batch_size),
-                             iter_batches(self.train_x, perm, self.config.batch_size, drop_last)):
+                             iter_batches(self.train_x, perm, self.config.batch_size, self.drops_last_batch())):
             y = (torch.index_select(self.train_y, 0, perm[offset:offset + self.config.batch_size])
                  if self.needs_labels else None)
             if self.config.binarize == "dynamic":
