@@ -364,5 +364,3 @@ def transposed_section(rel: TransposedRelationship, i: int, matching: int) -> li
     return [*lines, "  what it slides over (x input, 0 inserted zero, . padding):",
             *("    " + " ".join(row) for row in grid)]
 
-
-# --- pictures ----------------------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from genlab.cli.common import add_device_flag
+from genlab.cli.common import add_data_flags, add_device_flag
 from genlab.evaluation import (
     EvaluationOptions,
     evaluate_run,
@@ -53,6 +53,6 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--max-decodes", type=int, default=MAX_DECODES,
                    help=f"codes decoded per pass of the NLL estimate: bounds memory (default {MAX_DECODES})")
     p.add_argument("--seed", type=int, default=0, help="seeds posterior and model samples (default 0)")
-    p.add_argument("--data-dir", help="folder searched first for the run's dataset")
+    add_data_flags(p, with_name=False)
     add_device_flag(p)
     p.set_defaults(handler=cmd_evaluate)

@@ -10,7 +10,7 @@ from PIL import PngImagePlugin
 from torch import Tensor, nn
 
 from genlab import latent
-from genlab.cli.common import add_device_flag, at_least
+from genlab.cli.common import add_data_flags, add_device_flag, at_least
 from genlab.data.batches import to_unit_float
 from genlab.data.catalog import Dataset
 from genlab.errors import ConfigError, RunError
@@ -243,7 +243,7 @@ def cmd_scatter(args: argparse.Namespace) -> int:
 def add_common(p: argparse.ArgumentParser, default_name: str) -> None:
     p.add_argument("run", metavar="RUN", help="run directory")
     p.add_argument("--out", help=f"PNG path (default RUN/images/explore/{default_name})")
-    p.add_argument("--data-dir", help="folder searched first for the run's dataset")
+    add_data_flags(p, with_name=False)
     add_device_flag(p)
 
 
