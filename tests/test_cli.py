@@ -18,11 +18,12 @@ from PIL import Image
 
 import genlab.cli.runs
 from genlab.cli import build_parser, main
-from genlab.cli.runs import train_config
+from genlab.cli.common import given
+from genlab.train.plan import plan_run
 from genlab.data.catalog import SYSTEM_DIRS
 from genlab.models.contract import AutoEncoder, Generative
 from genlab.models.registry import MODELS
-from genlab.train.checkpoint import load_run
+from genlab.train.run import load_run
 
 QUICK = ["--data", "shapes", "--epochs", "1", "--max-steps", "12", "--batch-size", "64"]
 
@@ -290,7 +291,8 @@ def test_bad_config_values_are_one_line(capsys) -> None:
     (["train", "dcgan", "--beta1", "0.9"], {"batch_size": 64, "lr": 2e-4, "beta1": 0.9}),
 ])
 def test_training_settings_come_from_flags_then_the_registry_then_defaults(argv, expected) -> None:
-    config = train_config(build_parser().parse_args(argv))
+    args = build_parser().parse_args(argv)
+    config = plan_run(args.model, given(args, "model"), {}, given(args, "train")).train
     assert {name: getattr(config, name) for name in expected} == expected
 
 
@@ -316,7 +318,7 @@ def test_ctrl_c_hints_at_resume_only_for_training(monkeypatch, tmp_path, capsys)
         raise KeyboardInterrupt
 
     monkeypatch.setattr(genlab.cli.runs, "cmd_report", interrupted)
-    monkeypatch.setattr(genlab.cli.runs, "train", lambda *a, **k: interrupted(None))
+    monkeypatch.setattr(genlab.cli.runs, "train_planned", lambda *a, **k: interrupted(None))
     assert main(["report", "somewhere"]) == 130
     assert capsys.readouterr().err.strip() == "genlab: interrupted"
     assert main(["train", "vae", "--data", "shapes", "--out", str(tmp_path / "run")]) == 130

@@ -117,6 +117,7 @@ def test_each_place_in_the_order_is_searched(isolated, monkeypatch) -> None:
     places = [isolated / "sys-mnist", isolated / "home" / ".cache" / "genlab" / "mnist", isolated / "env",
               isolated / "env" / "mnist", isolated / "cli", isolated / "cli" / "mnist"]
     monkeypatch.setenv("GENLAB_DATA", str(isolated / "env"))
+    (isolated / "cli").mkdir()  # --data-dir must exist: a missing one is an error, not a silent fallback
     for n, folder in enumerate(places, start=1):  # each new folder outranks all the earlier ones
         idx_folder(folder, n_train=n)
         data = load_dataset("mnist", data_dir=isolated / "cli", download=False)

@@ -9,11 +9,12 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "genlab"
 # module prefix -> layer; the longest matching prefix wins
 LAYERS = {
     "genlab.errors": 0, "genlab.version": 0, "genlab.data": 0, "genlab.nn": 0, "genlab.losses": 0,
-    "genlab.convarith": 0, "genlab.convarith_pictures": 0, "genlab.images": 0,
+    "genlab.convarith": 0, "genlab.convarith_pictures": 0, "genlab.images": 0, "genlab.files": 0,
+    "genlab.plugins": 0,
     "genlab.models": 1,
     "genlab.train": 2, "genlab.latent": 2, "genlab.metrics": 2, "genlab.evaluation": 2, "genlab.invert": 2,
     "genlab.invert_models": 2,
-    "genlab.report": 3, "genlab.serve": 3,
+    "genlab.report": 3, "genlab.serve": 3, "genlab.tables": 3, "genlab.workflow": 3,
     "genlab.cli": 4, "genlab.__main__": 4,
 }
 
@@ -71,3 +72,55 @@ def test_the_checker_sees_violations() -> None:
     tree = ast.parse("from genlab.cli import main\nimport genlab.report\nfrom genlab import losses\n")
     assert genlab_imports(tree) == [(1, "genlab.cli"), (2, "genlab.report"), (3, "genlab.losses")]
     assert layer_of("genlab.models.vae") == 1 and layer_of("genlab.data.idx") == 0
+
+
+def imported_modules(tree: ast.AST, modules: set[str]) -> set[str]:
+    """The genlab modules a file imports: `from genlab.data import idx` imports genlab.data.idx (a module),
+    `from genlab.data import Dataset` imports the package genlab.data itself."""
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name in modules}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0 and node.module in modules:
+            for alias in node.names:
+                found.add(f"{node.module}.{alias.name}" if f"{node.module}.{alias.name}" in modules else node.module)
+    return found
+
+
+def import_graph() -> dict[str, set[str]]:
+    """module -> the genlab modules it imports."""
+    paths = {module_name(p): p for p in package_modules()} | {"genlab": PACKAGE / "__init__.py"}
+    return {name: imported_modules(ast.parse(path.read_text()), set(paths)) - {name} for name, path in paths.items()}
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle as a list of modules (first == last), or None."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for target in sorted(graph.get(node, ())):
+            if state.get(target) == 1:
+                return path[path.index(target):] + [target]
+            if target not in state and (cycle := visit(target)):
+                return cycle
+        path.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (cycle := visit(node)):
+            return cycle
+    return None
+
+
+def test_no_import_cycles_even_inside_a_layer() -> None:
+    cycle = find_cycle(import_graph())
+    assert cycle is None, "import cycle: " + " -> ".join(cycle)
+
+
+def test_the_cycle_finder_sees_cycles() -> None:
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": set(), "c": {"a"}}) is None

@@ -11,7 +11,8 @@ from genlab.errors import ConfigError
 from genlab.models.contract import GAN, AutoEncoder, Classifier, Generative
 from genlab.models.contract import VAE as VAEProtocol
 from genlab.models.registry import MODELS, create_model, data_fields, make_config
-from genlab.train.checkpoint import load_run, save_checkpoint
+from genlab.train.config import TrainConfig
+from genlab.train.run import DataRecord, RunRecord, commit_epoch, load_run, write_record
 from genlab.train.steps import model_loss
 from genlab.train.trainer import train
 
@@ -129,9 +130,9 @@ def test_save_load_round_trip(name: str, tmp_path) -> None:
     model = create_model(name)
     model_loss(model, images(), labels())  # a training-mode pass moves the batch-norm statistics off their init
     model.eval()
-    config = {"model": name, "model_config": model.config.to_dict()}
-    (tmp_path / "config.json").write_text(json.dumps(config))
-    save_checkpoint(tmp_path, model, {"epoch": 1, "step": 1}, metrics=[])
+    data = DataRecord(spec="shapes", name="shapes", image_shape=model.config.image_shape)
+    write_record(tmp_path, RunRecord(name, model.config, data, TrainConfig()))
+    commit_epoch(tmp_path, model, {"epoch": 1, "step": 1}, metrics=[{"epoch": 1}])
     loaded = load_run(tmp_path).model
     x = images()
     assert type(loaded) is type(model) and loaded.config == model.config

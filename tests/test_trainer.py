@@ -13,9 +13,9 @@ from genlab.data.batches import binarize_fixed
 from genlab.errors import ConfigError, RunError, TrainingError
 from genlab.models.registry import create_model
 from genlab.train import trainer as trainer_module
-from genlab.train.checkpoint import load_run, load_state
+from genlab.train.run import load_run, load_state
 from genlab.train.steps import make_optimizers, make_step
-from genlab.train.trainer import TrainConfig, Trainer, evaluate, train
+from genlab.train.trainer import TrainConfig, Trainer, held_out_loss, train
 
 
 def fresh(name: str = "vae", seed: int = 3):
@@ -42,7 +42,7 @@ def test_max_steps_stops_mid_epoch(tiny_shapes, tiny_train_config) -> None:
 
 def test_run_directory_contents(tiny_shapes, tiny_train_config, tmp_path) -> None:
     out = tmp_path / "run"
-    train(fresh(), tiny_shapes, tiny_train_config, out, extra={"command": "test"}, log=lambda _: None)
+    train(fresh(), tiny_shapes, tiny_train_config, out, command="test", log=lambda _: None)
     names = {p.name for p in out.iterdir()}
     assert {"config.json", "model.safetensors", "state.pt", "metrics.jsonl", "images"} <= names
     assert not [n for n in names if n.endswith(".tmp")], "no temporary files are left behind"
@@ -111,9 +111,9 @@ def test_dynamic_binarization_trains_on_fresh_draws_and_tests_on_a_fixed_one(tin
     model = fresh("ae")  # deterministic loss: the test figure can be recomputed exactly
     metrics = train(model, tiny_shapes, config, log=lambda _: None)
     assert len(seen) == 3 and all(set(b.unique().tolist()) <= {0.0, 1.0} for b in seen)
-    binary_test = evaluate(model, binarize_fixed(tiny_shapes.test_x))
+    binary_test = held_out_loss(model, binarize_fixed(tiny_shapes.test_x))
     assert metrics[0]["test"] == pytest.approx(binary_test)
-    assert metrics[0]["test"] != pytest.approx(evaluate(model, tiny_shapes.test_x))
+    assert metrics[0]["test"] != pytest.approx(held_out_loss(model, tiny_shapes.test_x))
 
 
 def test_bf16_autocast_trains_and_reports_float32_parts(tiny_shapes, tiny_train_config) -> None:

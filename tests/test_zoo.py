@@ -13,7 +13,7 @@ from genlab.models.autoencoder import jacobian_frobenius_sq
 from genlab.models.dcgan import upsampling_plan
 from genlab.models.registry import create_model, data_fields
 from genlab.train.steps import make_optimizers, train_step
-from genlab.train.trainer import evaluate, train
+from genlab.train.trainer import held_out_loss, train
 
 
 def brute_force_jacobian_sq(encode, x: torch.Tensor) -> torch.Tensor:
@@ -211,7 +211,7 @@ def test_classifier_learns_the_shapes(tiny_shapes, tiny_train_config) -> None:
     chance = 1 / len(tiny_shapes.classes)  # 4 shapes; 64 steps on 512 images reach ~0.75 on the test set
     assert metrics[-1]["test"]["accuracy"] > max(0.6, 2 * chance)
     assert metrics[-1]["train"]["accuracy"] > metrics[0]["train"]["accuracy"]
-    held_out = evaluate(model, tiny_shapes.test_x, tiny_shapes.test_y)
+    held_out = held_out_loss(model, tiny_shapes.test_x, tiny_shapes.test_y)
     assert held_out == pytest.approx(metrics[-1]["test"])
 
 

@@ -4,6 +4,7 @@ the Fréchet classifier, trained once per dataset with genlab's own trainer and 
 from __future__ import annotations
 
 import datetime
+import json
 import os
 import re
 import sys
@@ -18,21 +19,17 @@ import torch
 from torch import Tensor, nn
 
 from genlab import metrics
-from genlab.data.batches import binarize_fixed
-from genlab.data.catalog import Dataset, load_dataset
+from genlab.data.dataset import Dataset
 from genlab.errors import ConfigError, RunError
 from genlab.latent import encode_means
+from genlab.models.config import Config, option
 from genlab.models.contract import VAE, AutoEncoder, Classifier, Generative
 from genlab.models.registry import create_model, data_fields
 from genlab.nn import module_device
-from genlab.train.checkpoint import (
-    Run,
-    atomic_write_text,
-    json_dumps,
-    load_run,
-    read_metrics,
-)
-from genlab.train.trainer import TrainConfig, train
+from genlab.files import atomic_write_text
+from genlab.train.config import TrainConfig
+from genlab.train.run import Run, RunRecord, load_run, read_metrics
+from genlab.train.trainer import train
 
 EVALUATION_FILE = "evaluation.json"
 CLASSIFIER_EPOCHS = 5
@@ -46,18 +43,21 @@ def log_to_stderr(line: str) -> None:
 
 
 @dataclass(frozen=True)
-class EvaluationOptions:
+class EvaluationOptions(Config):
     """What `evaluate_run` measures and on how much data."""
 
-    k: int = 1000                      # importance samples per image for the IWAE estimate
-    test_images: int | None = None     # use the first N test images for every metric (None: all)
-    nll_images: int | None = None      # the IWAE estimate on the first N of those (None: all of them)
-    fid_samples: int = 10000           # model samples for the Fréchet distance
-    skip_fid: bool = False
-    classifier: str | None = None      # a classifier run to take features from, instead of the cached one
-    probe_train: int | None = None     # training images for the linear probes (None: all)
-    seed: int = 0                      # seeds posterior samples and model samples
-    max_decodes: int = metrics.MAX_DECODES
+    k: int = option(1000, "importance samples per image for the IWAE NLL", high=1_000_000)
+    test_images: int | None = option(None, "use the first N test images for every metric (default all)",
+                                     high=10**9)
+    nll_images: int | None = option(None, "estimate the IWAE NLL on the first N of them (default all)", high=10**9)
+    fid_samples: int = option(10000, "model samples for the Fréchet distance", high=10_000_000)
+    skip_fid: bool = option(False, "skip the Fréchet distances (no classifier needed)")
+    classifier: str | None = option(None, "classifier run for the features (default: one trained once per dataset, "
+                                          "cached under $GENLAB_CACHE or ~/.cache/genlab)")
+    probe_train: int | None = option(None, "training images for the linear probes (default all)", high=10**9)
+    seed: int = option(0, "seeds posterior and model samples", low=0, high=2**63 - 1)
+    max_decodes: int = option(metrics.MAX_DECODES, "codes decoded per pass of the NLL estimate: bounds memory",
+                              high=10**9)
 
     def __post_init__(self) -> None:
         checks = {"k": (self.k, 1), "--test-images": (self.test_images, 1), "--nll-images": (self.nll_images, 1),
@@ -69,31 +69,6 @@ class EvaluationOptions:
                                   + ("; k = 1 gives the ELBO, 1000 is the usual choice" if name == "k" else ""))
 
 
-# ---------------------------------------------------------------- the run's data
-
-
-def run_dataset(config: dict[str, Any], data_dir: str | None = None) -> Dataset:
-    """The dataset a run was trained on, at the size and channels it was trained with."""
-    data = config.get("data", {})
-    return load_dataset(data.get("spec", data.get("name", "")), data_dir=data_dir or data.get("data_dir"),
-                        image_size=data.get("image_size"), channels=data.get("channels"))
-
-
-def trained_binarized(config: dict[str, Any]) -> bool:
-    """True for runs trained with --binarize dynamic: they are tested on the fixed-seed binarization."""
-    return config.get("train", {}).get("binarize") == "dynamic"
-
-
-def model_images(config: dict[str, Any], x: Tensor) -> Tensor:
-    """uint8 images as the run's model is tested on them: their fixed-seed binarization for dynamic runs."""
-    return binarize_fixed(x) if trained_binarized(config) else x
-
-
-def model_test_images(config: dict[str, Any], data: Dataset) -> Tensor:
-    """The test set as the model is tested on it (model_images of test_x)."""
-    return model_images(config, data.test_x)
-
-
 # ---------------------------------------------------------------- the cached classifier
 
 
@@ -102,12 +77,12 @@ def cache_root() -> Path:
     return Path(os.environ.get("GENLAB_CACHE") or Path.home() / ".cache" / "genlab").expanduser()
 
 
-def classifier_dir(config: dict[str, Any]) -> Path:
+def classifier_dir(record: RunRecord) -> Path:
     """The cached classifier's run directory for the run's dataset, size and channels."""
-    data = config.get("data", {})
-    parts = [data.get("spec", data.get("name", "data"))]
-    parts += [f"{data['image_size']}px"] if data.get("image_size") else []
-    parts += ["rgb"] if data.get("channels") == 3 else []
+    data = record.data
+    parts = [data.spec]
+    parts += [f"{data.image_size}px"] if data.image_size else []
+    parts += ["rgb"] if data.channels == 3 else []
     return cache_root() / re.sub(r"[^A-Za-z0-9_.-]+", "-", "classifier-" + "-".join(map(str, parts)))
 
 
@@ -115,27 +90,26 @@ def classifier_finished(folder: Path) -> bool:
     return (folder / "model.safetensors").is_file() and len(read_metrics(folder)) >= CLASSIFIER_EPOCHS
 
 
-def train_classifier(folder: Path, config: dict[str, Any], data: Dataset, log: Log, progress: bool) -> None:
+def train_classifier(folder: Path, record: RunRecord, data: Dataset, log: Log, progress: bool) -> None:
     """Train the small CNN for CLASSIFIER_EPOCHS into `folder` (resuming a killed attempt)."""
     log(f"training the feature classifier once for {data.name} ({CLASSIFIER_EPOCHS} epochs) -> {folder}")
     torch.manual_seed(CLASSIFIER_SEED)
     model = create_model("classifier", **data_fields("classifier", data.image_shape, len(data.classes)))
     train_config = TrainConfig(epochs=CLASSIFIER_EPOCHS, seed=CLASSIFIER_SEED)  # device "auto": CUDA if present
-    extra = {"command": f"genlab evaluate (feature classifier for {data.name})",
-             "data": {key: config.get("data", {}).get(key) for key in ("spec", "data_dir", "image_size", "channels")}}
-    train(model, data, train_config, folder, resume=True, extra=extra, log=log, progress=progress)
+    train(model, data, train_config, folder, resume=True, data_spec=record.data, log=log, progress=progress,
+          command=f"genlab evaluate (feature classifier for {data.name})")
 
 
-def load_classifier(config: dict[str, Any], data: Dataset, given: str | None, device: torch.device, log: Log,
+def load_classifier(record: RunRecord, data: Dataset, given: str | None, device: torch.device, log: Log,
                     progress: bool = False) -> tuple[nn.Module, Path]:
     """The given classifier run, or the cached one for this dataset (trained now if missing)."""
-    folder = Path(given) if given else classifier_dir(config)
+    folder = Path(given) if given else classifier_dir(record)
     if not given and not classifier_finished(folder):
-        train_classifier(folder, config, data, log, progress)
+        train_classifier(folder, record, data, log, progress)
     run = load_run(folder, device)
     model = run.model
     if not isinstance(model, Classifier):
-        raise RunError(f"--classifier {folder} holds a {run.config['model']} run, not a classifier; "
+        raise RunError(f"--classifier {folder} holds a {run.record.model} run, not a classifier; "
                        f"train one with `genlab train classifier` or leave --classifier out")
     if tuple(model.config.image_shape) != tuple(data.image_shape):
         raise RunError(f"the classifier in {folder} takes {tuple(model.config.image_shape)} images but the run's "
@@ -161,24 +135,24 @@ def likelihood_metrics(model: nn.Module, x: Tensor, options: EvaluationOptions, 
     return result
 
 
-def probe_metrics(model: nn.Module, config: dict[str, Any], data: Dataset, options: EvaluationOptions,
+def probe_metrics(model: nn.Module, record: RunRecord, data: Dataset, options: EvaluationOptions,
                   test_x: Tensor, test_y: Tensor) -> dict[str, Any]:
     """Linear-probe test accuracy on frozen codes (posterior means) and on raw pixels of the same images."""
-    train_x, train_y = model_images(config, data.train_x)[:options.probe_train], data.train_y[:options.probe_train]
+    train_x, train_y = record.model_images(data.train_x)[:options.probe_train], data.train_y[:options.probe_train]
     codes = [encode_means(model, images).cpu() for images in (train_x, test_x)]
     return {"latent": metrics.linear_probe(codes[0], train_y, codes[1], test_y),
             "pixels": metrics.linear_probe(train_x.float(), train_y, test_x.float(), test_y),
             "train_images": len(train_x), "test_images": len(test_x), "latent_dim": int(codes[0].shape[1])}
 
 
-def frechet_metrics(model: nn.Module, config: dict[str, Any], data: Dataset, options: EvaluationOptions,
+def frechet_metrics(model: nn.Module, record: RunRecord, data: Dataset, options: EvaluationOptions,
                     test_x: Tensor, log: Log, progress: bool) -> dict[str, Any]:
     """Fréchet distances in classifier feature space: samples vs test images, and train vs test as the floor.
 
     test_x: the test images as the model is tested on them (binarized for dynamic runs).
     """
     n_test = len(test_x)
-    classifier, folder = load_classifier(config, data, options.classifier, module_device(model), log, progress)
+    classifier, folder = load_classifier(record, data, options.classifier, module_device(model), log, progress)
     samples = metrics.draw_samples(model, options.fid_samples, options.seed)
     test_f = metrics.features(classifier, data.test_x[:n_test], progress=progress)
     sample_f = metrics.features(classifier, samples, progress=progress)
@@ -186,7 +160,7 @@ def frechet_metrics(model: nn.Module, config: dict[str, Any], data: Dataset, opt
               "train_vs_test": metrics.frechet_distance(
                   metrics.features(classifier, data.train_x[:n_test], progress=progress), test_f),
               "samples": options.fid_samples, "test_images": n_test, "classifier": str(folder)}
-    if trained_binarized(config):
+    if record.train.binarize == "dynamic":
         binary_f = metrics.features(classifier, test_x, progress=progress)
         result["samples_vs_binarized_test"] = metrics.frechet_distance(sample_f, binary_f)
     result["inception"] = inception_metrics(samples, data.test_x[:n_test], module_device(model), progress)
@@ -209,13 +183,13 @@ def inception_metrics(samples: Tensor, test_x: Tensor, device: torch.device, pro
 def evaluate_run(run: Run, data: Dataset, options: EvaluationOptions = EvaluationOptions(), log: Log = log_to_stderr,
                  progress: bool = False) -> dict[str, Any]:
     """Every metric that applies to the run's model, as a JSON-ready dict (nats per image, fractions)."""
-    model, config = run.model, run.config
+    model, record = run.model, run.record
     if not isinstance(model, (AutoEncoder, Generative)):
-        raise RunError(f"{config['model']} is neither an autoencoder nor a generative model: there is nothing to "
+        raise RunError(f"{record.model} is neither an autoencoder nor a generative model: there is nothing to "
                        f"evaluate beyond the test loss and accuracy already in {run.path / 'metrics.jsonl'}")
     model.eval()
     torch.manual_seed(options.seed)
-    x = model_test_images(config, data)[:options.test_images]
+    x = run.test_images(data)[:options.test_images]
     y = data.test_y[:options.test_images]
     result = evaluation_header(run, data, options, len(x))
     seconds = result["seconds"]
@@ -225,16 +199,16 @@ def evaluate_run(run: Run, data: Dataset, options: EvaluationOptions = Evaluatio
     if isinstance(model, AutoEncoder):
         with timed(seconds, "reconstruction and probe"):
             result["reconstruction_mse"] = metrics.reconstruction_mse(model, x, progress=progress)
-            result["probe"] = probe_metrics(model, config, data, options, x, y)
+            result["probe"] = probe_metrics(model, record, data, options, x, y)
     if isinstance(model, Generative) and not options.skip_fid:
         with timed(seconds, "frechet"):
-            result["frechet"] = frechet_metrics(model, config, data, options, x, log, progress)
+            result["frechet"] = frechet_metrics(model, record, data, options, x, log, progress)
     return result
 
 
 def evaluation_header(run: Run, data: Dataset, options: EvaluationOptions, n_test: int) -> dict[str, Any]:
-    binarized = trained_binarized(run.config)
-    return {"run": str(run.path), "model": run.config["model"], "dataset": data.name,
+    binarized = run.record.train.binarize == "dynamic"
+    return {"run": str(run.path), "model": run.record.model, "dataset": data.name,
             "created": datetime.datetime.now().isoformat(timespec="seconds"), "seed": options.seed,
             "test_images": n_test, "pixels": int(data.test_x[0].numel()), "binarized_test": binarized,
             "test_set": ("binarize_fixed(test_x): the fixed-seed binarization, as the run was trained with "
@@ -253,60 +227,5 @@ def timed(seconds: dict[str, float], name: str) -> Iterator[None]:
 def write_evaluation(run_dir: str | os.PathLike, result: dict[str, Any]) -> Path:
     """RUN/evaluation.json, written atomically."""
     path = Path(run_dir) / EVALUATION_FILE
-    atomic_write_text(path, json_dumps(result))
+    atomic_write_text(path, json.dumps(result, indent=2) + "\n")
     return path
-
-
-# ---------------------------------------------------------------- the table
-
-
-def evaluation_rows(result: dict[str, Any]) -> list[tuple[str, str]]:
-    """(metric, value) rows of an evaluation record, in reading order: the CLI table and the report's."""
-    rows = [("test set", f"{result['test_images']} images: {result['test_set']}")]
-    for key, describe in ROW_WRITERS:
-        if result.get(key) is not None:
-            rows += describe(result[key])
-    return rows
-
-
-def elbo_rows(e: dict[str, Any]) -> list[tuple[str, str]]:
-    text = f"{e['neg_elbo']:.2f} nats/image ({e['bits_per_dim']:.4f} bits/dim) = reconstruction {e['rec']:.2f}"
-    return [("-ELBO", text + f" + KL {e['kl']:.2f}")]
-
-
-def nll_rows(n: dict[str, Any]) -> list[tuple[str, str]]:
-    text = (f"{n['nats']:.2f} ± {n['standard_error']:.2f} nats/image ({n['bits_per_dim']:.4f} bits/dim) on the "
-            f"first {n['images']} test images (their -ELBO: {n['neg_elbo_same_images']:.2f})")
-    return [(f"IWAE NLL, k={n['k']}", text)]
-
-
-def mse_rows(mse: float) -> list[tuple[str, str]]:
-    return [("reconstruction MSE", f"{mse:.5f} per pixel (pixels in [0, 1])")]
-
-
-def probe_rows(p: dict[str, Any]) -> list[tuple[str, str]]:
-    text = (f"{100 * p['latent']:.2f}% on the {p['latent_dim']}-d codes, {100 * p['pixels']:.2f}% on raw pixels "
-            f"({p['train_images']} train / {p['test_images']} test images)")
-    return [("linear probe accuracy", text)]
-
-
-def frechet_rows(f: dict[str, Any]) -> list[tuple[str, str]]:
-    text = f"{f['samples_vs_test']:.2f} ({f['samples']} samples vs {f['test_images']} test images"
-    if "samples_vs_binarized_test" in f:
-        text += f"; vs the binarized test images {f['samples_vs_binarized_test']:.2f}"
-    text += f"); floor, train vs test images: {f['train_vs_test']:.2f}"
-    inception = f.get("inception", {})
-    fid = inception.get("fid")
-    return [("Fréchet distance, classifier features", text),
-            ("Inception FID", f"{fid:.2f}" if fid is not None else str(inception.get("note", "not computed")))]
-
-
-ROW_WRITERS: tuple[tuple[str, Callable[[Any], list[tuple[str, str]]]], ...] = (
-    ("neg_elbo", elbo_rows), ("iwae_nll", nll_rows), ("reconstruction_mse", mse_rows),
-    ("frechet", frechet_rows), ("probe", probe_rows))
-
-
-def format_table(rows: list[tuple[str, str]]) -> str:
-    """Two aligned columns of plain text."""
-    width = max(len(name) for name, _ in rows)
-    return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)

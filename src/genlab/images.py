@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +11,7 @@ from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 
 from genlab.errors import ConfigError, DataError
+from genlab.files import atomic_write
 
 GRAY_MODES = frozenset({"L", "LA", "1", "I", "I;16"})  # PIL modes loaded as one channel by default
 
@@ -44,32 +44,16 @@ def to_pil(image: Tensor) -> Image.Image:
 
 
 def atomic_save(image: Image.Image, path: str | os.PathLike, image_format: str | None = None, **options) -> Path:
-    """Save through a temporary file in the same folder, then rename; format from the suffix unless given.
+    """Save through `genlab.files.atomic_write`; format from the suffix unless given.
 
-    A path that cannot be written (no such folder possible, no permission, a folder in the way) is a ConfigError.
+    A path that cannot be written (no such folder possible, no permission, a full disk) is a one-line WriteError.
     """
     path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as e:
-        raise ConfigError(f"cannot write {path}: {e.strerror or e}; choose another output path") from None
-    os.close(fd)
-    try:
-        image_format = image_format or path.suffix.lstrip(".").upper().replace("JPG", "JPEG") or "PNG"
-        image.save(tmp, format=image_format, **options)
-        os.chmod(tmp, 0o644)  # mkstemp makes the file private; pictures are meant to be shared
-        os.replace(tmp, path)
-    except OSError as e:
-        Path(tmp).unlink(missing_ok=True)
-        raise ConfigError(f"cannot write {path}: {e.strerror or e}; choose another output path") from None
-    except KeyError:  # PIL knows no such format
-        Path(tmp).unlink(missing_ok=True)
-        raise ConfigError(f"cannot write {path}: {image_format} is not an image format; use .png or .jpg") from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    image_format = image_format or path.suffix.lstrip(".").upper().replace("JPG", "JPEG") or "PNG"
+    Image.init()  # registers every format PIL can write
+    if image_format not in Image.SAVE:
+        raise ConfigError(f"cannot write {path}: {image_format} is not an image format; use .png or .jpg")
+    return atomic_write(path, lambda f: image.save(f, format=image_format, **options))
 
 
 def save_image(image: Tensor, path: str | os.PathLike) -> Path:

@@ -15,7 +15,7 @@ from genlab.data.catalog import CLASSES as DATASET_CLASSES
 from genlab.data.shapes import CLASSES as SHAPES_CLASSES
 from genlab.errors import ConfigError, RunError
 from genlab.models.contract import Classifier
-from genlab.train.checkpoint import load_run
+from genlab.train.run import load_run
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)  # the statistics torchvision's ImageNet weights were trained with
 IMAGENET_STD = (0.229, 0.224, 0.225)

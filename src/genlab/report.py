@@ -24,9 +24,11 @@ from matplotlib.ticker import MaxNLocator
 from PIL import Image
 
 from genlab.errors import RunError
-from genlab.evaluation import EVALUATION_FILE, evaluation_rows
+from genlab.evaluation import EVALUATION_FILE
 from genlab.models.registry import MODELS
-from genlab.train.checkpoint import atomic_write_text, read_metrics
+from genlab.files import atomic_write_text
+from genlab.tables import evaluation_rows
+from genlab.train.run import read_metrics, read_record
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _EPOCH_PNG = re.compile(r"(?P<kind>recon|samples)_epoch(?P<epoch>\d+)\.png")
@@ -65,24 +67,8 @@ td:first-child { color: #57606a; }
 
 
 def read_config(run_dir: str | os.PathLike) -> dict:
-    """The run's config.json as a dict; RunError if the directory is not a genlab run."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise RunError(f"run directory {run_dir} does not exist or is not a folder; "
-                       "pass the folder `genlab train` created")
-    path = run_dir / "config.json"
-    if not path.is_file():
-        raise RunError(
-            f"{run_dir} is not a genlab run directory: config.json is missing; "
-            "pass the folder `genlab train` created (it holds config.json and metrics.jsonl)"
-        )
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise RunError(f"{path} could not be read as JSON ({err}); restore it from the original run") from err
-    if not isinstance(config, dict):
-        raise RunError(f"{path} holds a {type(config).__name__}, expected a JSON object; restore it")
-    return config
+    """The run's checked config.json as a dict; RunError if the directory is not a usable genlab run."""
+    return read_record(run_dir).to_dict()
 
 
 @dataclass(frozen=True)
@@ -402,8 +388,5 @@ def write_report(run_dir: str | os.PathLike) -> Path:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    """Temporary file beside path, then rename (readers never see half a page); errors teach."""
-    try:
-        atomic_write_text(path, text)
-    except OSError as err:
-        raise RunError(f"cannot write {path} ({err}); check that the run directory is writable") from None
+    """Readers never see half a page; a failed write is one line (genlab.files.WriteError)."""
+    atomic_write_text(path, text)

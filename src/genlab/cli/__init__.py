@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import typing
 
 from genlab.cli import convarith, data, evaluate, explore, invert, runs, serve
 from genlab.errors import GenlabError
@@ -11,8 +12,15 @@ from genlab.errors import GenlabError
 COMMAND_MODULES = (runs, data, convarith, invert, explore, evaluate, serve)
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with genlab's one-line errors: what was wrong and where the help is, exit status 2."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        self.exit(2, f"genlab: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="genlab", description=__doc__.splitlines()[0])
+    parser = Parser(prog="genlab", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
     for module in COMMAND_MODULES:
         module.register(commands)
@@ -21,7 +29,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as stop:
+        if stop.code == 2:  # a bad flag: Parser.error has printed the one line
+            return 2
+        raise  # --help
     args.argv = argv
     try:
         return args.handler(args)

@@ -1,19 +1,81 @@
-"""Flags and helpers shared by the command modules."""
+"""Flags and helpers shared by the command modules; every config-backed flag is derived here, once."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import types
+import typing
+from collections.abc import Iterable
 from typing import Any
 
 import torch
 
 from genlab.errors import ConfigError
-from genlab.evaluation import model_test_images, run_dataset
+from genlab.models.config import field_types
+from genlab.train.run import Run
+
+MAX_IMAGES = 10_000  # images one picture command draws: a grid past this is a typo, not a figure
 
 
 def at_least(flag: str, value: float, least: float) -> None:
     """A one-line ConfigError unless value >= least: call before any loading, so bad flags fail at once."""
     if value < least:
         raise ConfigError(f"{flag} must be at least {least}, got {value}")
+
+
+def in_range(flag: str, value: float, least: float, most: float) -> None:
+    """A one-line ConfigError unless least <= value <= most."""
+    at_least(flag, value, least)
+    if value > most:
+        raise ConfigError(f"{flag} must be at most {most}, got {value}")
+
+
+def flag_name(field: str) -> str:
+    return "--" + field.replace("_", "-")
+
+
+def plain_type(kind: Any) -> Any:
+    """int for `int | None`, the annotation itself otherwise."""
+    if typing.get_origin(kind) in (types.UnionType, typing.Union):
+        return next(a for a in typing.get_args(kind) if a is not type(None))
+    return kind
+
+
+def add_field_flag(group: Any, field: dataclasses.Field, kind: Any, dest: str, help_text: str,
+                   show_default: bool = True, aliases: tuple[str, ...] = ()) -> None:
+    """One flag for one config field: its type, choices and help come from the field; the default is
+    left out of the namespace (argparse.SUPPRESS) so that only flags the user gave are passed on."""
+    kind = plain_type(kind)
+    kwargs: dict[str, Any] = {"default": argparse.SUPPRESS, "dest": dest, "help": help_text}
+    if show_default and field.default is not None and not isinstance(field.default, bool):
+        kwargs["help"] += f" (default {field.default})"
+    if kind is bool:
+        kwargs["action"] = argparse.BooleanOptionalAction
+    elif typing.get_origin(kind) is tuple:
+        kwargs.update(nargs="+", type=int, metavar="N")
+    else:
+        kwargs.update(type=kind, metavar=field.name.upper())
+        if field.metadata.get("choices"):
+            kwargs.update(choices=field.metadata["choices"], metavar=None)
+    group.add_argument(*aliases, flag_name(field.name), **kwargs)
+
+
+def add_config_flags(group: Any, config_cls: type, prefix: str, only: Iterable[str] | None = None,
+                     helps: dict[str, str] | None = None, aliases: dict[str, tuple[str, ...]] | None = None) -> None:
+    """Flags for the fields of a config class (all, or `only`), stored as PREFIX__FIELD when given."""
+    kinds, helps, aliases = field_types(config_cls), helps or {}, aliases or {}
+    wanted = None if only is None else set(only)
+    for field in dataclasses.fields(config_cls):
+        if wanted is None or field.name in wanted:
+            text = helps.get(field.name, field.metadata.get("help", ""))
+            add_field_flag(group, field, kinds[field.name], f"{prefix}__{field.name}", text,
+                           show_default=field.name not in helps, aliases=aliases.get(field.name, ()))
+
+
+def given(args: argparse.Namespace, prefix: str) -> dict[str, Any]:
+    """The PREFIX__FIELD values the user gave on the command line, by field name; lists become tuples."""
+    found = {k.removeprefix(prefix + "__"): v for k, v in vars(args).items() if k.startswith(prefix + "__")}
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in found.items()}
 
 
 def add_device_flag(parser: argparse.ArgumentParser) -> None:
@@ -23,15 +85,15 @@ def add_device_flag(parser: argparse.ArgumentParser) -> None:
 
 def add_data_flags(parser: argparse.ArgumentParser, with_name: bool = True) -> None:
     if with_name:
-        parser.add_argument("--data", default="fashion-mnist",
-                            help="fashion-mnist, mnist, shapes or folder:PATH (default fashion-mnist)")
+        parser.add_argument("--data", help="fashion-mnist, mnist, shapes, a registered dataset, or folder:PATH "
+                                           "(default fashion-mnist)")
     parser.add_argument("--data-dir", help="folder searched first for dataset files (then $GENLAB_DATA, "
                                            "~/.cache/genlab, /usr/share/datasets)")
     if with_name:
-        parser.add_argument("--image-size", type=int, help="resize images to this square size")
+        parser.add_argument("--image-size", type=int, help="resize images to this square size (4..2048)")
         parser.add_argument("--channels", type=int, choices=(1, 3), help="1 (grayscale) or 3 (RGB)")
 
 
-def run_test_images(run_config: dict[str, Any], n: int, data_dir: str | None) -> torch.Tensor:
-    """The first n test images of the run's dataset as the model is tested on them (binarized if trained so), uint8."""
-    return model_test_images(run_config, run_dataset(run_config, data_dir))[:n]
+def run_test_images(run: Run, n: int, data_dir: str | None) -> torch.Tensor:
+    """The first n test images of the run's dataset as the model is tested on them (binarized if so), uint8."""
+    return run.test_images(run.dataset(data_dir))[:n]

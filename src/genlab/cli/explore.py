@@ -14,10 +14,9 @@ from genlab.cli.common import add_data_flags, add_device_flag, at_least
 from genlab.data.batches import to_unit_float
 from genlab.data.catalog import Dataset
 from genlab.errors import ConfigError, RunError
-from genlab.evaluation import model_images, model_test_images, run_dataset
 from genlab.images import atomic_save, make_grid, to_pil
 from genlab.models.contract import GAN, VAE, AutoEncoder
-from genlab.train.checkpoint import Run, load_run
+from genlab.train.run import Run, load_run
 from genlab.train.trainer import resolve_device
 
 MAX_DEFAULT_TRAVERSAL_ROWS = 10  # a 100-d DCGAN would otherwise make a 100-row picture
@@ -50,7 +49,7 @@ def check_kind(run: Run, needs: str) -> None:
 
 def test_images(run: Run, data: Dataset, indices: list[int]) -> Tensor:
     """Test images (len(indices), C, H, W) in [0, 1] as the model is tested on them (binarized if so trained)."""
-    images = model_test_images(run.config, data)
+    images = run.test_images(data)
     for i in indices:
         if not 0 <= i < len(images):
             raise ConfigError(f"test image index {i} is out of range: {data.name} has {len(images)} test images, "
@@ -95,7 +94,7 @@ def index_code(run: Run, args: argparse.Namespace) -> Tensor | None:
     if args.index is None:
         return None
     check_kind(run, "encoder")
-    x = test_images(run, run_dataset(run.config, args.data_dir), [args.index])
+    x = test_images(run, run.dataset(args.data_dir), [args.index])
     return latent.encode_means(run.model, x)[0]
 
 
@@ -136,7 +135,7 @@ def cmd_neighbourhood(args: argparse.Namespace) -> int:
         center, scale = latent.seeded_codes(model, 1, args.seed)[0], torch.ones(model.latent_dim)
         where, unit = f"a random code (seed {args.seed})", "prior standard deviations"
     else:
-        center, scale = latent.posterior_center(model, test_images(run, run_dataset(run.config, args.data_dir),
+        center, scale = latent.posterior_center(model, test_images(run, run.dataset(args.data_dir),
                                                                    [args.index]))
         where, unit = f"test image {args.index}", "posterior standard deviations"
     images = latent.neighbourhood(model, center, scale, args.n, dims, args.std)
@@ -185,7 +184,7 @@ def encoded_paths(run: Run, args: argparse.Namespace) -> list[Tensor]:
     """Rows of [image a, decoded path a -> b, image b] for each pair of --indices."""
     if len(args.indices) % 2:
         raise ConfigError(f"--indices takes pairs of test images (A B [A B ...]), got {len(args.indices)} numbers")
-    x = test_images(run, run_dataset(run.config, args.data_dir), args.indices)
+    x = test_images(run, run.dataset(args.data_dir), args.indices)
     codes = latent.encode_means(run.model, x).cpu()
     rows = []
     for i in range(0, len(x), 2):
@@ -202,9 +201,9 @@ def cmd_attribute(args: argparse.Namespace) -> int:
     run = load(args, "encoder")
     at_least("-n", args.n, 1)
     at_least("--steps", args.steps, 2)
-    data = run_dataset(run.config, args.data_dir)
+    data = run.dataset(args.data_dir)
     source, target = parse_class(args.from_class, data.classes), parse_class(args.to_class, data.classes)
-    train_x = model_images(run.config, data.train_x)
+    train_x = run.record.model_images(data.train_x)
     groups = [to_unit_float(train_x[data.train_y == c][:ATTRIBUTE_GROUP]) for c in (source, target)]
     chosen = torch.nonzero(data.test_y == source).flatten()[:args.n].tolist()
     if not (len(groups[0]) and len(groups[1]) and chosen):
@@ -224,9 +223,9 @@ def cmd_attribute(args: argparse.Namespace) -> int:
 
 def cmd_scatter(args: argparse.Namespace) -> int:
     run = load(args, "encoder")
-    data = run_dataset(run.config, args.data_dir)
+    data = run.dataset(args.data_dir)
     at_least("--test-images", args.test_images, 2)
-    x = model_test_images(run.config, data)[:args.test_images]
+    x = run.test_images(data)[:args.test_images]
     codes = latent.encode_means(run.model, to_unit_float(x))
     kind = "posterior means" if isinstance(run.model, VAE) else "codes"
     projected = "" if codes.shape[1] == 2 else f", projected from {codes.shape[1]}-d by PCA"

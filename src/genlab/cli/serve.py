@@ -7,7 +7,7 @@ from genlab.cli.common import add_data_flags
 from genlab.errors import ConfigError
 from genlab.serve.api import Explorer
 from genlab.serve.server import make_server
-from genlab.train.checkpoint import load_run
+from genlab.train.run import load_run
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

@@ -1,8 +1,10 @@
 """Named datasets as uint8 tensors (N, C, H, W) with labels: where to find them, how to get them."""
 from __future__ import annotations
 
+import functools
 import os
-from dataclasses import dataclass
+import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
@@ -10,7 +12,11 @@ import torch
 import torch.nn.functional as F
 
 from genlab.data import idx
+from genlab.data.dataset import Dataset
+from genlab.data.folder import load_folder
+from genlab.data.shapes import make_shapes
 from genlab.errors import DataError
+from genlab.plugins import DATASETS_GROUP, entry_point_objects
 
 IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
              "t10k-labels-idx1-ubyte")
@@ -43,30 +49,58 @@ MIRRORS: dict[str, list[str]] = {
 }
 SYSTEM_DIRS: dict[str, str] = {"fashion-mnist": "/usr/share/datasets/fashion-mnist",
                                "mnist": "/usr/share/datasets/mnist"}
-DATASET_NAMES = ("fashion-mnist", "mnist", "shapes")
+BUILT_IN = ("fashion-mnist", "mnist", "shapes")
+DATASET_NAMES = BUILT_IN
 HOW_TO_GET = {"fashion-mnist": "`apt-get install dataset-fashion-mnist` (Debian), ",
               "mnist": ""}
 
 
-@dataclass(frozen=True)
-class Dataset:
-    """Train and test images as uint8 (N, C, H, W) on the CPU, int64 labels, class names."""
+DatasetLoader = Callable[[str | None], Dataset]  # data_dir (or None) -> Dataset
 
-    name: str
-    train_x: torch.Tensor
-    train_y: torch.Tensor
-    test_x: torch.Tensor
-    test_y: torch.Tensor
-    classes: tuple[str, ...]
-    factor_names: tuple[str, ...] = ()
-    train_factors: torch.Tensor | None = None
-    test_factors: torch.Tensor | None = None
-    source: str = ""
 
-    @property
-    def image_shape(self) -> tuple[int, int, int]:
-        """(C, H, W)."""
-        return tuple(self.train_x.shape[1:])  # type: ignore[return-value]
+class DatasetSpec(NamedTuple):
+    """A dataset added with `register_dataset` or the `genlab.datasets` entry point."""
+
+    loader: DatasetLoader
+    description: str
+
+
+REGISTERED: dict[str, DatasetSpec] = {}  # filled by register_dataset and, on first use, the entry points
+NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+
+
+def register_dataset(name: str, loader: DatasetLoader, description: str = "", replace: bool = False) -> None:
+    """Make `name` a dataset for load_dataset and every command; loader(data_dir) returns a Dataset."""
+    if not NAME_PATTERN.fullmatch(name) or name.startswith("folder"):
+        raise DataError(f"dataset name {name!r} must be lowercase letters, digits, '.', '_' or '-' "
+                        f"(at most 64, not starting with 'folder')")
+    if name in BUILT_IN or (name in REGISTERED and not replace):
+        raise DataError(f"a dataset named {name!r} already exists; choose another name")
+    if not callable(loader):
+        raise DataError(f"the loader for dataset {name!r} must be callable as loader(data_dir) -> Dataset")
+    REGISTERED[name] = DatasetSpec(loader, description or f"registered dataset {name}")
+
+
+@functools.cache
+def load_entry_points() -> None:
+    """Register the datasets of installed packages (the `genlab.datasets` entry point group), once."""
+    for name, loader in entry_point_objects(DATASETS_GROUP):
+        if name not in REGISTERED and name not in BUILT_IN:
+            register_dataset(name, loader)
+
+
+def dataset_names() -> tuple[str, ...]:
+    """Every dataset name load_dataset knows (folder:PATH aside)."""
+    load_entry_points()
+    return (*BUILT_IN, *REGISTERED)
+
+
+def load_registered(name: str, data_dir: str | os.PathLike | None) -> Dataset:
+    """Call a registered loader and check that it kept the Dataset contract."""
+    data = REGISTERED[name].loader(None if data_dir is None else str(data_dir))
+    if not isinstance(data, Dataset):
+        raise DataError(f"the loader of dataset {name!r} returned a {type(data).__name__}, not a genlab Dataset")
+    return data
 
 
 class DatasetStatus(NamedTuple):
@@ -195,17 +229,19 @@ def adapt(data: Dataset, image_size: int | None, channels: int | None) -> Datase
 
 def load_dataset(name: str, *, data_dir: str | os.PathLike | None = None, image_size: int | None = None,
                  channels: int | None = None, download: bool = True, seed: int = 0) -> Dataset:
-    """A named dataset: 'fashion-mnist', 'mnist', 'shapes' or 'folder:PATH'."""
-    from genlab.data.folder import load_folder
-    from genlab.data.shapes import make_shapes
-
+    """A named dataset: 'fashion-mnist', 'mnist', 'shapes', a registered one, or 'folder:PATH'."""
+    if data_dir is not None and not Path(data_dir).expanduser().is_dir():
+        raise DataError(f"--data-dir {data_dir} is not a folder; give the folder that holds the dataset's files, "
+                        f"or leave --data-dir out to search the usual places")
     if name.startswith("folder:"):
         return adapt(load_folder(name.removeprefix("folder:"), image_size, channels), None, channels)
     if name == "shapes":
         return adapt(make_shapes(image_size=image_size or 28, seed=seed), None, channels)
     if name in CLASSES:
         return adapt(load_idx_dataset(name, data_dir, download), image_size, channels)
-    raise DataError(f"unknown dataset {name!r}; choose one of {', '.join(DATASET_NAMES)} or folder:PATH")
+    if name in dataset_names():
+        return adapt(load_registered(name, data_dir), image_size, channels)
+    raise DataError(f"unknown dataset {name!r}; choose one of {', '.join(dataset_names())} or folder:PATH")
 
 
 def verify(name: str, folder: Path) -> None:
@@ -237,4 +273,6 @@ def list_datasets(data_dir: str | os.PathLike | None = None) -> list[DatasetStat
             f"; `genlab data fetch {name}`"
         statuses.append(DatasetStatus(name, folder is not None, detail))
     statuses.append(DatasetStatus("shapes", True, "procedural (generated from a seed, no download)"))
+    statuses += [DatasetStatus(name, True, REGISTERED[name].description) for name in dataset_names()
+                 if name in REGISTERED]
     return statuses

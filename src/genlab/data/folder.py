@@ -3,16 +3,13 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
 from PIL import Image
 
+from genlab.data.dataset import Dataset
 from genlab.errors import DataError
 from genlab.images import GRAY_MODES, load_image
-
-if TYPE_CHECKING:
-    from genlab.data.catalog import Dataset
 
 SUFFIXES = {".png", ".jpg", ".jpeg"}
 TEST_FRACTION = 10  # one image in ten goes to the test split
@@ -83,8 +80,6 @@ def stack_images(group: list[Path], root: Path, classes: list[str], channels: in
 
 def load_folder(path: str, image_size: int | None = None, channels: int | None = None) -> Dataset:
     """Dataset from a folder of images (recursive), center-cropped and resized to image_size squares (64)."""
-    from genlab.data.catalog import Dataset  # catalog imports this module: import at call time
-
     root = Path(path).expanduser().resolve()
     if not root.is_dir():
         raise DataError(f"folder:{path}: {root} is not a folder; give folder:PATH with a folder of PNG/JPEG images")

@@ -5,16 +5,13 @@ Each image keeps its ground-truth factor values, so disentanglement can be measu
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from genlab.data.dataset import Dataset
 from genlab.errors import DataError
-
-if TYPE_CHECKING:
-    from genlab.data.catalog import Dataset
 
 CLASSES = ("square", "circle", "triangle", "cross")
 FACTOR_NAMES = ("shape", "scale", "rotation", "pos_x", "pos_y")
@@ -82,8 +79,6 @@ def render(factors: Tensor, size: int) -> Tensor:
 
 def make_shapes(n_train: int = 12000, n_test: int = 2000, image_size: int = 28, seed: int = 0) -> Dataset:
     """The shapes Dataset: uint8 (N, 1, S, S) images, labels = shape class, factors kept."""
-    from genlab.data.catalog import Dataset  # catalog imports this module: import at call time
-
     if image_size not in SIZES:
         raise DataError(f"shapes is drawn at {' or '.join(map(str, SIZES))} pixels, not {image_size}; "
                         f"use --image-size {SIZES[0]} or {SIZES[1]}")

@@ -15,18 +15,23 @@ from genlab.nn import check_image_shape, decoder, encoder_body
 @dataclass(frozen=True)
 class AEConfig(Config):
     arch: str = option("mlp", "encoder/decoder family", ("mlp", "conv"))
-    image_shape: tuple[int, int, int] = option((1, 28, 28), "(channels, height, width), set from the data")
-    latent_dim: int = option(3, "size of the code")
-    hidden: tuple[int, ...] = option((128, 64, 12), "MLP hidden sizes, encoder order; the decoder mirrors them")
-    conv_channels: tuple[int, ...] = option((16, 32), "conv encoder channels; the decoder mirrors them")
-    kernel_size: int = option(5, "conv kernel size (odd)")
+    image_shape: tuple[int, int, int] = option((1, 28, 28), "(channels, height, width), set from the data",
+                                             low=1, high=2048)
+    latent_dim: int = option(3, "size of the code", low=1, high=4096)
+    hidden: tuple[int, ...] = option((128, 64, 12), "MLP hidden sizes, encoder order; the decoder mirrors them",
+                                     low=1, high=16384)
+    conv_channels: tuple[int, ...] = option((16, 32), "conv encoder channels; the decoder mirrors them",
+                                            low=1, high=4096)
+    kernel_size: int = option(5, "conv kernel size (odd)", low=1, high=15)
     reconstruction: str = option("mse", "squared error on sigmoid outputs, or Bernoulli cross-entropy on logits",
                                  ("mse", "bce"))
     code_activation: str = option("none", "squashing of the code: none (linear) or sigmoid", ("none", "sigmoid"))
     corruption: str = option("none", "denoising: corrupt the input the encoder sees, rebuild the clean image; "
                              "additive Gaussian noise or masking noise", ("none", "gaussian", "mask"))
-    corruption_level: float = option(0.0, "std of the Gaussian noise, or the fraction of pixels masked to 0")
-    contractive: float = option(0.0, "contractive AE: weight lambda of ||dh/dx||_F^2 (0 turns it off)")
+    corruption_level: float = option(0.0, "std of the Gaussian noise, or the fraction of pixels masked to 0",
+                                     low=0.0, high=100.0)
+    contractive: float = option(0.0, "contractive AE: weight lambda of ||dh/dx||_F^2 (0 turns it off)",
+                                 low=0.0, high=1e6)
 
     def __post_init__(self) -> None:
         require(self.arch in ("mlp", "conv"), f"arch must be 'mlp' or 'conv', not {self.arch!r}")

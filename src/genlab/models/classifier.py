@@ -12,12 +12,14 @@ from genlab.models.config import Config, option, require
 
 @dataclass(frozen=True)
 class ClassifierConfig(Config):
-    image_shape: tuple[int, int, int] = option((1, 28, 28), "(channels, height, width), set from the data")
-    n_classes: int = option(10, "number of classes, set from the data")
+    image_shape: tuple[int, int, int] = option((1, 28, 28), "(channels, height, width), set from the data",
+                                             low=1, high=2048)
+    n_classes: int = option(10, "number of classes, set from the data", low=2, high=100000)
     conv_channels: tuple[int, ...] = option((32, 64), "channels of the conv blocks (3x3 conv, batch norm, ReLU, "
-                                                      "2x2 max pool)")
-    feature_dim: int = option(128, "size of the penultimate layer: the features metrics use")
-    dropout: float = option(0.3, "dropout before the last layer, while training")
+                                                      "2x2 max pool)", low=1, high=4096)
+    feature_dim: int = option(128, "size of the penultimate layer: the features metrics use",
+                               low=1, high=16384)
+    dropout: float = option(0.3, "dropout before the last layer, while training", low=0.0, high=0.99)
 
     def __post_init__(self) -> None:
         require(len(self.image_shape) == 3, f"image_shape must be (channels, height, width), got {self.image_shape}")

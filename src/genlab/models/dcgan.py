@@ -29,10 +29,11 @@ def upsampling_plan(size: int) -> list[int]:
 
 @dataclass(frozen=True)
 class DCGANConfig(Config):
-    image_shape: tuple[int, int, int] = option((1, 28, 28), "(channels, height, width), set from the data")
-    latent_dim: int = option(100, "size of the noise vector z ~ N(0, I)")
+    image_shape: tuple[int, int, int] = option((1, 28, 28), "(channels, height, width), set from the data",
+                                             low=1, high=2048)
+    latent_dim: int = option(100, "size of the noise vector z ~ N(0, I)", low=1, high=4096)
     dim: int = option(64, "width: the generator's last hidden layer and the discriminator's first have DIM "
-                          "channels, doubling per layer towards 4x4 (8*DIM at 64x64)")
+                          "channels, doubling per layer towards 4x4 (8*DIM at 64x64)", low=1, high=1024)
 
     def __post_init__(self) -> None:
         require(len(self.image_shape) == 3, f"image_shape must be (channels, height, width), got {self.image_shape}")

@@ -1,11 +1,17 @@
 """Every model genlab knows, in one dict: the CLI, run loading and the contract tests enumerate it."""
 from __future__ import annotations
 
+import dataclasses
+import functools
+import re
+import sys
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
+import torch
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from genlab.errors import ConfigError
 from genlab.models.autoencoder import AE, AEConfig
@@ -13,6 +19,7 @@ from genlab.models.classifier import Classifier, ClassifierConfig
 from genlab.models.config import Config
 from genlab.models.dcgan import DCGAN, DCGANConfig
 from genlab.models.vae import VAE, VAEConfig
+from genlab.plugins import MODELS_GROUP, entry_point_objects
 
 
 class ModelSpec(NamedTuple):
@@ -59,11 +66,81 @@ MODELS: dict[str, ModelSpec] = {
 }
 
 
+NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+BUILT_IN = tuple(MODELS)
+MAX_PARAMETERS = 2_000_000_000  # 8 GB of float32 weights: a config past this is a typo, not a model
+
+
+def register_model(name: str, cls: type[nn.Module], config_cls: type[Config], description: str = "",
+                   defaults: dict[str, Any] | None = None, train_defaults: Mapping[str, Any] | None = None,
+                   replace: bool = False) -> ModelSpec:
+    """Add a model to MODELS: every command (train, sample, explore, evaluate, serve, report) then knows it.
+
+    cls(config) builds it from a frozen dataclass `config_cls` (a `genlab.models.config.Config`).
+    """
+    spec = ModelSpec(cls, config_cls, dict(defaults or {}), description or f"{cls.__name__} (registered)",
+                     MappingProxyType(dict(train_defaults or {})))
+    check_spec(name, spec, replace)
+    MODELS[name] = spec
+    return spec
+
+
+def check_spec(name: str, spec: ModelSpec, replace: bool = False) -> None:
+    """A ConfigError unless `spec` can be registered as `name`."""
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
+        raise ConfigError(f"model name {name!r} must be lowercase letters, digits, '.', '_' or '-' (at most 64)")
+    if name in BUILT_IN or (name in MODELS and not replace):
+        raise ConfigError(f"a model named {name!r} is already registered; choose another name")
+    if not (isinstance(spec.cls, type) and issubclass(spec.cls, nn.Module)):
+        raise ConfigError(f"model {name!r}: {spec.cls!r} is not a torch.nn.Module subclass")
+    if not (isinstance(spec.config_cls, type) and issubclass(spec.config_cls, Config)
+            and dataclasses.is_dataclass(spec.config_cls)):
+        raise ConfigError(f"model {name!r}: its config class must be a frozen dataclass deriving from "
+                          f"genlab.models.config.Config")
+    spec.config_cls.from_dict({**spec.config_cls().to_dict(), **spec.defaults})  # the defaults must build
+
+
+@functools.cache
+def load_entry_points() -> None:
+    """Register the models of installed packages, once: each `genlab.models` entry point names a ModelSpec."""
+    for name, spec in entry_point_objects(MODELS_GROUP):
+        if name in MODELS:
+            continue
+        try:
+            if not isinstance(spec, ModelSpec):
+                raise ConfigError(f"it names a {type(spec).__name__}, not a genlab ModelSpec")
+            check_spec(name, spec)
+        except ConfigError as err:
+            print(f"genlab: warning: the genlab.models entry point {name!r} is skipped: {err}", file=sys.stderr)
+            continue
+        MODELS[name] = spec
+
+
+def model_names() -> list[str]:
+    """Every registered model, the installed packages' included."""
+    load_entry_points()
+    return list(MODELS)
+
+
 def model_spec(name: str) -> ModelSpec:
     """The registry entry for `name`, or a ConfigError listing the valid names."""
     if name not in MODELS:
+        load_entry_points()
+    if name not in MODELS:
         raise ConfigError(f"unknown model {name!r}; choose one of {', '.join(MODELS)} (see `genlab models`)")
     return MODELS[name]
+
+
+def spec_name(model: nn.Module) -> str | None:
+    """The registry name of a model built by genlab (or of the first entry whose classes match), else None."""
+    name = getattr(model, "model_name", None)
+    if name in MODELS and isinstance(model, MODELS[name].cls):
+        return name
+    config = getattr(model, "config", None)
+    for candidate, spec in MODELS.items():
+        if type(model) is spec.cls and type(config) is spec.config_cls:
+            return candidate
+    return None
 
 
 def make_config(name: str, **overrides: Any) -> Config:
@@ -84,8 +161,32 @@ def data_fields(name: str, image_shape: tuple[int, ...], n_classes: int) -> dict
     return {k: v for k, v in given.items() if k in fields}
 
 
+class SkipInit(TorchFunctionMode):
+    """Turns the in-place initialisers of torch.nn.init into no-ops: nothing to fill on the meta device, and
+    some (normal_) would import PyTorch's decompositions there, seconds of start-up for a count."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if getattr(func, "__module__", "") == "torch.nn.init" and func.__name__.endswith("_"):
+            return args[0] if args else kwargs.get("tensor")
+        return func(*args, **kwargs)
+
+
+def count_parameters(name: str, config: Config) -> int:
+    """Parameters the model would have, counted on the meta device (no memory is allocated)."""
+    with SkipInit(), torch.device("meta"):
+        return sum(p.numel() for p in model_spec(name).cls(config).parameters())
+
+
 def build_model(name: str, config: Config) -> nn.Module:
     """Build a registered model from a full config; records its registry name on it."""
-    model = model_spec(name).cls(config)
+    spec = model_spec(name)
+    if not isinstance(config, spec.config_cls):
+        raise ConfigError(f"model {name!r} is built from a {spec.config_cls.__name__}, not a {type(config).__name__}")
+    parameters = count_parameters(name, config)
+    if parameters > MAX_PARAMETERS:
+        raise ConfigError(f"this {name} config would have {parameters:,} parameters ({4 * parameters / 1e9:.0f} GB "
+                          f"of weights); at most {MAX_PARAMETERS:,} are allowed: check the sizes")
+    model = spec.cls(config)
     model.model_name = name
     return model

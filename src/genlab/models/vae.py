@@ -17,22 +17,27 @@ MIN_DECODER_STD = 0.01  # floor of a learned Gaussian decoder's standard deviati
 @dataclass(frozen=True)
 class VAEConfig(Config):
     arch: str = option("mlp", "encoder/decoder family", ("mlp", "conv"))
-    image_shape: tuple[int, int, int] = option((1, 28, 28), "(channels, height, width), set from the data")
-    latent_dim: int = option(20, "size of z")
-    hidden: tuple[int, ...] = option((400,), "MLP hidden sizes, encoder order; the decoder mirrors them")
-    conv_channels: tuple[int, ...] = option((16, 32), "conv encoder channels; the decoder mirrors them")
-    kernel_size: int = option(5, "conv kernel size (odd)")
-    beta: float = option(1.0, "KL weight: 1 is the true ELBO, > 1 a beta-VAE")
+    image_shape: tuple[int, int, int] = option((1, 28, 28), "(channels, height, width), set from the data",
+                                             low=1, high=2048)
+    latent_dim: int = option(20, "size of z", low=1, high=4096)
+    hidden: tuple[int, ...] = option((400,), "MLP hidden sizes, encoder order; the decoder mirrors them",
+                                     low=1, high=16384)
+    conv_channels: tuple[int, ...] = option((16, 32), "conv encoder channels; the decoder mirrors them",
+                                            low=1, high=4096)
+    kernel_size: int = option(5, "conv kernel size (odd)", low=1, high=15)
+    beta: float = option(1.0, "KL weight: 1 is the true ELBO, > 1 a beta-VAE", low=0.0, high=1e6)
     likelihood: str = option("bernoulli", "decoder likelihood: Bernoulli on logits, or Gaussian means",
                              ("bernoulli", "gaussian"))
-    gaussian_std: float = option(0.1, "Gaussian decoder standard deviation (the starting value when learned)")
+    gaussian_std: float = option(0.1, "Gaussian decoder standard deviation (the starting value when learned)",
+                                 low=1e-6, high=1e3)
     decoder_variance: str = option("fixed", "Gaussian decoder variance: fixed at gaussian_std, or learned, "
                                    "one for all pixels or one per pixel", ("fixed", "global", "per-pixel"))
     batch_norm: bool = option(False, "batch norm before each hidden activation of the MLP encoder and decoder")
     conv_padding: str = option("same", "conv padding: 'same' halves H and W per layer (odd kernels); 'valid' "
                                "pads nothing and the decoder's kernels are sized to rebuild the image",
                                ("same", "valid"))
-    k: int = option(1, "importance samples per image in the objective: 1 is the ELBO, > 1 the IWAE bound")
+    k: int = option(1, "importance samples per image in the objective: 1 is the ELBO, > 1 the IWAE bound",
+                    low=1, high=10000)
 
     def __post_init__(self) -> None:
         require(self.arch in ("mlp", "conv"), f"arch must be 'mlp' or 'conv', not {self.arch!r}")
@@ -138,6 +143,7 @@ class VAE(nn.Module):
         """Decode the posterior mean: (N, C, H, W) in [0, 1]."""
         return self.to_image(self.decode(self.encode(x)))
 
+    @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """n images from the prior, (n, C, H, W) in [0, 1] (decoder means, not pixel samples)."""
         return self.to_image(self.decode(standard_normal(n, self.latent_dim, self.mu_head.weight.device, generator)))

@@ -18,11 +18,10 @@ from PIL import Image, UnidentifiedImageError
 
 from genlab.data.batches import to_unit_float
 from genlab.errors import RunError
-from genlab.evaluation import model_test_images, run_dataset
 from genlab.images import make_grid, pil_to_tensor, to_pil
 from genlab.latent import decode_images, encode_means, pca_2d
 from genlab.models.contract import GAN, AutoEncoder
-from genlab.train.checkpoint import Run
+from genlab.train.run import Run
 
 MAX_UPLOAD = 2 * 1024 * 1024   # bytes of an uploaded image
 MAX_PIXELS = 4096 * 4096       # pixels of an uploaded image (a small PNG can decode to gigabytes)
@@ -64,8 +63,8 @@ class Explorer:
         self.run, self.model = run, run.model.eval()
         if not isinstance(self.model, (AutoEncoder, GAN)):
             raise RunError(f"a {run.config['model']} run has no latent space to explore")
-        data = run_dataset(run.config, data_dir)
-        self.test_x, self.test_y, self.classes = model_test_images(run.config, data), data.test_y, data.classes
+        data = run.dataset(data_dir)
+        self.test_x, self.test_y, self.classes = run.test_images(data), data.test_y, data.classes
         self.image_shape = tuple(data.image_shape)
         self.latent_dim = int(self.model.latent_dim)
         self._codes: torch.Tensor | None = None

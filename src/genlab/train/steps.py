@@ -16,10 +16,10 @@ from genlab.errors import ConfigError
 from genlab.models.contract import GAN, Classifier
 from genlab.models.dcgan import gan_parts
 from genlab.nn import module_device
+from genlab.train.config import PRECISIONS
 
 Optimizers = dict[str, torch.optim.Optimizer]
 Step = Callable[[Tensor, Tensor | None], dict[str, Tensor]]
-PRECISIONS = ("fp32", "bf16")
 
 
 def make_optimizers(model: nn.Module, lr: float, beta1: float = 0.9) -> Optimizers:

@@ -1,6 +1,7 @@
 """One model-agnostic training loop: device-resident data, no host sync per step, resumable runs."""
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import math
 import platform
@@ -23,42 +24,24 @@ from genlab.data.batches import (
     iter_ordered,
     to_unit_float,
 )
-from genlab.data.catalog import Dataset
+from genlab.data.dataset import Dataset
 from genlab.errors import ConfigError, RunError, TrainingError
 from genlab.images import make_grid, save_png
-from genlab.models.config import Config, require
+from genlab.models.config import Config
 from genlab.models.contract import AutoEncoder, Classifier, Generative
-from genlab.train import checkpoint as ckpt
-from genlab.train.steps import PRECISIONS, make_optimizers, make_step, model_loss
+from genlab.models.registry import spec_name
+from genlab.train import run as runs
+from genlab.train.config import TrainConfig
+from genlab.train.steps import make_optimizers, make_step, model_loss
 from genlab.version import __version__
 
 N_RECON = 8      # test images shown above their reconstructions each epoch
 N_SAMPLES = 64   # fixed-noise samples drawn each epoch
+# No genlab model's loss legitimately reaches 1e8 nats per image (a 64x64 RGB Bernoulli decoder at its worst
+# is ~1e6); a finite loss past this has exploded just as surely as a NaN, so it stops the run the same way.
+EXPLODED_LOSS = 1e8
 
-
-@dataclass(frozen=True)
-class TrainConfig(Config):
-    epochs: int = 10
-    max_steps: int | None = None     # stop after this many optimizer steps in total
-    batch_size: int = 128
-    lr: float = 1e-3
-    beta1: float = 0.9               # Adam's first-moment decay (0.5 for GANs, after Radford et al.)
-    seed: int = 0
-    device: str = "auto"             # "auto" | "cpu" | "cuda"
-    binarize: str = "none"           # "dynamic": fresh Bernoulli pixels each batch, a fixed-seed binary test set
-    precision: str = "fp32"          # "bf16": autocast the forward pass to bfloat16
-    compile: bool = False            # torch.compile the loss (or, for GANs, both networks)
-    channels_last: bool = False      # NHWC memory format for conv models (faster convs on many devices)
-
-    def __post_init__(self) -> None:
-        require(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
-        require(self.max_steps is None or self.max_steps >= 1, f"max_steps must be >= 1, got {self.max_steps}")
-        require(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
-        require(self.lr > 0, f"lr must be > 0, got {self.lr}")
-        require(0 <= self.beta1 < 1, f"beta1 must be in [0, 1), got {self.beta1}")
-        require(self.device in ("auto", "cpu", "cuda"), f"device must be auto, cpu or cuda, not {self.device!r}")
-        require(self.binarize in ("none", "dynamic"), f"binarize must be none or dynamic, not {self.binarize!r}")
-        require(self.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
+__all__ = ["TrainConfig", "Trainer", "held_out_loss", "train", "resolve_device"]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -80,7 +63,7 @@ def read_means(names: list[str], sums: Tensor, count: int) -> dict[str, float]:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, x: Tensor, y: Tensor | None = None, batch_size: int = 1000) -> dict[str, float]:
+def held_out_loss(model: nn.Module, x: Tensor, y: Tensor | None = None, batch_size: int = 1000) -> dict[str, float]:
     """Mean loss parts over uint8 images x (N, C, H, W) and labels y (N,), in eval mode."""
     was_training = model.training
     model.eval()
@@ -127,6 +110,7 @@ class Trainer:
         self.test_x = test_x.to(self.device)
         self.train_y, self.test_y = data.train_y.to(self.device), data.test_y.to(self.device)
         self.epoch, self.step, self.metrics = 0, 0, []
+        self.new_record: runs.RunRecord | None = None  # a resumed run's changed record, committed with its next epoch
 
     def drops_last_batch(self) -> bool:
         """A last batch of one image is skipped: batch norm cannot normalise a single example."""
@@ -150,15 +134,26 @@ class Trainer:
         return state
 
     def restore(self, state: dict[str, Any]) -> None:
-        ckpt.apply_weights(self.model, state["model"], self.out / ckpt.STATE_FILE)
-        saved = state["optimizers"] if "optimizers" in state else {"model": state["optimizer"]}  # older runs
+        """Continue from a checked state.pt: weights, optimizers, RNG streams, counters and metrics."""
+        source = self.out / runs.STATE_FILE if self.out else Path(runs.STATE_FILE)
+        runs.apply_weights(self.model, state["model"], source)
+        if set(state["optimizers"]) != set(self.optimizers):
+            raise RunError(f"{source} holds optimizers {sorted(state['optimizers'])}, but this model trains with "
+                           f"{sorted(self.optimizers)}: it is a checkpoint of another model")
         for name, optimizer in self.optimizers.items():
-            optimizer.load_state_dict(saved[name])
+            try:
+                optimizer.load_state_dict(state["optimizers"][name])
+            except (ValueError, KeyError, TypeError, RuntimeError) as err:
+                raise RunError(f"{source}: the {name} optimizer state does not fit this model "
+                               f"({str(err)[:120]}); delete the run or restore the file") from None
             for group in optimizer.param_groups:
-                group["lr"] = self.config.lr  # the command line wins over the checkpoint's learning rate
-        torch.set_rng_state(state["rng_cpu"])
-        if "rng_cuda" in state and self.device.type == "cuda":
-            torch.cuda.set_rng_state(state["rng_cuda"], self.device)
+                group["lr"] = self.config.lr  # --resume may change the learning rate
+        try:
+            torch.set_rng_state(state["rng_cpu"])
+            if "rng_cuda" in state and self.device.type == "cuda":
+                torch.cuda.set_rng_state(state["rng_cuda"], self.device)
+        except (RuntimeError, TypeError) as err:
+            raise RunError(f"{source}: the random-number state is damaged ({str(err)[:120]})") from None
         self.epoch, self.step, self.metrics = state["epoch"], state["step"], list(state["metrics"])
 
     def run_epoch(self, bar: tqdm) -> dict[str, Any]:
@@ -186,22 +181,31 @@ class Trainer:
         seconds = time.perf_counter() - start
         self.epoch += 1
         return {"epoch": self.epoch, "step": self.step, "epoch_seconds": round(seconds, 4),
-                "train": train_means, "test": evaluate(self.model, self.test_x, self.test_y)}
+                "train": train_means, "test": held_out_loss(self.model, self.test_x, self.test_y)}
 
     def check_finite(self, record: dict[str, Any]) -> None:
+        """Stop on a NaN, infinite or exploded loss, saying what was kept."""
         bad = [f"{split} {name}" for split in ("train", "test") for name, v in record[split].items()
-               if not math.isfinite(v)]
-        if bad:
-            kept = f"; the last good checkpoint in {self.out} is untouched" if self.out else ""
-            raise TrainingError(f"training diverged at epoch {record['epoch']}: {', '.join(bad)} became "
-                                f"NaN or infinite{kept}; try a smaller --lr (now {self.config.lr})")
+               if not math.isfinite(v) or abs(v) > EXPLODED_LOSS]
+        if not bad:
+            return
+        if self.out is None:
+            kept = ""
+        elif self.epoch > 1:
+            kept = f"; the last good checkpoint (epoch {self.epoch - 1}) in {self.out} is kept"
+        else:
+            kept = f"; no epoch completed, so {self.out} holds no checkpoint"
+        raise TrainingError(f"training diverged at epoch {record['epoch']}: {', '.join(bad)} became NaN or infinite "
+                            f"(or passed {EXPLODED_LOSS:.0e}){kept}; try a smaller --lr (now {self.config.lr})")
 
     def save(self, record: dict[str, Any]) -> None:
+        """Per-epoch images, then the epoch committed as one unit (weights, state, metrics)."""
         if self.out is None:
             return
         for name, grid in epoch_images(self.model, self.test_x, self.config.seed).items():
             save_png(grid, self.out / "images" / f"{name}_epoch{record['epoch']:03d}.png")
-        ckpt.save_checkpoint(self.out, self.model, self.state(), self.metrics)
+        runs.commit_epoch(self.out, self.model, self.state(), self.metrics, self.new_record)
+        self.new_record = None
 
     def describe(self, record: dict[str, Any]) -> str:
         def parts(split: str) -> str:
@@ -228,61 +232,103 @@ class Trainer:
         return self.metrics
 
 
-def run_config(model: nn.Module, data: Dataset, config: TrainConfig, extra: dict[str, Any]) -> dict[str, Any]:
-    """Everything needed to reproduce the run, as written to config.json."""
-    return {
-        "model": getattr(model, "model_name", type(model).__name__.lower()),
-        "model_config": model.config.to_dict(),
-        "data": {"name": data.name, "image_shape": list(data.image_shape), "source": data.source,
-                 **extra.pop("data", {})},
-        "train": config.to_dict(),
-        "versions": {"genlab": __version__, "torch": torch.__version__, "python": platform.python_version()},
-        "created": datetime.datetime.now().isoformat(timespec="seconds"),
-        **extra,
-    }
+def check_trainable(model: nn.Module, data: Dataset, config: TrainConfig, out: Path | None) -> str | None:
+    """Fail before anything is built or written: wrong kinds, shapes, or too little data. Returns the model's
+    registry name (None for an unregistered model trained without a run directory)."""
+    if not isinstance(model, nn.Module) or not callable(getattr(model, "loss", None)):
+        raise ConfigError(f"train() needs a torch.nn.Module with a loss(x) method, got {type(model).__name__}")
+    if not isinstance(data, Dataset):
+        raise ConfigError(f"train() needs a genlab Dataset (see genlab.load_dataset), got {type(data).__name__}")
+    if not isinstance(config, TrainConfig):
+        raise ConfigError(f"train() needs a TrainConfig, got {type(config).__name__}")
+    name = spec_name(model)
+    if out is not None and (name is None or not isinstance(getattr(model, "config", None), Config)):
+        raise ConfigError(f"{type(model).__name__} is not a registered genlab model, so a run directory could not "
+                          f"load it again: register it with genlab.register_model(name, {type(model).__name__}, "
+                          f"ItsConfig) and build it from its config (see docs/extending.md), or train without out=")
+    shape = getattr(getattr(model, "config", None), "image_shape", None)
+    if shape is not None and tuple(data.image_shape) != tuple(shape):
+        raise ConfigError(f"the model expects images of shape {tuple(shape)} "
+                          f"but {data.name} has {tuple(data.image_shape)}")
+    check_enough_data(data)
+    return name
 
 
-def prepare_run_dir(out: Path, resume: bool, run_cfg: dict[str, Any]) -> dict[str, Any] | None:
-    """Fresh run: refuse to overwrite, write config.json. Resume: check it is the same model; return the state."""
-    if not resume or not (out.exists() and any(out.iterdir())):
-        if out.exists() and any(out.iterdir()):
-            raise RunError(f"{out} already exists and is not empty; pass --resume to continue it, "
-                           f"or choose another --out")
-        out.mkdir(parents=True, exist_ok=True)
-        ckpt.atomic_write_text(out / ckpt.CONFIG_FILE, ckpt.json_dumps(run_cfg))
+def check_enough_data(data: Dataset) -> None:
+    """At least one training step per epoch and one test image."""
+    n_train = data.train_x.shape[0]
+    if n_train < 2:
+        raise ConfigError(f"{data.name} has {n_train} training image(s); training needs at least 2 "
+                          f"(a batch of one cannot be batch-normalised)")
+    if data.test_x.shape[0] == 0:
+        raise ConfigError(f"{data.name} has no test images; a run needs at least one to report a test loss")
+
+
+def new_record(name: str, model: nn.Module, data: Dataset, config: TrainConfig, data_spec: runs.DataRecord | None,
+               command: str) -> runs.RunRecord:
+    """The record config.json will hold for this run."""
+    return runs.RunRecord(
+        model=name, model_config=model.config, data=data_spec or runs.data_record(data), train=config,
+        command=command or f"genlab.train() from Python ({name})",
+        versions={"genlab": __version__, "torch": torch.__version__, "python": platform.python_version()},
+        created=datetime.datetime.now().isoformat(timespec="seconds"))
+
+
+def open_run(out: Path, resume: bool, record: runs.RunRecord) -> dict[str, Any] | None:
+    """Fresh run: refuse to overwrite, write config.json. Resume: refuse a different run; return its state."""
+    if runs.is_empty_run_dir(out):
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise RunError(f"cannot create --out {out} ({err.strerror or err}); choose another --out") from None
+        runs.write_record(out, record)
         return None
-    saved = ckpt.read_run_config(out)
-    if saved["model"] != run_cfg["model"]:
-        raise RunError(f"{out} holds a {saved['model']!r} run, not {run_cfg['model']!r}; "
-                       f"resume it with `genlab train {saved['model']} --resume --out {out}`")
-    if saved["model_config"] != ckpt.json_roundtrip(run_cfg["model_config"]):
-        raise RunError(f"the model options differ from those {out} was trained with; "
-                       f"repeat the original command with --resume")
-    if not (out / ckpt.STATE_FILE).exists():
+    if not (out / runs.CONFIG_FILE).is_file():
+        raise RunError(f"{out} is not empty and holds no genlab run (no {runs.CONFIG_FILE}); choose another --out")
+    if not resume:
+        raise RunError(f"{out} already exists and is not empty; pass --resume to continue it, "
+                       f"or choose another --out")
+    saved = runs.read_record(out)
+    if saved.model != record.model:
+        raise RunError(f"{out} holds a {saved.model!r} run, not {record.model!r}; "
+                       f"resume it with `genlab train {saved.model} --resume --out {out}`")
+    changes = saved.identity_changes(record)
+    if changes:
+        raise RunError(f"--resume would change what {out} is ({'; '.join(changes)}); resume with its original "
+                       f"options (they are in {out / runs.CONFIG_FILE}) or train into a new --out")
+    if not (out / runs.STATE_FILE).exists():
+        runs.write_record(out, record)
         return None  # killed before the first checkpoint: nothing to resume, start afresh
-    return ckpt.load_state(out)
+    return runs.load_state(out)
+
+
+def resumed_record(out: Path, record: runs.RunRecord) -> runs.RunRecord | None:
+    """The record to commit with the next epoch of a resumed run, or None when nothing changed."""
+    saved = runs.read_record(out)
+    keep = dataclasses.replace(record, created=saved.created, versions=saved.versions)
+    unchanged = keep.train == saved.train and keep.command == saved.command
+    return None if unchanged else keep
 
 
 def train(model: nn.Module, data: Dataset, config: TrainConfig = TrainConfig(), out: str | Path | None = None,
-          resume: bool = False, extra: dict[str, Any] | None = None,
+          resume: bool = False, data_spec: runs.DataRecord | None = None, command: str = "",
           on_epoch_end: Callable[[dict[str, Any]], None] | None = None,
           log: Callable[[str], None] | None = None, progress: bool | None = None) -> list[dict[str, Any]]:
-    """Train a registered model on a dataset; with `out`, write a resumable run directory.
+    """Train a model on a dataset; with `out`, keep a resumable run directory there.
 
     Returns one metrics record per epoch (losses in the model's units, nats per image for VAEs).
+    Nothing is written until the data, model and device have been checked.
     """
     out = Path(out) if out is not None else None
-    if tuple(data.image_shape) != tuple(model.config.image_shape):
-        raise ConfigError(f"the model expects images of shape {tuple(model.config.image_shape)} "
-                          f"but {data.name} has {tuple(data.image_shape)}")
-    state = None
-    if out is not None:
-        state = prepare_run_dir(out, resume, run_config(model, data, config, dict(extra or {})))
-    if state is None:
-        torch.manual_seed(config.seed)
+    name = check_trainable(model, data, config, out)
+    resolve_device(config.device)  # fails before the run directory exists
+    torch.manual_seed(config.seed)
     trainer = Trainer(model, data, config, out, log=log, progress=progress)
+    record = new_record(name, model, data, config, data_spec, command) if out else None
+    state = open_run(out, resume, record) if out else None
     if state is not None:
         trainer.restore(state)
+        trainer.new_record = resumed_record(out, record)
         if trainer.finished():
             trainer.log(f"{out} already finished {trainer.epoch} epoch(s); raise --epochs to train further")
     return trainer.fit(on_epoch_end)

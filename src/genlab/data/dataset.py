@@ -1,0 +1,79 @@
+"""Dataset: train and test images as uint8 (N, C, H, W) with int64 labels and a little metadata."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from genlab.errors import DataError
+
+MAX_CHANNELS = 4
+
+
+def check_images(name: str, split: str, x: torch.Tensor) -> None:
+    """A DataError unless x is a uint8 (N, C, H, W) tensor; float images get the conversion to use."""
+    if not isinstance(x, torch.Tensor):
+        raise DataError(f"{name}: {split}_x must be a torch.Tensor, got {type(x).__name__}")
+    if x.dtype.is_floating_point:
+        raise DataError(f"{name}: {split}_x holds {x.dtype} values, but a Dataset holds uint8 pixels in 0..255; "
+                        f"convert images in [0, 1] with (x * 255).round().to(torch.uint8)")
+    if x.dtype != torch.uint8:
+        raise DataError(f"{name}: {split}_x holds {x.dtype} values; a Dataset holds uint8 pixels in 0..255: "
+                        f"convert with x.clamp(0, 255).to(torch.uint8)")
+    if x.dim() != 4 or not 1 <= x.shape[1] <= MAX_CHANNELS:
+        raise DataError(f"{name}: {split}_x has shape {tuple(x.shape)}; expected (N, C, H, W) with C in 1..4 "
+                        f"(add a channel axis to grayscale images with x.unsqueeze(1))")
+
+
+def check_labels(name: str, split: str, x: torch.Tensor, y: torch.Tensor, n_classes: int) -> None:
+    """A DataError unless y is an integer (N,) tensor with one class index in 0..n_classes-1 per image."""
+    if not isinstance(y, torch.Tensor) or y.dtype.is_floating_point or y.dtype == torch.bool:
+        raise DataError(f"{name}: {split}_y must be an integer tensor of class indices")
+    if y.dim() != 1 or y.shape[0] != x.shape[0]:
+        raise DataError(f"{name}: {split}_y has shape {tuple(y.shape)} for {x.shape[0]} images; "
+                        f"expected one label per image, shape ({x.shape[0]},)")
+    # one-off host reads at construction time, not on a hot path; empty tensors have no min
+    if y.numel() and (int(y.min()) < 0 or int(y.max()) >= n_classes):
+        raise DataError(f"{name}: {split}_y holds labels outside 0..{n_classes - 1} "
+                        f"(there are {n_classes} class names)")
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Train and test images as uint8 (N, C, H, W) on the CPU, int64 labels, class names.
+
+    Built from float images it fails at once, saying how to convert them.
+    """
+
+    name: str
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    classes: tuple[str, ...]
+    factor_names: tuple[str, ...] = ()
+    train_factors: torch.Tensor | None = None
+    test_factors: torch.Tensor | None = None
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.classes:
+            raise DataError(f"{self.name}: a Dataset needs at least one class name")
+        for split, x, y in (("train", self.train_x, self.train_y), ("test", self.test_x, self.test_y)):
+            check_images(self.name, split, x)
+            check_labels(self.name, split, x, y, len(self.classes))
+        if self.train_x.shape[1:] != self.test_x.shape[1:]:
+            raise DataError(f"{self.name}: train images are {tuple(self.train_x.shape[1:])} but test images "
+                            f"{tuple(self.test_x.shape[1:])}; both splits need one shape")
+        object.__setattr__(self, "train_y", self.train_y.long())
+        object.__setattr__(self, "test_y", self.test_y.long())
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """(C, H, W)."""
+        return tuple(self.train_x.shape[1:])  # type: ignore[return-value]
+
+    def __repr__(self) -> str:
+        channels, height, width = self.image_shape
+        return (f"Dataset({self.name!r}: {len(self.train_x)} train / {len(self.test_x)} test images, "
+                f"{channels}x{height}x{width} uint8, {len(self.classes)} classes)")

@@ -1,0 +1,475 @@
+"""The run directory and its one owner: the config record, transactional checkpoints, validated loading.
+
+RUN/config.json      one typed, versioned record: model and config, the data as the model saw it, training
+                     config, versions, the command (written when training has really started)
+RUN/model.safetensors, RUN/state.pt, RUN/metrics.jsonl
+                     the last complete epoch; an epoch is staged in RUN/.staging-NNNNNN/ and published by one
+                     rename to RUN/.commit/, whose files then move into place (a kill at any instant leaves the
+                     last complete epoch, and the next start finishes or discards the interrupted one)
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load as load_safetensors
+from safetensors.torch import save as save_safetensors
+from torch import Tensor, nn
+
+from genlab.data.batches import binarize_fixed
+from genlab.data.catalog import Dataset, load_dataset
+from genlab.errors import ConfigError, GenlabError, RunError
+from genlab.files import atomic_write_text, fsync_dir, remove_leftovers, write_failure
+from genlab.models.config import Config, option
+from genlab.models.registry import build_model, model_spec
+from genlab.train.config import TrainConfig
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+STATE_FILE = "state.pt"
+METRICS_FILE = "metrics.jsonl"
+EPOCH_FILES = (WEIGHTS_FILE, STATE_FILE, METRICS_FILE, CONFIG_FILE)  # committed together (config.json when
+                                                                     # a resumed run's record changed)
+COMMIT_DIR = ".commit"
+STAGING_PREFIX = ".staging-"
+RUN_FORMAT = 2
+MAX_CONFIG_BYTES = 1_000_000    # a config.json is a few kB; a huge one is damage, not a run
+MAX_METRICS_BYTES = 200_000_000
+IDENTITY_TRAIN_FIELDS = ("seed", "batch_size", "beta1", "binarize", "precision")
+
+
+@dataclass(frozen=True)
+class DataRecord(Config):
+    """The data as the model saw it: how to load it again, and what came out."""
+
+    spec: str = option("", "what load_dataset was given: a dataset name, or folder:ABSOLUTE_PATH")
+    name: str = option("", "the dataset's name")
+    data_dir: str | None = option(None, "the folder searched first for its files, if one was given")
+    image_size: int | None = option(None, "images resized to this square size", low=4, high=2048)
+    channels: int | None = option(None, "1 (grayscale) or 3 (RGB), if converted", low=1, high=3)
+    image_shape: tuple[int, int, int] = option((1, 28, 28), "(channels, height, width) the model saw",
+                                               low=1, high=2048)
+    train_images: int = option(0, "images in the training split", low=0, high=10**9)
+    test_images: int = option(0, "images in the test split", low=0, high=10**9)
+    source: str = option("", "where the files were found")
+
+    def __post_init__(self) -> None:
+        check_data_spec(self.spec)
+
+
+def check_data_spec(spec: str) -> None:
+    """A data spec read back from a run is held to the command line's rules, and folders must be absolute."""
+    if spec.startswith("folder:"):
+        folder = spec.removeprefix("folder:")
+        if not folder or not Path(folder).is_absolute() or ".." in Path(folder).parts:
+            raise ConfigError(f"data spec {spec!r} must name an absolute folder (folder:/path/to/images) "
+                              f"without '..'")
+    elif not spec or spec.strip() != spec or "/" in spec:
+        raise ConfigError(f"data spec {spec!r} is not a dataset name or folder:PATH")
+
+
+def data_record(data: Dataset, spec: str | None = None, data_dir: str | None = None,
+                image_size: int | None = None, channels: int | None = None) -> DataRecord:
+    """The record of `data` (a folder dataset's spec is its absolute path, so the run reloads from anywhere)."""
+    spec = spec or data.name
+    if spec.startswith("folder:"):
+        spec = "folder:" + str(Path(spec.removeprefix("folder:")).expanduser().resolve())
+    if data_dir is not None:
+        data_dir = str(Path(data_dir).expanduser().resolve())
+    if image_size is None and data.image_shape[1:] != default_size(spec):
+        image_size = data.image_shape[1]  # resized from the Python API: record it so the run reloads at size
+    return DataRecord(spec=spec, name=data.name, data_dir=data_dir, image_size=image_size, channels=channels,
+                      image_shape=tuple(data.image_shape), train_images=len(data.train_x),
+                      test_images=len(data.test_x), source=data.source)
+
+
+def default_size(spec: str) -> tuple[int, int] | None:
+    """(H, W) a named dataset loads at without --image-size (None: it depends on the files)."""
+    return {"fashion-mnist": (28, 28), "mnist": (28, 28), "shapes": (28, 28)}.get(spec)
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """config.json: everything needed to load the run again or to repeat it (`genlab train --config`)."""
+
+    model: str
+    model_config: Config
+    data: DataRecord
+    train: TrainConfig
+    command: str = ""
+    versions: dict[str, str] = field(default_factory=dict)
+    created: str = ""
+    format: int = RUN_FORMAT
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": self.format, "model": self.model, "model_config": self.model_config.to_dict(),
+                "data": self.data.to_dict(), "train": self.train.to_dict(), "command": self.command,
+                "versions": dict(self.versions), "created": self.created}
+
+    def dataset(self, data_dir: str | None = None) -> Dataset:
+        """The dataset at the size and channels the model was trained with (data_dir overrides the record's)."""
+        return load_dataset(self.data.spec, data_dir=data_dir or self.data.data_dir,
+                            image_size=self.data.image_size, channels=self.data.channels)
+
+    def model_images(self, x: Tensor) -> Tensor:
+        """uint8 images as the model is tested on them: their fixed-seed binarization for dynamic runs."""
+        return binarize_fixed(x) if self.train.binarize == "dynamic" else x
+
+    def identity_changes(self, other: RunRecord) -> list[str]:
+        """What `other` changes about what the run is ('seed 0 -> 1', ...); epochs and devices may change."""
+        if other.model != self.model:
+            return [f"model {self.model} -> {other.model}"]
+        changes = []
+        for name, old, new in differences(self.model_config.to_dict(), other.model_config.to_dict()):
+            changes.append(f"{name} {old} -> {new}")
+        for key in ("spec", "image_size", "channels", "image_shape"):
+            old, new = getattr(self.data, key), getattr(other.data, key)
+            if old != new:
+                changes.append(f"data {key} {old} -> {new}")
+        for key in IDENTITY_TRAIN_FIELDS:
+            old, new = getattr(self.train, key), getattr(other.train, key)
+            if old != new:
+                changes.append(f"{key} {old} -> {new}")
+        return changes
+
+
+def differences(old: dict[str, Any], new: dict[str, Any]) -> Iterator[tuple[str, Any, Any]]:
+    for key in sorted(set(old) | set(new)):
+        if old.get(key) != new.get(key):
+            yield key, old.get(key), new.get(key)
+
+
+# ---------------------------------------------------------------- reading and checking config.json
+
+
+def read_json_limited(path: Path, limit: int) -> Any:
+    """JSON from a file of at most `limit` bytes; absurd nesting and bad encodings are RunErrors."""
+    try:
+        size = path.stat().st_size
+        if size > limit:
+            raise RunError(f"{path} is {size:,} bytes, far larger than any genlab record ({limit:,} at most); "
+                           f"it is damaged: restore it or delete the run")
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise RunError(f"{path} is corrupt ({err}); the run cannot be loaded") from None
+    except RecursionError:
+        raise RunError(f"{path} is nested too deeply to be a genlab record; it is damaged") from None
+    except OSError as err:
+        raise RunError(f"{path} could not be read ({err.strerror or err})") from None
+
+
+def parse_record(values: Any, where: str) -> RunRecord:
+    """A RunRecord from config.json's contents, every field checked before anything is built."""
+    if not isinstance(values, dict):
+        raise RunError(f"{where} holds a {type(values).__name__}, not a JSON object; it is not a genlab run record")
+    model = values.get("model")
+    if not isinstance(model, str) or not isinstance(values.get("model_config"), dict):
+        raise RunError(f"{where} lacks a model name and its options ('model' and 'model_config'); "
+                       f"it is not a genlab run record")
+    spec = installed_spec(model, where)
+    try:
+        model_config = spec.config_cls.from_dict(values["model_config"])
+        data = DataRecord.from_dict(upgrade_data(values.get("data")))
+        train = TrainConfig.from_dict(values.get("train") or {})
+    except GenlabError as err:
+        raise RunError(f"{where} has an invalid value: {err}") from None
+    text = {key: values.get(key) for key in ("command", "created")}
+    versions = values.get("versions") or {}
+    if not all(isinstance(v, str) for v in text.values() if v is not None) or not isinstance(versions, dict):
+        raise RunError(f"{where}: 'command', 'created' and 'versions' must hold text")
+    return RunRecord(model, model_config, data, train, text["command"] or "",
+                     {str(k): str(v) for k, v in versions.items()}, text["created"] or "",
+                     int(values.get("format", 1)) if isinstance(values.get("format", 1), int) else RUN_FORMAT)
+
+
+def installed_spec(model: str, where: str):
+    """The registry entry of a run's model, or a RunError saying it is not installed here."""
+    try:
+        return model_spec(model)
+    except ConfigError:
+        raise RunError(f"{where} was trained with the model {model[:80]!r}, which is not installed here: install "
+                       f"the package that provides it (it registers through the `genlab.models` entry point), "
+                       f"then retry; `genlab models` lists what is installed") from None
+
+
+def upgrade_data(data: Any) -> Any:
+    """Records written before format 2 kept the data's spec and name in one loose block."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"'data' must be a JSON object, got {type(data).__name__}")
+    data = dict(data)
+    data.setdefault("spec", data.get("name", ""))
+    return data
+
+
+def read_record(run_dir: str | os.PathLike) -> RunRecord:
+    """The checked record of a run, or a RunError saying why `run_dir` is not a usable run."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise RunError(f"run directory {run_dir} does not exist; train one with `genlab train MODEL --out {run_dir}`")
+    path = run_dir / CONFIG_FILE
+    if not path.is_file():
+        raise RunError(f"{run_dir} is not a genlab run directory: {CONFIG_FILE} is missing")
+    return parse_record(read_json_limited(path, MAX_CONFIG_BYTES), str(path))
+
+
+def read_user_config(path: str | os.PathLike) -> dict[str, Any]:
+    """A config a user passes to `genlab train --config`: a run's config.json, or JSON/YAML in its shape."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"--config {path}: no such file")
+    if path.suffix.lower() in (".yaml", ".yml"):
+        values = read_yaml(path)
+    else:
+        values = read_json_limited(path, MAX_CONFIG_BYTES)
+    if not isinstance(values, dict):
+        raise ConfigError(f"--config {path} holds a {type(values).__name__}; expected a mapping with keys such as "
+                          f"model, model_config, data, train")
+    unknown = sorted(set(values) - {"format", "model", "model_config", "data", "train", "command", "versions",
+                                    "created"})
+    if unknown:
+        raise ConfigError(f"--config {path} has unknown key(s) {', '.join(map(str, unknown))}; "
+                          f"expected model, model_config, data, train")
+    return values
+
+
+def read_yaml(path: Path) -> Any:
+    try:
+        import yaml
+    except ImportError:
+        raise ConfigError(f"--config {path}: reading YAML needs PyYAML (pip install pyyaml), or give JSON") from None
+    try:
+        if path.stat().st_size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"--config {path} is larger than {MAX_CONFIG_BYTES:,} bytes")
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError, RecursionError) as err:
+        raise ConfigError(f"--config {path} is not valid YAML ({str(err).splitlines()[0]})") from None
+
+
+# ---------------------------------------------------------------- the run directory's life
+
+
+def finish_commit(run_dir: Path) -> None:
+    """Move a published epoch (RUN/.commit/) into place: the second half of a commit a kill interrupted."""
+    commit = run_dir / COMMIT_DIR
+    if not commit.is_dir():
+        return
+    for name in EPOCH_FILES:
+        try:
+            os.replace(commit / name, run_dir / name)
+        except FileNotFoundError:
+            pass  # moved already, before the kill (or by a concurrent reader)
+    fsync_dir(run_dir)
+    try:
+        commit.rmdir()
+    except OSError:
+        pass  # another process finished it first
+
+
+def clean_run_dir(run_dir: Path) -> None:
+    """At the start of training: finish an interrupted commit, drop unpublished epochs and temporary files."""
+    finish_commit(run_dir)
+    for staging in run_dir.glob(STAGING_PREFIX + "*"):
+        shutil.rmtree(staging, ignore_errors=True)
+    remove_leftovers(run_dir)
+
+
+def is_empty_run_dir(out: Path) -> bool:
+    """True when `out` does not exist or holds nothing (after cleaning what killed writes left)."""
+    if not out.exists():
+        return True
+    if not out.is_dir():
+        raise RunError(f"--out {out} is a file, not a folder; choose another --out")
+    clean_run_dir(out)
+    return not any(out.iterdir())
+
+
+def record_text(record: RunRecord) -> str:
+    return json.dumps(record.to_dict(), indent=2) + "\n"
+
+
+def write_record(run_dir: Path, record: RunRecord) -> None:
+    """config.json, atomically."""
+    atomic_write_text(run_dir / CONFIG_FILE, record_text(record))
+
+
+def state_bytes(state: dict[str, Any]) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    return buffer.getvalue()
+
+
+def commit_epoch(run_dir: Path, model: nn.Module, state: dict[str, Any], metrics: list[dict],
+                 record: RunRecord | None = None) -> None:
+    """Commit an epoch as one unit: weights, resumable state (weights included), the metrics log, and the
+    run's record when it changed (a resumed run's new epochs or learning rate).
+
+    All three are staged in a fresh folder, published by one rename, then moved into place. A full disk
+    (or any write error) leaves the previous epoch untouched and says so.
+    """
+    finish_commit(run_dir)
+    weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    staging = run_dir / f"{STAGING_PREFIX}{state['epoch']:06d}"
+    contents = {WEIGHTS_FILE: lambda: save_safetensors(weights, metadata={"epoch": str(state["epoch"])}),
+                STATE_FILE: lambda: state_bytes({**state, "model": weights, "metrics": metrics}),
+                METRICS_FILE: lambda: "".join(json.dumps(m) + "\n" for m in metrics).encode("utf-8")}
+    if record is not None:
+        contents[CONFIG_FILE] = lambda: record_text(record).encode("utf-8")
+    try:
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        for name, make in contents.items():
+            write_synced(staging / name, make())
+        fsync_dir(staging)
+        os.replace(staging, run_dir / COMMIT_DIR)  # the commit point
+    except OSError as err:
+        shutil.rmtree(staging, ignore_errors=True)
+        last = f"epoch {state['epoch'] - 1}" if state["epoch"] > 1 else "no epoch yet"
+        raise RunError(f"{write_failure(run_dir / STATE_FILE, err)}; the run's last complete epoch ({last}) "
+                       f"is untouched, and --resume continues from it") from None
+    fsync_dir(run_dir)
+    finish_commit(run_dir)
+
+
+def write_synced(path: Path, data: bytes) -> None:
+    with open(path, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+# ---------------------------------------------------------------- reading the state back
+
+
+def load_state(run_dir: Path) -> dict[str, Any]:
+    """The resumable state of a run (tensors and plain containers only: weights_only=True), checked."""
+    path = Path(run_dir) / STATE_FILE
+    if not path.is_file():
+        raise RunError(f"{run_dir} has no checkpoint ({STATE_FILE}); it never finished an epoch: start it afresh")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises several types for a damaged or hostile file
+        raise RunError(f"{path} is corrupt ({type(e).__name__}); delete the run or restore the file") from None
+    check_state(state, path)
+    return state
+
+
+def check_state(state: Any, path: Path) -> None:
+    """A RunError unless `state` has the structure the trainer wrote."""
+    def bad(what: str) -> RunError:
+        return RunError(f"{path} is not a genlab checkpoint: {what}; delete the run or restore the file")
+    if not isinstance(state, dict):
+        raise bad(f"it holds a {type(state).__name__}")
+    for key in ("epoch", "step"):
+        if not isinstance(state.get(key), int) or isinstance(state.get(key), bool) or state[key] < 0:
+            raise bad(f"'{key}' must be a whole number >= 0")
+    rng = state.get("rng_cpu")
+    if not isinstance(rng, Tensor) or rng.dtype != torch.uint8 or rng.dim() != 1:
+        raise bad("'rng_cpu' must be the generator state (a uint8 vector)")
+    if not isinstance(state.get("optimizers"), dict) or not all(
+            isinstance(k, str) and isinstance(v, dict) for k, v in state["optimizers"].items()):
+        raise bad("'optimizers' must map names to optimizer states")
+    if not isinstance(state.get("model"), dict) or not all(
+            isinstance(k, str) and isinstance(v, Tensor) for k, v in state["model"].items()):
+        raise bad("'model' must map parameter names to tensors")
+    metrics = state.get("metrics")
+    if not isinstance(metrics, list) or len(metrics) != state["epoch"] or not all(isinstance(m, dict) for m in metrics):
+        raise bad("'metrics' must hold one record per completed epoch")
+
+
+def load_weights(run_dir: Path) -> dict[str, Tensor]:
+    path = Path(run_dir) / WEIGHTS_FILE
+    if not path.is_file():
+        raise RunError(f"{run_dir} has no {WEIGHTS_FILE}; it never finished an epoch")
+    try:
+        return load_safetensors(path.read_bytes())
+    except Exception as e:  # safetensors raises its own error type for bad headers
+        raise RunError(f"{path} is corrupt ({str(e)[:200]})") from None
+
+
+def apply_weights(model: nn.Module, weights: dict[str, Tensor], source: Path) -> None:
+    """Load weights strictly; a mismatch means the checkpoint belongs to another model."""
+    try:
+        model.load_state_dict(weights, strict=True)
+    except (RuntimeError, ValueError, TypeError) as e:
+        first = str(e).strip().splitlines()[-1].strip()[:200]
+        raise RunError(f"the weights in {source} do not fit a {getattr(model, 'model_name', 'model')} "
+                       f"with this config (a checkpoint of another model?): {first}") from None
+
+
+def read_metrics(run_dir: str | os.PathLike) -> list[dict]:
+    """One dict per completed epoch from RUN/metrics.jsonl; [] if the file does not exist yet."""
+    path = Path(run_dir) / METRICS_FILE
+    try:
+        if path.stat().st_size > MAX_METRICS_BYTES:
+            raise RunError(f"{path} is larger than {MAX_METRICS_BYTES:,} bytes; it is damaged")
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return []
+    except (OSError, UnicodeDecodeError) as err:
+        raise RunError(f"{path} could not be read ({err}); check its permissions and encoding") from None
+    return [parse_metrics_line(path, number, line) for number, line in enumerate(lines, 1) if line.strip()]
+
+
+def parse_metrics_line(path: Path, number: int, line: str) -> dict:
+    try:
+        row = json.loads(line)
+    except (json.JSONDecodeError, RecursionError) as err:
+        raise RunError(f"{path} line {number} is not valid JSON ({err}); delete or repair that line") from None
+    if not isinstance(row, dict):
+        raise RunError(f"{path} line {number} is not a JSON object; each line holds one epoch's metrics")
+    return row
+
+
+# ---------------------------------------------------------------- a loaded run
+
+
+@dataclass
+class Run:
+    """A trained run loaded from disk: its record, its model (eval mode) and its metrics."""
+
+    path: Path
+    record: RunRecord
+    model: nn.Module
+    metrics: list[dict]
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """config.json as a plain dict."""
+        return self.record.to_dict()
+
+    def dataset(self, data_dir: str | None = None) -> Dataset:
+        """The run's dataset as the model saw it (size, channels)."""
+        return self.record.dataset(data_dir)
+
+    def test_images(self, data: Dataset) -> Tensor:
+        """uint8 test images as the model is tested on them (binarized for dynamic runs)."""
+        return self.record.model_images(data.test_x)
+
+
+def load_run(run_dir: str | os.PathLike, device: str | torch.device = "cpu") -> Run:
+    """Rebuild the model of a run directory from config.json and model.safetensors, both checked first."""
+    run_dir = Path(run_dir)
+    record = read_record(run_dir)
+    finish_commit_quietly(run_dir)
+    try:
+        model = build_model(record.model, record.model_config)
+    except GenlabError as e:
+        raise RunError(f"{run_dir / CONFIG_FILE} has an invalid model config: {e}") from None
+    apply_weights(model, load_weights(run_dir), run_dir / WEIGHTS_FILE)
+    return Run(run_dir, record, model.to(device).eval(), read_metrics(run_dir))
+
+
+def finish_commit_quietly(run_dir: Path) -> None:
+    """Readers finish a commit a kill interrupted, where they may write; a read-only run is read as it is."""
+    try:
+        finish_commit(run_dir)
+    except OSError:
+        pass
+
