@@ -177,3 +177,10 @@ def test_loss_curves_png_has_a_panel_per_part():
     assert all(third.mean() > 0.01 for third in thirds)  # every panel has something drawn
     with Image.open(io.BytesIO(loss_curves_png([]))) as empty:
         assert empty.format == "PNG"
+
+
+@pytest.mark.parametrize("model, explorable", [("vae", True), ("ae", True), ("dcgan", True),
+                                               ("classifier", False), ("no-such-model", False)])
+def test_the_explorer_is_offered_for_models_with_a_latent_space(tmp_path, model, explorable):
+    page = (write_report(make_run(tmp_path, model=model))).read_text()
+    assert ("<h2>Explore</h2>" in page) == explorable

@@ -18,7 +18,6 @@ from torch import Tensor, nn
 
 from genlab.data.batches import iter_ordered
 from genlab.errors import ConfigError
-from genlab.models.contract import GAN
 from genlab.nn import module_device
 
 DECODE_CHUNK = 512  # codes decoded per forward pass: bounds memory for large grids
@@ -28,15 +27,10 @@ DECODE_CHUNK = 512  # codes decoded per forward pass: bounds memory for large gr
 
 
 def decode_images(model: nn.Module, z: Tensor) -> Tensor:
-    """Codes (N, latent_dim) -> images (N, C, H, W) in [0, 1], for VAEs, autoencoders and GANs alike."""
+    """Codes (N, latent_dim) -> images (N, C, H, W) in [0, 1]: to_image(decode(z)), the same for every model."""
     z = z.to(module_device(model))
     with torch.no_grad():
-        return torch.cat([decoded_to_image(model, model.decode(chunk)) for chunk in z.split(DECODE_CHUNK)])
-
-
-def decoded_to_image(model: nn.Module, decoded: Tensor) -> Tensor:
-    """A decoder's output as an image in [0, 1]: a GAN decodes to images; autoencoders and VAEs say how."""
-    return decoded if isinstance(model, GAN) else model.to_image(decoded)
+        return torch.cat([model.to_image(model.decode(chunk)) for chunk in z.split(DECODE_CHUNK)])
 
 
 def encode_means(model: nn.Module, x: Tensor, batch_size: int = 1000) -> Tensor:

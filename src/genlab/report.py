@@ -25,6 +25,7 @@ from PIL import Image
 
 from genlab.errors import RunError
 from genlab.evaluation import EVALUATION_FILE, evaluation_rows
+from genlab.models.contract import Decoder
 from genlab.models.registry import MODELS
 from genlab.train.checkpoint import atomic_write_text, read_metrics
 
@@ -341,7 +342,7 @@ def _reproduce_html(config: dict) -> str:
 def _explorer_html(run_dir: Path, config: dict) -> str:
     """The command that opens this run in the browser explorer, for models with a latent space."""
     spec = MODELS.get(config.get("model"))
-    if spec is None or not hasattr(spec.cls, "decode"):
+    if spec is None or not issubclass(spec.cls, Decoder):
         return ""
     command = html.escape(f"genlab serve {run_dir}")
     return (f"<section><h2>Explore</h2><p>Move through this model's latent space live in the browser: "

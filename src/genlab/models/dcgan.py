@@ -120,12 +120,16 @@ class DCGAN(nn.Module):
         return self.generator(self.noise(n))
 
     def decode(self, z: Tensor) -> Tensor:
-        """z (N, latent_dim) -> images (N, C, H, W) in [0, 1]: what exploration tools decode with."""
-        return (self.generator(z) + 1) / 2
+        """z (N, latent_dim) -> G(z) (N, C, H, W), the generator's tanh output in [-1, 1]; `to_image` makes pixels."""
+        return self.generator(z)
+
+    def to_image(self, decoded: Tensor) -> Tensor:
+        """G's output in [-1, 1] -> image in [0, 1]."""
+        return (decoded + 1) / 2
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """n images (n, C, H, W) in [0, 1]."""
-        return self.decode(self.noise(n, generator))
+        return self.to_image(self.decode(self.noise(n, generator)))
 
     def d_loss(self, x: Tensor, fake: Tensor | None = None) -> dict[str, Tensor]:
         """-[log D(x) + log(1 - D(G(z)))], batch means; fake (in [-1, 1]) is drawn when not given. Detaches G."""
