@@ -71,3 +71,9 @@ def test_the_checker_sees_violations() -> None:
     tree = ast.parse("from genlab.cli import main\nimport genlab.report\nfrom genlab import losses\n")
     assert genlab_imports(tree) == [(1, "genlab.cli"), (2, "genlab.report"), (3, "genlab.losses")]
     assert layer_of("genlab.models.vae") == 1 and layer_of("genlab.data.idx") == 0
+
+
+def test_the_training_steps_know_no_concrete_model() -> None:
+    steps = PACKAGE / "train" / "steps.py"
+    models = [m for _, m in genlab_imports(ast.parse(steps.read_text())) if m.startswith("genlab.models.")]
+    assert models and all(m == "genlab.models.contract" for m in models), f"steps.py imports {models}"

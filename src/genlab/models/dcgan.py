@@ -148,12 +148,12 @@ class DCGAN(nn.Module):
         return {"loss": F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))}
 
     def loss(self, x: Tensor) -> dict[str, Tensor]:
-        """Both players' losses on x and one fake batch (evaluation): see `gan_parts`."""
+        """Both players' losses on x and one fake batch (evaluation), as one `loss_record`."""
         fake = self.generate(x.shape[0])
-        return gan_parts(self.d_loss(x, fake), self.g_loss(x.shape[0], fake))
+        return self.loss_record(self.d_loss(x, fake), self.g_loss(x.shape[0], fake))
 
-
-def gan_parts(d: dict[str, Tensor], g: dict[str, Tensor]) -> dict[str, Tensor]:
-    """One record for both players: loss = d_loss + g_loss (a summary, not an objective), and D's mean outputs."""
-    return {"loss": d["loss"] + g["loss"], "d_loss": d["loss"], "g_loss": g["loss"],
-            "d_real": d["d_real"], "d_fake": d["d_fake"]}
+    @staticmethod
+    def loss_record(d: dict[str, Tensor], g: dict[str, Tensor]) -> dict[str, Tensor]:
+        """One record for both players: loss = d_loss + g_loss (a summary, not an objective), and D's mean outputs."""
+        return {"loss": d["loss"] + g["loss"], "d_loss": d["loss"], "g_loss": g["loss"],
+                "d_real": d["d_real"], "d_fake": d["d_fake"]}
