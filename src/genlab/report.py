@@ -21,10 +21,10 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
-from PIL import Image
 
 from genlab.errors import RunError
 from genlab.evaluation import EVALUATION_FILE, evaluation_rows
+from genlab.figures import read_caption
 from genlab.models.contract import Decoder
 from genlab.models.registry import MODELS
 from genlab.train.checkpoint import atomic_write_text, read_metrics
@@ -293,19 +293,10 @@ def _figures_html(run_dir: Path, images: _RunImages) -> str:
     for path in images.figures:
         name = path.relative_to(run_dir / "images").as_posix()
         image = _pixel_img(path, name, _FIGURE_WIDTH)
-        description = _png_description(path)
+        description = read_caption(path)
         caption = f"{description} ({name})" if description else name
         figures.append(f"<figure>{image}<figcaption>{html.escape(caption)}</figcaption></figure>")
     return f"<section><h2>Figures</h2>{''.join(figures)}</section>"
-
-
-def _png_description(path: Path) -> str | None:
-    """The PNG's Description text (what `genlab explore` says the picture shows), or None."""
-    try:
-        with Image.open(path) as image:
-            return image.text.get("Description") if image.format == "PNG" else None
-    except (OSError, ValueError):
-        return None
 
 
 def _evaluation_html(run_dir: Path) -> str:
