@@ -134,6 +134,28 @@ def test_attribute_vector_is_the_difference_of_class_mean_codes(tiny_vae) -> Non
     assert torch.allclose(vector, expected, atol=1e-6)
 
 
+@pytest.mark.parametrize("value, number", [("Circle", 1), ("CROSS", 3), ("2", 2)])
+def test_parse_class_by_name_or_number(tiny_shapes, value, number) -> None:
+    assert tiny_shapes.classes[3] == "cross" and latent.parse_class(value, tiny_shapes.classes) == number
+    with pytest.raises(ConfigError, match="1 'circle'"):
+        latent.parse_class(str(len(tiny_shapes.classes)), tiny_shapes.classes)
+
+
+def test_attribute_indices_pick_each_class_and_the_source_test_images(tiny_shapes) -> None:
+    source, target = latent.attribute_indices(tiny_shapes, 1, 3, n=5)[:2]
+    shown = latent.attribute_indices(tiny_shapes, 1, 3, n=5)[2]
+    assert bool((tiny_shapes.train_y[source] == 1).all() and (tiny_shapes.train_y[target] == 3).all())
+    assert len(source) == int((tiny_shapes.train_y == 1).sum()) <= latent.ATTRIBUTE_GROUP
+    assert shown == torch.nonzero(tiny_shapes.test_y == 1).flatten()[:5].tolist()
+    assert source.tolist() == sorted(source.tolist()), "the first images of the class, in data-set order"
+
+
+def test_attribute_indices_need_images_of_both_classes(tiny_shapes) -> None:
+    empty = tiny_shapes.train_y.max().item() + 1  # a class number no training image has
+    with pytest.raises(ConfigError, match="both classes"):
+        latent.attribute_indices(tiny_shapes, 0, empty, n=3)
+
+
 def test_apply_attribute_rows_start_with_the_image_then_add_the_vector() -> None:
     model, x = IdentityVAE(3), torch.tensor([[[[1.0, 2.0, 3.0]]], [[[0.0, 0.0, 0.0]]]])
     vector, strengths = torch.tensor([1.0, 0.0, -1.0]), torch.tensor([0.0, 0.5, 2.0])

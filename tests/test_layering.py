@@ -14,7 +14,7 @@ LAYERS = {
     "genlab.models": 1,
     "genlab.train": 2, "genlab.latent": 2, "genlab.metrics": 2, "genlab.evaluation": 2, "genlab.invert": 2,
     "genlab.invert_models": 2,
-    "genlab.report": 3, "genlab.serve": 3, "genlab.tables": 3, "genlab.workflow": 3,
+    "genlab.figures": 3, "genlab.report": 3, "genlab.serve": 3, "genlab.tables": 3, "genlab.workflow": 3,
     "genlab.cli": 4, "genlab.__main__": 4,
 }
 
@@ -124,3 +124,9 @@ def test_no_import_cycles_even_inside_a_layer() -> None:
 def test_the_cycle_finder_sees_cycles() -> None:
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": set(), "c": {"a"}}) is None
+
+
+def test_the_training_steps_know_no_concrete_model() -> None:
+    steps = PACKAGE / "train" / "steps.py"
+    models = [m for _, m in genlab_imports(ast.parse(steps.read_text())) if m.startswith("genlab.models.")]
+    assert models and all(m == "genlab.models.contract" for m in models), f"steps.py imports {models}"

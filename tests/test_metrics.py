@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from genlab import evaluation, losses, metrics
+from genlab import evaluation, losses, metrics, tables
 from genlab.errors import ConfigError
 from genlab.models.contract import Classifier
 
@@ -184,7 +184,7 @@ def test_evaluation_rows_describe_every_part() -> None:
               "frechet": {"samples_vs_test": 3.0, "train_vs_test": 0.1, "samples": 50, "test_images": 100,
                           "inception": {"fid": None, "note": "Inception FID skipped: no weights"}},
               "probe": {"latent": 0.8, "pixels": 0.84, "train_images": 10, "test_images": 100, "latent_dim": 2}}
-    rows = dict(evaluation.evaluation_rows(record))
+    rows = dict(tables.evaluation_rows(record))
     assert "binarize_fixed" in rows["test set"] and "250.00 nats/image" in rows["-ELBO"]
     assert "245.00" in rows["IWAE NLL, k=1000"] and rows["Inception FID"].startswith("Inception FID skipped")
     assert "80.00%" in rows["linear probe accuracy"] and "84.00%" in rows["linear probe accuracy"]

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from genlab.errors import ConfigError
-from genlab.models.contract import GAN, AutoEncoder, Classifier, Generative
+from genlab.models.contract import GAN, AutoEncoder, Classifier, Decoder, Generative
 from genlab.models.contract import VAE as VAEProtocol
 from genlab.models.registry import MODELS, create_model, data_fields, make_config
 from genlab.train.config import TrainConfig
@@ -21,6 +21,7 @@ AUTOENCODERS = [n for n in NAMES if isinstance(create_model(n), AutoEncoder)]
 VAES = [n for n in NAMES if isinstance(create_model(n), VAEProtocol)]
 GANS = [n for n in NAMES if isinstance(create_model(n), GAN)]
 CLASSIFIERS = [n for n in NAMES if isinstance(create_model(n), Classifier)]
+DECODERS = [n for n in NAMES if isinstance(create_model(n), Decoder)]
 
 
 def images(n: int = 4, shape=(1, 28, 28)) -> torch.Tensor:
@@ -96,6 +97,34 @@ def test_gan_samples_every_supported_size(name: str, shape) -> None:
     assert samples.shape == (2, *shape) and samples.min() >= 0 and samples.max() <= 1
     assert model.discriminator(samples * 2 - 1).shape == (2,)
     assert model.decode(torch.zeros(2, model.latent_dim)).shape == (2, *shape)
+
+
+def test_every_model_with_a_latent_space_decodes_the_same_way() -> None:
+    assert set(DECODERS) == set(AUTOENCODERS) | set(GANS)
+    assert all(issubclass(MODELS[n].cls, Decoder) for n in DECODERS)
+    assert not any(issubclass(MODELS[n].cls, Decoder) for n in CLASSIFIERS)
+
+
+@pytest.mark.parametrize("name", DECODERS)
+def test_to_image_of_decode_is_an_image(name: str) -> None:
+    model = create_model(name).eval()
+    z = 3 * torch.randn(4, model.latent_dim, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        x = model.to_image(model.decode(z))
+    assert x.shape == (4, 1, 28, 28) and x.min() >= 0 and x.max() <= 1
+
+
+@pytest.mark.parametrize("name", GANS)
+def test_gan_decodes_to_the_generators_tanh_output(name: str) -> None:
+    model = create_model(name, dim=8).eval()
+    z = torch.randn(3, model.latent_dim, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        decoded = model.decode(z)
+        assert torch.equal(decoded, model.generator(z)) and decoded.min() < 0  # [-1, 1], not yet an image
+        assert torch.equal(model.to_image(decoded), (decoded + 1) / 2)
+        noise = model.noise(3, torch.Generator().manual_seed(5))
+        assert torch.equal(model.sample(3, torch.Generator().manual_seed(5)), model.to_image(model.decode(noise)))
+    assert torch.equal(model.to_image(torch.tensor([-1.0, 0.0, 1.0])), torch.tensor([0.0, 0.5, 1.0]))
 
 
 @pytest.mark.parametrize("name", CLASSIFIERS)

@@ -35,9 +35,10 @@ def make_run(root, model="vae", parts=VAE_PARTS, epochs=3, samples=True, **confi
     """A run directory as the trainer writes it, with tiny PNGs."""
     run = root / "run-001"
     (run / "images").mkdir(parents=True)
-    config = {"model": model, "model_config": {"latent_dim": 2, "hidden": [64, 32]},
-              "data": {"name": "fashion-mnist", "split": "train"},
-              "train": {"epochs": epochs, "batch_size": 128, "lr": 0.001, "seed": 1},
+    model_config = {"latent_dim": 2, "hidden": [64, 32]} if model in ("vae", "ae") else {}
+    config = {"model": model, "model_config": model_config,
+              "data": {"name": "fashion-mnist", "spec": "fashion-mnist"},
+              "train": {"epochs": max(epochs, 1), "batch_size": 128, "lr": 0.001, "seed": 1},
               "versions": {"genlab": "0.1.0", "torch": "2.5.0", "python": "3.11.2"},
               "command": f"genlab train {model} --data fashion-mnist --epochs {epochs}",
               "created": "2026-11-25T10:00:00", **config_overrides}
@@ -114,7 +115,7 @@ def test_summary_reproduce_and_config_table(tmp_path):
 
 def test_config_text_is_escaped(tmp_path):
     run = make_run(tmp_path, command="genlab train vae <script>alert(1)</script>",
-                   data={"name": '<img src="http://evil.example/x.png">'})
+                   data={"spec": "shapes", "name": '<img src="http://evil.example/x.png">'})
     page = write_report(run).read_text(encoding="utf-8")
     assert "<script>" not in page and external_refs(page) == []
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
@@ -177,3 +178,15 @@ def test_loss_curves_png_has_a_panel_per_part():
     assert all(third.mean() > 0.01 for third in thirds)  # every panel has something drawn
     with Image.open(io.BytesIO(loss_curves_png([]))) as empty:
         assert empty.format == "PNG"
+
+
+@pytest.mark.parametrize("model, explorable", [("vae", True), ("ae", True), ("dcgan", True),
+                                               ("classifier", False)])
+def test_the_explorer_is_offered_for_models_with_a_latent_space(tmp_path, model, explorable):
+    page = (write_report(make_run(tmp_path, model=model))).read_text()
+    assert ("<h2>Explore</h2>" in page) == explorable
+
+
+def test_a_run_of_a_model_not_installed_is_one_clear_error(tmp_path):
+    with pytest.raises(RunError, match="'no-such-model', which is not installed here"):
+        write_report(make_run(tmp_path, model="no-such-model"))

@@ -17,8 +17,8 @@ from matplotlib.figure import Figure
 from torch import Tensor, nn
 
 from genlab.data.batches import iter_ordered
+from genlab.data.catalog import Dataset
 from genlab.errors import ConfigError
-from genlab.models.contract import GAN
 from genlab.nn import module_device
 
 DECODE_CHUNK = 512  # codes decoded per forward pass: bounds memory for large grids
@@ -28,15 +28,10 @@ DECODE_CHUNK = 512  # codes decoded per forward pass: bounds memory for large gr
 
 
 def decode_images(model: nn.Module, z: Tensor) -> Tensor:
-    """Codes (N, latent_dim) -> images (N, C, H, W) in [0, 1], for VAEs, autoencoders and GANs alike."""
+    """Codes (N, latent_dim) -> images (N, C, H, W) in [0, 1]: to_image(decode(z)), the same for every model."""
     z = z.to(module_device(model))
     with torch.no_grad():
-        return torch.cat([decoded_to_image(model, model.decode(chunk)) for chunk in z.split(DECODE_CHUNK)])
-
-
-def decoded_to_image(model: nn.Module, decoded: Tensor) -> Tensor:
-    """A decoder's output as an image in [0, 1]: a GAN decodes to images; autoencoders and VAEs say how."""
-    return decoded if isinstance(model, GAN) else model.to_image(decoded)
+        return torch.cat([model.to_image(model.decode(chunk)) for chunk in z.split(DECODE_CHUNK)])
 
 
 def encode_means(model: nn.Module, x: Tensor, batch_size: int = 1000) -> Tensor:
@@ -160,6 +155,30 @@ def seeded_codes(model: nn.Module, n: int, seed: int) -> Tensor:
 
 
 # ---------------------------------------------------------------- attribute vectors
+
+ATTRIBUTE_GROUP = 2000  # training images per class averaged into an attribute vector
+
+
+def parse_class(value: str, classes: Sequence[str]) -> int:
+    """A class given by name (any case) or by number -> its number; a ConfigError that lists them otherwise."""
+    by_name = {name.lower(): i for i, name in enumerate(classes)}
+    if value.lower() in by_name:
+        return by_name[value.lower()]
+    if value.isdigit() and int(value) < len(classes):
+        return int(value)
+    listed = ", ".join(f"{i} {name!r}" for i, name in enumerate(classes))
+    raise ConfigError(f"unknown class {value!r}; this dataset's classes are {listed}")
+
+
+def attribute_indices(data: Dataset, source: int, target: int, n: int) -> tuple[Tensor, Tensor, list[int]]:
+    """Which images make and show the vector source -> target: training-set indices of the first
+    ATTRIBUTE_GROUP images of each class, and test-set indices of the first n images of `source`."""
+    groups = [torch.nonzero(data.train_y == c).flatten()[:ATTRIBUTE_GROUP] for c in (source, target)]
+    shown = torch.nonzero(data.test_y == source).flatten()[:n].tolist()
+    if not (len(groups[0]) and len(groups[1]) and shown):
+        raise ConfigError(f"{data.name} needs training images of both classes and test images of --from-class "
+                          f"for an attribute vector; pick classes that occur in both splits")
+    return groups[0], groups[1], shown
 
 
 def attribute_vector(model: nn.Module, x_from: Tensor, x_to: Tensor) -> Tensor:

@@ -21,10 +21,11 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
-from PIL import Image
 
 from genlab.errors import RunError
 from genlab.evaluation import EVALUATION_FILE
+from genlab.figures import read_caption
+from genlab.models.contract import Decoder
 from genlab.models.registry import MODELS
 from genlab.files import atomic_write_text
 from genlab.tables import evaluation_rows
@@ -278,19 +279,10 @@ def _figures_html(run_dir: Path, images: _RunImages) -> str:
     for path in images.figures:
         name = path.relative_to(run_dir / "images").as_posix()
         image = _pixel_img(path, name, _FIGURE_WIDTH)
-        description = _png_description(path)
+        description = read_caption(path)
         caption = f"{description} ({name})" if description else name
         figures.append(f"<figure>{image}<figcaption>{html.escape(caption)}</figcaption></figure>")
     return f"<section><h2>Figures</h2>{''.join(figures)}</section>"
-
-
-def _png_description(path: Path) -> str | None:
-    """The PNG's Description text (what `genlab explore` says the picture shows), or None."""
-    try:
-        with Image.open(path) as image:
-            return image.text.get("Description") if image.format == "PNG" else None
-    except (OSError, ValueError):
-        return None
 
 
 def _evaluation_html(run_dir: Path) -> str:
@@ -327,7 +319,7 @@ def _reproduce_html(config: dict) -> str:
 def _explorer_html(run_dir: Path, config: dict) -> str:
     """The command that opens this run in the browser explorer, for models with a latent space."""
     spec = MODELS.get(config.get("model"))
-    if spec is None or not hasattr(spec.cls, "decode"):
+    if spec is None or not issubclass(spec.cls, Decoder):
         return ""
     command = html.escape(f"genlab serve {run_dir}")
     return (f"<section><h2>Explore</h2><p>Move through this model's latent space live in the browser: "

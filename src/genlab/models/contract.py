@@ -1,4 +1,4 @@
-"""The model contract as Protocols (AutoEncoder, VAE, Generative, GAN, Classifier): what a model offers."""
+"""The model contract as Protocols (Decoder, AutoEncoder, VAE, Generative, GAN, Classifier): what a model offers."""
 from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
@@ -8,15 +8,25 @@ from torch import Tensor
 
 
 @runtime_checkable
-class AutoEncoder(Protocol):
+class Decoder(Protocol):
+    """Every model with a latent space: codes (N, latent_dim) -> `decode` -> `to_image` -> images in [0, 1].
+
+    decode returns the model's own output (logits, means, a generator's tanh output), to_image the pixels.
+    Methods only, so `issubclass(model_class, Decoder)` works before a model is built.
+    """
+
+    def decode(self, z: Tensor) -> Tensor: ...
+    def to_image(self, decoded: Tensor) -> Tensor: ...  # decode's output -> image (N, C, H, W) in [0, 1]
+
+
+@runtime_checkable
+class AutoEncoder(Decoder, Protocol):
     """Images (N, C, H, W) in [0, 1] <-> codes (N, latent_dim)."""
 
     latent_dim: int
 
     def loss(self, x: Tensor) -> dict[str, Tensor]: ...
     def encode(self, x: Tensor) -> Tensor: ...
-    def decode(self, z: Tensor) -> Tensor: ...
-    def to_image(self, decoded: Tensor) -> Tensor: ...  # decode's logits or means -> image in [0, 1]
     def reconstruct(self, x: Tensor) -> Tensor: ...
 
 
@@ -31,8 +41,10 @@ class VAE(AutoEncoder, Protocol):
 
 
 @runtime_checkable
-class Generative(Protocol):
-    """Anything that draws images (n, C, H, W) in [0, 1]."""
+class Generative(Decoder, Protocol):
+    """Anything that draws images (n, C, H, W) in [0, 1]: to_image(decode(z)) for z from its prior."""
+
+    latent_dim: int
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor: ...
 
@@ -47,6 +59,7 @@ class GAN(Generative, Protocol):
     def d_loss(self, x: Tensor, fake: Tensor | None = None) -> dict[str, Tensor]: ...
     def g_loss(self, n: int, fake: Tensor | None = None) -> dict[str, Tensor]: ...
     def generate(self, n: int) -> Tensor: ...
+    def loss_record(self, d: dict[str, Tensor], g: dict[str, Tensor]) -> dict[str, Tensor]: ...  # both players
 
 
 @runtime_checkable

@@ -121,12 +121,16 @@ class DCGAN(nn.Module):
         return self.generator(self.noise(n))
 
     def decode(self, z: Tensor) -> Tensor:
-        """z (N, latent_dim) -> images (N, C, H, W) in [0, 1]: what exploration tools decode with."""
-        return (self.generator(z) + 1) / 2
+        """z (N, latent_dim) -> G(z) (N, C, H, W), the generator's tanh output in [-1, 1]; `to_image` makes pixels."""
+        return self.generator(z)
+
+    def to_image(self, decoded: Tensor) -> Tensor:
+        """G's output in [-1, 1] -> image in [0, 1]."""
+        return (decoded + 1) / 2
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """n images (n, C, H, W) in [0, 1]."""
-        return self.decode(self.noise(n, generator))
+        return self.to_image(self.decode(self.noise(n, generator)))
 
     def d_loss(self, x: Tensor, fake: Tensor | None = None) -> dict[str, Tensor]:
         """-[log D(x) + log(1 - D(G(z)))], batch means; fake (in [-1, 1]) is drawn when not given. Detaches G."""
@@ -145,12 +149,12 @@ class DCGAN(nn.Module):
         return {"loss": F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))}
 
     def loss(self, x: Tensor) -> dict[str, Tensor]:
-        """Both players' losses on x and one fake batch (evaluation): see `gan_parts`."""
+        """Both players' losses on x and one fake batch (evaluation), as one `loss_record`."""
         fake = self.generate(x.shape[0])
-        return gan_parts(self.d_loss(x, fake), self.g_loss(x.shape[0], fake))
+        return self.loss_record(self.d_loss(x, fake), self.g_loss(x.shape[0], fake))
 
-
-def gan_parts(d: dict[str, Tensor], g: dict[str, Tensor]) -> dict[str, Tensor]:
-    """One record for both players: loss = d_loss + g_loss (a summary, not an objective), and D's mean outputs."""
-    return {"loss": d["loss"] + g["loss"], "d_loss": d["loss"], "g_loss": g["loss"],
-            "d_real": d["d_real"], "d_fake": d["d_fake"]}
+    @staticmethod
+    def loss_record(d: dict[str, Tensor], g: dict[str, Tensor]) -> dict[str, Tensor]:
+        """One record for both players: loss = d_loss + g_loss (a summary, not an objective), and D's mean outputs."""
+        return {"loss": d["loss"] + g["loss"], "d_loss": d["loss"], "g_loss": g["loss"],
+                "d_real": d["d_real"], "d_fake": d["d_fake"]}

@@ -14,7 +14,6 @@ from torch import Tensor, nn
 
 from genlab.errors import ConfigError
 from genlab.models.contract import GAN, Classifier
-from genlab.models.dcgan import gan_parts
 from genlab.nn import module_device
 from genlab.train.config import PRECISIONS
 
@@ -89,7 +88,7 @@ def gan_step(model: nn.Module, optimizers: Optimizers, x: Tensor,
         g_parts = model.g_loss(x.shape[0], fake)  # D already updated, as in Goodfellow et al.'s alternation
     # into G's weights only: D's weight gradients would be computed and thrown away
     g_parts = optimize(g_parts, optimizers["generator"], generator_weights or list(model.generator.parameters()))
-    return gan_parts(d_parts, g_parts)
+    return model.loss_record(d_parts, g_parts)
 
 
 def train_step(model: nn.Module, optimizers: Optimizers, x: Tensor, y: Tensor | None = None) -> dict[str, Tensor]:

@@ -1,0 +1,242 @@
+"""Every labelled figure of a run's latent space: the picture, the sentence that says what it shows, its file name.
+
+`genlab explore` writes them with `save_figure`, which puts the caption in the PNG's Description text; the run
+report reads it back with `read_caption`. Grids read like plots, as `genlab.latent` lays them out.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from PIL import Image, PngImagePlugin
+from torch import Tensor, nn
+
+from genlab import latent
+from genlab.data.batches import to_unit_float
+from genlab.data.dataset import Dataset
+from genlab.errors import ConfigError, RunError
+from genlab.images import atomic_save, make_grid, to_pil
+from genlab.models.contract import GAN, VAE, AutoEncoder, Generative
+from genlab.train.run import Run
+
+EXPLORE_DIR = Path("images") / "explore"  # under the run directory, where the report finds figures
+CAPTION_KEY = "Description"               # the PNG text chunk that carries a figure's caption
+MAX_DEFAULT_TRAVERSAL_ROWS = 10           # a 100-d DCGAN would otherwise make a 100-row picture
+
+
+@dataclass(frozen=True)
+class LabelledFigure:
+    """A picture (C, H, W), float in [0, 1] or uint8, with its caption and default file name."""
+
+    image: Tensor
+    caption: str
+    name: str  # e.g. "manifold.png", written under RUN/images/explore/
+
+
+# ---------------------------------------------------------------- saving and reading
+
+
+def save_figure(figure: LabelledFigure, run_dir: str | Path, out: str | Path | None = None) -> Path:
+    """Write the figure as a PNG with its caption inside, to `out` or RUN/images/explore/NAME; returns the path."""
+    path = Path(out) if out else Path(run_dir) / EXPLORE_DIR / figure.name
+    if path.suffix.lower() != ".png":
+        raise ConfigError(f"--out {path} must end in .png: explore writes PNG, with the caption inside it")
+    info = PngImagePlugin.PngInfo()
+    info.add_text(CAPTION_KEY, figure.caption)
+    atomic_save(to_pil(figure.image.cpu()), path, "PNG", pnginfo=info)
+    return path
+
+
+def read_caption(path: str | Path) -> str | None:
+    """The caption `save_figure` put in a PNG; None for a PNG without one, or a file that is no readable PNG."""
+    try:
+        with Image.open(path) as image:
+            return image.text.get(CAPTION_KEY) if image.format == "PNG" else None
+    except (OSError, ValueError):
+        return None
+
+
+def grid(images: Tensor, nrow: int) -> Tensor:
+    """Images (N, C, H, W) as one picture, nrow to a row, 2-pixel padding."""
+    return make_grid(images.cpu(), nrow=nrow)
+
+
+def slug(text: str) -> str:
+    """A class name as a file-name part: 'Ankle boot' -> 'ankle-boot'."""
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+# ---------------------------------------------------------------- what a figure needs from a run
+
+
+def checked_model(run: Run, needs: str) -> nn.Module:
+    """The run's model, if it has a decoder (and an encoder, or a posterior spread, when `needs` says so)."""
+    model, name = run.model, run.config["model"]
+    if not isinstance(model, (AutoEncoder, Generative)):
+        raise RunError(f"{name} has no latent space to explore; explore works on autoencoder, VAE and DCGAN runs "
+                       f"(e.g. `genlab train vae-bn`)")
+    if needs == "encoder" and not isinstance(model, AutoEncoder):
+        raise RunError(f"{name} has no encoder, so it cannot place images in its latent space; for a GAN use "
+                       f"`genlab explore interpolate` or `neighbourhood`, which start from seeded random codes")
+    if needs == "spread" and not isinstance(model, (VAE, GAN)):
+        raise RunError(f"{name} is a plain autoencoder: its codes have no posterior spread to scale a "
+                       f"neighbourhood by; use a VAE run, or `genlab explore manifold --range` around its codes")
+    return model
+
+
+def chosen_test_images(run: Run, data: Dataset, indices: Sequence[int]) -> Tensor:
+    """Test images (len(indices), C, H, W) in [0, 1] as the model is tested on them (binarized if so trained)."""
+    images = run.test_images(data)
+    for i in indices:
+        if not 0 <= i < len(images):
+            raise ConfigError(f"test image index {i} is out of range: {data.name} has {len(images)} test images, "
+                              f"numbered 0..{len(images) - 1}")
+    return to_unit_float(images[list(indices)])
+
+
+def index_code(run: Run, index: int | None, data_dir: str | None) -> Tensor | None:
+    """The code (latent_dim,) of test image `index`, None when not given: where a grid holds the other dims."""
+    if index is None:
+        return None
+    checked_model(run, "encoder")
+    x = chosen_test_images(run, run.dataset(data_dir), [index])
+    return latent.encode_means(run.model, x)[0]
+
+
+# ---------------------------------------------------------------- grids of codes
+
+
+def manifold_figure(run: Run, n: int = 15, dims: tuple[int, int] = (0, 1),
+                    value_range: tuple[float, float] | None = None, index: int | None = None,
+                    data_dir: str | None = None) -> LabelledFigure:
+    """n x n decoded grid over two latent dims at the prior's quantiles (or over value_range); the other dims at 0,
+    or at test image `index`'s code."""
+    model = checked_model(run, "decoder")
+    latent.check_dims(dims, model.latent_dim)
+    if value_range is None and not isinstance(model, Generative):
+        raise ConfigError(f"{run.config['model']} has no prior whose quantiles the grid could span; give the "
+                          f"span with --range LO HI (look at `genlab explore scatter` for where its codes lie)")
+    base = index_code(run, index, data_dir)
+    images = latent.manifold(model, n, dims, value_range, base)
+    span = f"from {value_range[0]:g} to {value_range[1]:g}" if value_range else "at the prior's quantiles"
+    held = f"the other dims at test image {index}'s code" if base is not None else "the other dims at 0"
+    caption = (f"Latent manifold: {n}x{n} decoded grid, dim {dims[0]} across and dim {dims[1]} down "
+               f"(largest at the top), {span}" + (f"; {held}" if model.latent_dim > 2 else ""))
+    return LabelledFigure(grid(images, n), caption, "manifold.png")
+
+
+def neighbourhood_figure(run: Run, n: int = 15, dims: tuple[int, int] = (0, 1), std: float = 4.0,
+                         index: int = 0, seed: int = 0, data_dir: str | None = None) -> LabelledFigure:
+    """n x n decoded grid over a code +/- std standard deviations in two dims: a test image's posterior, or a
+    seeded prior code for a model without an encoder."""
+    model = checked_model(run, "spread")
+    latent.check_dims(dims, model.latent_dim)
+    center, scale, where, unit = neighbourhood_center(run, index, seed, data_dir)
+    images = latent.neighbourhood(model, center, scale, n, dims, std)
+    caption = (f"Neighbourhood of {where}: {n}x{n} decoded grid over its code +/- {std:g} {unit} "
+               f"in dims {dims[0]} (across) and {dims[1]} (down)")
+    return LabelledFigure(grid(images, n), caption, "neighbourhood.png")
+
+
+def neighbourhood_center(run: Run, index: int, seed: int, data_dir: str | None) -> tuple[Tensor, Tensor, str, str]:
+    """Centre and scale (latent_dim,) of a neighbourhood, and their names: test image `index`'s posterior mean and
+    standard deviation for a VAE; a seeded prior code and the prior's unit spread for a model without an encoder."""
+    model = run.model
+    if isinstance(model, VAE):
+        x = chosen_test_images(run, run.dataset(data_dir), [index])
+        return (*latent.posterior_center(model, x), f"test image {index}", "posterior standard deviations")
+    center = latent.seeded_codes(model, 1, seed)[0]
+    return center, torch.ones(model.latent_dim), f"a random code (seed {seed})", "prior standard deviations"
+
+
+def traversal_figure(run: Run, dims: Sequence[int] | None = None, n: int = 11,
+                     value_range: tuple[float, float] = (-3.0, 3.0), index: int | None = None,
+                     data_dir: str | None = None) -> LabelledFigure:
+    """One row of n images per latent dim (default the first ten), each varying that dim alone over value_range."""
+    model = checked_model(run, "decoder")
+    dims = list(dims) if dims else list(range(min(model.latent_dim, MAX_DEFAULT_TRAVERSAL_ROWS)))
+    latent.check_dims(dims, model.latent_dim)
+    base = index_code(run, index, data_dir)
+    images = latent.traversal(model, base, dims, n, value_range)
+    start = f"test image {index}'s code" if base is not None else "the zero code"
+    caption = (f"Traversal: one row per latent dim ({', '.join(map(str, dims))}), each varying that dim alone "
+               f"from {value_range[0]:g} to {value_range[1]:g}, starting from {start}")
+    return LabelledFigure(grid(images, n), caption, "traversal.png")
+
+
+# ---------------------------------------------------------------- paths and directions
+
+
+def interpolation_figure(run: Run, indices: Sequence[int] = (0, 1), pairs: int = 4, n: int = 10,
+                         spherical: bool = False, seed: int = 0, data_dir: str | None = None) -> LabelledFigure:
+    """Decoded paths of n steps, one row each: between pairs of test images (shown at the ends), or between
+    `pairs` pairs of seeded random codes for a model without an encoder."""
+    model = checked_model(run, "decoder")
+    if isinstance(model, AutoEncoder):
+        rows = encoded_paths(run, indices, n, spherical, data_dir)
+        what, ncol = f"test images {pairs_text(indices)}", n + 2
+    else:
+        codes = latent.seeded_codes(model, 2 * pairs, seed)
+        rows = [latent.interpolation(model, a, b, n, spherical).cpu() for a, b in zip(codes[::2], codes[1::2])]
+        what, ncol = f"{pairs} pairs of random codes (seed {seed})", n
+    how = "spherical (slerp)" if spherical else "linear"
+    caption = f"Interpolation, {how}, between {what}" + ("; originals at the ends" if ncol > n else "")
+    name = "interpolation-slerp.png" if spherical else "interpolation.png"
+    return LabelledFigure(grid(torch.cat(rows), ncol), caption, name)
+
+
+def encoded_paths(run: Run, indices: Sequence[int], n: int, spherical: bool, data_dir: str | None) -> list[Tensor]:
+    """Rows of [image a, decoded path a -> b, image b] for each pair (a, b) of test-image indices."""
+    if len(indices) % 2:
+        raise ConfigError(f"--indices takes pairs of test images (A B [A B ...]), got {len(indices)} numbers")
+    x = chosen_test_images(run, run.dataset(data_dir), indices)
+    codes = latent.encode_means(run.model, x).cpu()
+    rows = []
+    for i in range(0, len(x), 2):
+        path = latent.interpolation(run.model, codes[i], codes[i + 1], n, spherical).cpu()
+        rows.append(torch.cat([x[i:i + 1].cpu(), path, x[i + 1:i + 2].cpu()]))
+    return rows
+
+
+def pairs_text(indices: Sequence[int]) -> str:
+    """'0 -> 1, 2 -> 3' for indices (0, 1, 2, 3)."""
+    return ", ".join(f"{a} -> {b}" for a, b in zip(indices[::2], indices[1::2]))
+
+
+def attribute_figure(run: Run, from_class: str, to_class: str, strength: float = 1.5, steps: int = 6, n: int = 8,
+                     data_dir: str | None = None) -> LabelledFigure:
+    """Rows of n test images of from_class, each followed by its code + s * (attribute vector from_class ->
+    to_class) decoded, for `steps` strengths s from 0 to `strength`. Classes by name or number."""
+    model = checked_model(run, "encoder")
+    data = run.dataset(data_dir)
+    source, target = latent.parse_class(from_class, data.classes), latent.parse_class(to_class, data.classes)
+    from_indices, to_indices, shown = latent.attribute_indices(data, source, target, n)
+    train_x = run.record.model_images(data.train_x)
+    groups = [to_unit_float(train_x[i]) for i in (from_indices, to_indices)]
+    strengths = torch.linspace(0, strength, steps)
+    images = latent.apply_attribute(model, chosen_test_images(run, data, shown),
+                                    latent.attribute_vector(model, *groups), strengths)
+    names = data.classes[source], data.classes[target]
+    caption = (f"Attribute vector {names[0]} -> {names[1]} (the mean code of {len(groups[1])} training images of "
+               f"{names[1]} minus that of {len(groups[0])} of {names[0]}): each row a test {names[0]}, then its "
+               f"code + s * vector for s = {', '.join(f'{s:g}' for s in strengths.tolist())}")
+    return LabelledFigure(grid(images, steps + 1), caption, f"attribute-{slug(names[0])}-to-{slug(names[1])}.png")
+
+
+# ---------------------------------------------------------------- the scatter plot
+
+
+def scatter_figure(run: Run, n_images: int = 10000, data_dir: str | None = None) -> LabelledFigure:
+    """The codes of the first n_images test images, coloured by class (PCA to 2-D when needed), as a plot."""
+    model = checked_model(run, "encoder")
+    data = run.dataset(data_dir)
+    x = run.test_images(data)[:n_images]
+    codes = latent.encode_means(model, to_unit_float(x))
+    kind = "posterior means" if isinstance(model, VAE) else "codes"
+    projected = "" if codes.shape[1] == 2 else f", projected from {codes.shape[1]}-d by PCA"
+    title = f"{run.config['model']} on {data.name}: {len(x)} test {kind}{projected}"
+    image = latent.latent_scatter(codes, data.test_y[:len(x)], data.classes, title)
+    return LabelledFigure(image, f"Latent scatter: {len(x)} test {kind} coloured by class" + projected, "scatter.png")
