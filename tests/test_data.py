@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import tracemalloc
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -269,3 +271,60 @@ def test_every_epoch_is_a_full_permutation() -> None:
         seen = torch.cat(list(iter_batches(x, perm, 3))).flatten() * 255
         assert perm.dtype == torch.int64 and sorted(seen.round().long().tolist()) == list(range(7))
     assert not torch.equal(epoch_permutation(50, 5, 0, "cpu"), epoch_permutation(50, 6, 0, "cpu"))
+
+
+# --- hostile IDX files: the reader's own one-line error, nothing allocated beyond the limits -------------
+
+def gzip_bomb(path: Path, header: bytes, zeros: int) -> Path:
+    """A .gz of header + `zeros` zero bytes, compressed as a stream (a few hundred kB per 100 MB)."""
+    packer, chunk = zlib.compressobj(9, zlib.DEFLATED, 31), bytes(1 << 20)  # wbits 31: gzip framing
+    with open(path, "wb") as f:
+        f.write(packer.compress(header))
+        for _ in range(zeros // len(chunk)):
+            f.write(packer.compress(chunk))
+        f.write(packer.flush())
+    return path
+
+
+@pytest.mark.parametrize("payload, needles", [
+    (b"\0\0\x08\x46" + bytes(4 * 70), ["70 dimensions", "1 to 8"]),
+    (b"\0\0\x08\x00", ["0 dimensions"]),
+    (b"\0\0\x08\x03" + np.array([0, 2**32 - 1, 2**32 - 1], ">u4").tobytes(), ["over the", "byte limit"]),
+    (b"\0\0\x0e\x02" + np.array([2**20, 2**20], ">u4").tobytes() + bytes(64), ["8-byte values", "byte limit"]),
+], ids=["70-dims", "0-dims", "empty-but-huge-dims", "8-TiB-of-float64"])
+def test_hostile_headers_are_refused_before_any_allocation(tmp_path, payload, needles) -> None:
+    path = put(tmp_path / "bad-idx1-ubyte.gz", payload)
+    with pytest.raises(DataError) as error:
+        read_idx(path, dataset="mnist")
+    message = str(error.value)
+    assert str(path) in message and "\n" not in message and all(needle in message for needle in needles)
+
+
+def test_a_gzip_bomb_is_decompressed_only_as_far_as_its_header_says(tmp_path) -> None:
+    bomb = gzip_bomb(tmp_path / "bomb-idx1-ubyte.gz", b"\0\0\x08\x01" + np.array([10], ">u4").tobytes(), 64 << 20)
+    assert bomb.stat().st_size < 1 << 20
+    tracemalloc.start()
+    try:
+        with pytest.raises(DataError, match="trailing bytes.*holds more than"):
+            read_idx(bomb)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 << 20, f"reading a 64 MB bomb took {peak} bytes"
+
+
+@pytest.mark.parametrize("labels, needle", [
+    (np.array([0, 1, np.nan, 3, 4, 5], np.float32), "not whole numbers"),
+    (np.array([0, 1, 2.5, 3, 4, 5], np.float64), "not whole numbers"),
+    (np.array([0, 1, np.inf, 3, 4, 5], np.float32), "not whole numbers"),
+    (np.array([0, 1, 2, 3, 4, -1], np.int16), "outside 0..9"),
+    (np.array([0, 1, 2, 3, 4, 9.0], np.float32), None),  # whole numbers stored as floats are labels
+])
+def test_labels_must_be_whole_class_indices(isolated, labels, needle) -> None:
+    idx_folder(isolated / "d", labels=labels)
+    if needle is None:
+        assert load_dataset("mnist", data_dir=isolated / "d", download=False).train_y.tolist() == [0, 1, 2, 3, 4, 9]
+        return
+    with pytest.raises(DataError, match=needle) as error:
+        load_dataset("mnist", data_dir=isolated / "d", download=False)
+    assert "train-labels" in str(error.value) and "\n" not in str(error.value)
