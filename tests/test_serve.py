@@ -106,6 +106,7 @@ def test_encode_an_upload_and_list_test_images(vae) -> None:
     ("GET", "/api/test-images", "class=", b"", 400, "integer"),
     ("GET", "/api/decode", "", b"", 405, "not allowed"),
     ("GET", "/api/nothing", "", b"", 404, "no API endpoint"),
+    ("GET", "/api/a\nb", "", b"", 404, "no API endpoint"),  # the path is quoted: still one line
     ("POST", "/api/decode-grid", "", b'{"codes": []}', 400, "1 to"),
     ("GET", "/api/class-mean", "class=99", b"", 400, "does not exist"),
     ("GET", "/api/test-code", "index=-1", b"", 404, "does not exist"),

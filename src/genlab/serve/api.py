@@ -246,5 +246,5 @@ def route(explorer: Explorer, method: str, path: str, query: dict[str, list[str]
                  "/api/test-image", "/api/test-code", "/api/scatter", "/api/class-mean")
         if path in known:
             raise BadRequest(405, f"{method} is not allowed on {path}")
-        raise BadRequest(404, f"no API endpoint {path}")
-    raise BadRequest(404, f"nothing at {path}")
+        raise BadRequest(404, f"no API endpoint {path!r}")
+    raise BadRequest(404, f"nothing at {path!r}")
