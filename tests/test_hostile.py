@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from genlab.cli import main
+from genlab.data import load_dataset
 from genlab.data.idx import IDX_DTYPES, class_labels, read_idx
 from genlab.errors import DataError
 from genlab.serve.api import Explorer, handle
@@ -123,6 +124,35 @@ def test_labels_are_whole_class_indices_or_refused(values, dtype) -> None:
         return
     assert checked.dtype == torch.int64 and bool(((checked >= 0) & (checked <= 9)).all())
     assert torch.equal(checked.double(), labels.double())  # nothing truncated or wrapped
+
+
+# ---------------------------------------------------------------- folder datasets
+
+
+def picture(kind: str, seed: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.effect_noise((24, 16), 30 + seed % 50).convert("RGB" if seed % 2 else "L").save(buffer, format=kind)
+    return buffer.getvalue()
+
+
+@settings(FUZZ, max_examples=100)
+@given(kind=st.sampled_from(["PNG", "JPEG"]), seed=st.integers(0, 99),
+       flips=st.lists(st.tuples(st.integers(0, 10**6), st.integers(1, 255)), max_size=6),
+       cut=st.integers(0, 10**6))
+def test_folder_reader_on_damaged_images(tmp_path_factory, kind, seed, flips, cut) -> None:
+    root = tmp_path_factory.mktemp("folder")
+    for i in range(3):
+        (root / f"good{i}.png").write_bytes(picture("PNG", i))
+    data = bytearray(picture(kind, seed))
+    for at, mask in flips:  # damage anywhere: header, chunk lengths, compressed pixels
+        data[at % len(data)] ^= mask
+    (root / "damaged.png").write_bytes(bytes(data[:max(cut % (len(data) + 1), 1)]))
+    try:
+        loaded = load_dataset(f"folder:{root}", image_size=8)
+    except DataError as e:
+        assert "damaged.png" in str(e) and "\n" not in str(e), str(e)
+        return
+    assert loaded.train_x.shape[0] + loaded.test_x.shape[0] == 4
 
 
 # ---------------------------------------------------------------- explorer endpoints
