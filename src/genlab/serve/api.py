@@ -25,7 +25,7 @@ from genlab.models.contract import GAN, AutoEncoder
 from genlab.train.checkpoint import Run
 
 MAX_UPLOAD = 2 * 1024 * 1024   # bytes of an uploaded image
-MAX_PIXELS = 4096 * 4096       # pixels of an uploaded image (a small PNG can decode to gigabytes)
+MAX_UPLOAD_PIXELS = 4096 * 4096  # pixels of an uploaded image (a small PNG can decode to gigabytes)
 MAX_JSON = 64 * 1024           # bytes of a JSON body
 MAX_LIST = 64                  # test images per listing
 SCATTER_POINTS = 2000          # test codes drawn under the 2-d pad
@@ -187,11 +187,11 @@ def query_int(query: dict[str, list[str]], name: str, default: int, low: int, hi
 
 
 def read_upload(body: bytes) -> Image.Image:
-    """A PNG or JPEG upload (told by its content, not its name) decoded under MAX_PIXELS, else a 413 or 415."""
+    """A PNG or JPEG upload (told by its content, not its name) decoded under MAX_UPLOAD_PIXELS, else a 413 or 415."""
     if len(body) > MAX_UPLOAD:
         raise BadRequest(413, f"upload of {len(body)} bytes is over the {MAX_UPLOAD}-byte limit")
     try:
-        return open_image(io.BytesIO(body), "upload", MAX_PIXELS)
+        return open_image(io.BytesIO(body), "upload", MAX_UPLOAD_PIXELS)
     except PixelLimitError as e:
         raise BadRequest(413, str(e)) from None
     except DataError:

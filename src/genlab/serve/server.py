@@ -114,8 +114,8 @@ class Handler(BaseHTTPRequestHandler):
     """One request on one connection (HTTP/1.0: the connection closes after the answer)."""
 
     server: ExplorerServer
-    server_version = "genlab-explorer"
-    sys_version = ""
+    def version_string(self) -> str:  # the Server header: no Python version to advertise
+        return "genlab-explorer"
 
     def setup(self) -> None:
         super().setup()
