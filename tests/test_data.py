@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
+import struct
+import tracemalloc
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -219,16 +223,18 @@ def picture(path: Path, mode: str = "L", size: tuple[int, int] = (12, 8), color=
 
 def test_folder_split_keeps_both_sides_and_colour_wins(tmp_path) -> None:
     picture(tmp_path / "a.png")
-    picture(tmp_path / "b.jpg", "RGB", color=(200, 10, 10))
+    picture(tmp_path / "b.png")
+    picture(tmp_path / "c.jpg", "RGB", color=(200, 10, 10))
     data = load_dataset(f"folder:{tmp_path}", image_size=8)
-    assert data.image_shape == (3, 8, 8) and len(data.train_x) == len(data.test_x) == 1
-    assert data.name == f"folder:{tmp_path.resolve()}" and data.train_y.tolist() == [0]
+    assert data.image_shape == (3, 8, 8) and len(data.train_x) == 2 and len(data.test_x) == 1
+    assert data.name == f"folder:{tmp_path.resolve()}" and data.train_y.tolist() == [0, 0]
 
 
 def test_folder_center_crops_before_resizing(tmp_path) -> None:
     image = Image.new("L", (30, 10), 0)
     image.paste(255, (10, 0, 20, 10))  # only the central square is white
-    image.save(tmp_path / "wide.png")
+    for name in ("wide.png", "wide2.png", "wide3.png"):
+        image.save(tmp_path / name)
     data = load_dataset(f"folder:{tmp_path}", image_size=5)
     assert torch.cat([data.train_x, data.test_x]).min() >= 250
 
@@ -247,6 +253,64 @@ def test_folder_labels_follow_sorted_subfolders(tmp_path) -> None:
     data = load_dataset(f"folder:{tmp_path}", image_size=4)
     x, y = torch.cat([data.train_x, data.test_x]), torch.cat([data.train_y, data.test_y])
     assert data.classes == ("a", "b") and torch.equal(x[:, 0, 0, 0] == 200, y == 0)
+
+
+def png_header(width: int, height: int) -> bytes:
+    """A PNG that declares width x height gray pixels but holds one byte of image data (opens, fails to decode)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", b"x") + chunk(b"IEND", b"")
+
+
+def hostile_folder(root: Path, name: str, content: bytes) -> Path:
+    """Three good images and one hostile file `name` holding `content`."""
+    for i in range(3):
+        picture(root / f"ok{i}.png")
+    (root / name).write_bytes(content)
+    return root
+
+
+def truncated_png() -> bytes:
+    buffer = io.BytesIO()
+    Image.effect_noise((64, 64), 40).save(buffer, format="PNG")
+    return buffer.getvalue()[:-200]
+
+
+def gif_bytes() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("L", (8, 8)).save(buffer, format="GIF")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("name, content, needles", [
+    ("bomb.png", png_header(20000, 20000), ["bomb.png", "over 67108864 pixels"]),  # beyond PIL's own limit
+    ("big.png", png_header(9000, 9000), ["big.png", "9000x9000", "67108864-pixel limit"]),
+    ("cut.png", truncated_png(), ["cut.png", "truncated"]),
+    ("gif.png", gif_bytes(), ["gif.png", "PNG or JPEG"]),
+], ids=["decompression-bomb", "over-the-pixel-cap", "truncated", "gif-named-png"])
+def test_hostile_folder_images_are_one_line_data_errors(tmp_path, name, content, needles) -> None:
+    with pytest.raises(DataError) as error:
+        load_dataset(f"folder:{hostile_folder(tmp_path, name, content)}", image_size=8)
+    message = str(error.value)
+    assert "\n" not in message and all(needle in message for needle in needles), message
+
+
+@pytest.mark.parametrize("count", [1, 2])
+def test_a_folder_too_small_for_both_splits_says_how_many_are_needed(tmp_path, count) -> None:
+    for i in range(count):
+        picture(tmp_path / f"{i}.png")
+    with pytest.raises(DataError, match=f"holds {count} image.*at least 3 \\(2 to train on, 1 to test\\)"):
+        load_dataset(f"folder:{tmp_path}")
+
+
+def test_an_empty_folder_path_is_refused_not_the_current_folder(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    for i in range(3):
+        picture(tmp_path / f"{i}.png")  # the current folder would load: it must not be chosen silently
+    for name in ("folder:", "folder:  "):
+        with pytest.raises(DataError, match="folder: needs the path"):
+            load_dataset(name)
 
 
 # --- batches -----------------------------------------------------------------------------------------
@@ -270,3 +334,77 @@ def test_every_epoch_is_a_full_permutation() -> None:
         seen = torch.cat(list(iter_batches(x, perm, 3))).flatten() * 255
         assert perm.dtype == torch.int64 and sorted(seen.round().long().tolist()) == list(range(7))
     assert not torch.equal(epoch_permutation(50, 5, 0, "cpu"), epoch_permutation(50, 6, 0, "cpu"))
+
+
+# --- hostile IDX files: the reader's own one-line error, nothing allocated beyond the limits -------------
+
+def gzip_bomb(path: Path, header: bytes, zeros: int) -> Path:
+    """A .gz of header + `zeros` zero bytes, compressed as a stream (a few hundred kB per 100 MB)."""
+    packer, chunk = zlib.compressobj(9, zlib.DEFLATED, 31), bytes(1 << 20)  # wbits 31: gzip framing
+    with open(path, "wb") as f:
+        f.write(packer.compress(header))
+        for _ in range(zeros // len(chunk)):
+            f.write(packer.compress(chunk))
+        f.write(packer.flush())
+    return path
+
+
+@pytest.mark.parametrize("payload, needles", [
+    (b"\0\0\x08\x46" + bytes(4 * 70), ["70 dimensions", "1 to 8"]),
+    (b"\0\0\x08\x00", ["0 dimensions"]),
+    (b"\0\0\x08\x03" + np.array([0, 2**32 - 1, 2**32 - 1], ">u4").tobytes(), ["over the", "byte limit"]),
+    (b"\0\0\x0e\x02" + np.array([2**20, 2**20], ">u4").tobytes() + bytes(64), ["8-byte values", "byte limit"]),
+], ids=["70-dims", "0-dims", "empty-but-huge-dims", "8-TiB-of-float64"])
+def test_hostile_headers_are_refused_before_any_allocation(tmp_path, payload, needles) -> None:
+    path = put(tmp_path / "bad-idx1-ubyte.gz", payload)
+    with pytest.raises(DataError) as error:
+        read_idx(path, dataset="mnist")
+    message = str(error.value)
+    assert str(path) in message and "\n" not in message and all(needle in message for needle in needles)
+
+
+def test_a_gzip_bomb_is_decompressed_only_as_far_as_its_header_says(tmp_path) -> None:
+    bomb = gzip_bomb(tmp_path / "bomb-idx1-ubyte.gz", b"\0\0\x08\x01" + np.array([10], ">u4").tobytes(), 64 << 20)
+    assert bomb.stat().st_size < 1 << 20
+    tracemalloc.start()
+    try:
+        with pytest.raises(DataError, match="trailing bytes.*holds more than"):
+            read_idx(bomb)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 << 20, f"reading a 64 MB bomb took {peak} bytes"
+
+
+@pytest.mark.parametrize("labels, needle", [
+    (np.array([0, 1, np.nan, 3, 4, 5], np.float32), "not whole numbers"),
+    (np.array([0, 1, 2.5, 3, 4, 5], np.float64), "not whole numbers"),
+    (np.array([0, 1, np.inf, 3, 4, 5], np.float32), "not whole numbers"),
+    (np.array([0, 1, 2, 3, 4, -1], np.int16), "outside 0..9"),
+    (np.array([0, 1, 2, 3, 4, 9.0], np.float32), None),  # whole numbers stored as floats are labels
+])
+def test_labels_must_be_whole_class_indices(isolated, labels, needle) -> None:
+    idx_folder(isolated / "d", labels=labels)
+    if needle is None:
+        assert load_dataset("mnist", data_dir=isolated / "d", download=False).train_y.tolist() == [0, 1, 2, 3, 4, 9]
+        return
+    with pytest.raises(DataError, match=needle) as error:
+        load_dataset("mnist", data_dir=isolated / "d", download=False)
+    assert "train-labels" in str(error.value) and "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("case", ["bomb", "one-image", "empty-path"])
+def test_train_on_a_hostile_folder_exits_2_in_one_line_writing_nothing(tmp_path, capsys, case) -> None:
+    from cli_helpers import fails
+
+    pictures = tmp_path / "pictures"
+    if case == "bomb":
+        hostile_folder(pictures, "bomb.png", png_header(20000, 20000))
+    else:
+        picture(pictures / "only.png")
+    data = "folder:" if case == "empty-path" else f"folder:{pictures}"
+    out = tmp_path / "run"
+    needle = {"bomb": "pixels", "one-image": "at least 3", "empty-path": "needs the path"}[case]
+    batch = ["--batch-size", "1"] if case == "one-image" else []  # once an empty test split and a TypeError
+    fails(["train", "vae", "--data", data, "--epochs", "1", *batch, "--out", str(out)], capsys, needle)
+    assert not out.exists()

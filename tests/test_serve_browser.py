@@ -5,6 +5,7 @@ No skip: if Chromium cannot start here, this fails, since `make test` installs i
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -91,3 +92,38 @@ def test_the_page_decodes_live_and_interpolates(server, browser) -> None:
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     assert browser.save_screenshot(str(SCREENSHOT))  # git-ignored: look at it after `make test`
     assert Image.open(SCREENSHOT).size[0] >= 1000
+
+
+XSS = '<img src=x onerror="window.pwned=1">'  # a class sub-folder named as an HTML tag
+
+
+@pytest.fixture(scope="module")
+def xss_server(tmp_path_factory):
+    """The explorer on a 2-d VAE trained on a folder whose class names are HTML."""
+    root = tmp_path_factory.mktemp("xss")
+    for name, colour in ((XSS, 40), ("<b>bold", 200)):
+        (root / "pictures" / name).mkdir(parents=True)
+        for i in range(12):
+            Image.new("L", (16, 16), colour + i).save(root / "pictures" / name / f"{i}.png")
+    out = root / "run"
+    assert main(["train", "vae", "--data", f"folder:{root / 'pictures'}", "--image-size", "16", "--epochs", "1",
+                 "--max-steps", "2", "--latent-dim", "2", "--out", str(out)]) == 0
+    httpd = make_server(Explorer(load_run(out)), port=0)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_class_names_show_as_text_and_run_nothing(xss_server, browser) -> None:
+    browser.get(xss_server)
+    legend = WebDriverWait(browser, 60).until(lambda d: d.find_element("id", "legend").text and
+                                              d.find_element("id", "legend"))
+    assert XSS in legend.text and "<b>bold" in legend.text, "the names are shown as they are, as text"
+    assert browser.execute_script("return document.querySelectorAll('#legend img, #legend b').length") == 0
+    options = browser.execute_script("return Array.from(document.querySelectorAll('#from-class option'), o => o.text)")
+    assert XSS in options
+    # even markup that did reach the page could not run: the Content-Security-Policy forbids inline handlers
+    browser.execute_script("document.getElementById('error').innerHTML = arguments[0]", XSS)
+    time.sleep(0.5)  # long enough for the broken image's error event
+    assert browser.execute_script("return window.pwned === undefined"), "a script from a class name ran"

@@ -3,17 +3,27 @@ from __future__ import annotations
 
 import math
 import os
+import struct
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from torch import Tensor
 
 from genlab.errors import ConfigError, DataError
 from genlab.files import atomic_write
 
 GRAY_MODES = frozenset({"L", "LA", "1", "I", "I;16"})  # PIL modes loaded as one channel by default
+IMAGE_FORMATS = ("PNG", "JPEG")  # the only decoders genlab lets PIL use on a user's file or upload
+MAX_PIXELS = 8192 * 8192         # pixels of one image read from a file (at most 256 MiB decoded as RGBA)
+# what PIL's PNG and JPEG decoders raise on damaged input (UnidentifiedImageError is an OSError)
+DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, struct.error, Image.DecompressionBombError)
+
+
+class PixelLimitError(DataError):
+    """An image whose header declares more pixels than genlab decodes."""
 
 
 def make_grid(images: Tensor, nrow: int = 8, padding: int = 2, pad_value: float = 1.0) -> Tensor:
@@ -80,14 +90,40 @@ def single_image(image: Tensor) -> Tensor:
     return make_grid(image, nrow=8) if image.dim() == 4 else image
 
 
-def open_image(path: str | os.PathLike) -> Image.Image:
-    """PIL image with its pixels read, or a DataError naming the file."""
+def open_header(source: str | os.PathLike | BinaryIO, name: str, max_pixels: int = MAX_PIXELS) -> Image.Image:
+    """A PNG or JPEG opened lazily (only its header read), refused when it declares over max_pixels.
+
+    Any other format or a damaged header is a DataError naming `name`; too many pixels a PixelLimitError.
+    """
     try:
-        image = Image.open(path)
+        image = Image.open(source, formats=IMAGE_FORMATS)
+    except Image.DecompressionBombError:  # PIL's own, far higher limit: the size is not known here
+        raise PixelLimitError(f"image {name} declares over {max_pixels} pixels, the limit; "
+                              f"shrink it before giving it to genlab") from None
+    except DECODE_ERRORS as e:
+        raise DataError(f"cannot read image {name}: {one_line(e)}; expected a PNG or JPEG file") from None
+    if image.width * image.height > max_pixels:
+        image.close()
+        raise PixelLimitError(f"image {name} is {image.width}x{image.height} pixels, over the {max_pixels}-pixel "
+                              f"limit; shrink it before giving it to genlab")
+    return image
+
+
+def open_image(source: str | os.PathLike | BinaryIO, name: str | None = None,
+               max_pixels: int = MAX_PIXELS) -> Image.Image:
+    """A PNG or JPEG with its pixels decoded (at most max_pixels), or a DataError naming the file."""
+    name = str(source) if name is None else name
+    image = open_header(source, name, max_pixels)
+    try:
         image.load()
-        return image
-    except (OSError, UnidentifiedImageError, ValueError) as e:
-        raise DataError(f"cannot read image {path}: {e}; expected a PNG or JPEG file") from None
+    except DECODE_ERRORS as e:
+        raise DataError(f"cannot read image {name}: {one_line(e)}; expected a PNG or JPEG file") from None
+    return image
+
+
+def one_line(error: BaseException) -> str:
+    """An exception's text on one line, or its type when it has none."""
+    return " ".join(str(error).split()) or type(error).__name__
 
 
 def center_square(image: Image.Image) -> Image.Image:

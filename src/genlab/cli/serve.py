@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from genlab.cli.common import add_data_flags
 from genlab.errors import ConfigError
 from genlab.serve.api import Explorer
-from genlab.serve.server import make_server
+from genlab.serve.server import is_loopback, make_server
 from genlab.train.run import load_run
 
 
@@ -19,6 +20,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except OSError as e:
         raise ConfigError(f"cannot listen on {args.host}:{args.port} ({e.strerror}); try another --port") from None
     host, port = server.server_address[:2]
+    if not is_loopback(host):
+        print(f"genlab serve: warning: {args.host} ({host}) is not a loopback address, so other machines can reach "
+              f"the explorer, and it has no authentication: anyone who reaches port {port} can use it; "
+              f"use --host 127.0.0.1 unless that is what you want", file=sys.stderr, flush=True)
     print(f"genlab explorer for {args.run}: http://{host}:{port}/  (Ctrl-C stops it)", flush=True)
     try:
         server.serve_forever()
@@ -34,6 +39,7 @@ def register(commands: argparse._SubParsersAction) -> None:
                             description="Serve the latent explorer for RUN on a local address and print it.")
     p.add_argument("run", metavar="RUN", help="run directory of an autoencoder, VAE or GAN")
     p.add_argument("--port", type=int, default=8765, help="default 8765 (0 picks a free port)")
-    p.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1 (this machine only)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="default 127.0.0.1 (this machine only); any other address warns: the explorer has no login")
     add_data_flags(p, with_name=False)
     p.set_defaults(handler=cmd_serve)

@@ -185,10 +185,7 @@ def read_split(folder: Path, prefix: str, name: str | None = None) -> tuple[torc
     if labels.dim() != 1 or labels.shape[0] != images.shape[0]:
         raise DataError(f"{labels_path} holds {tuple(labels.shape)} labels for the {images.shape[0]} images of "
                         f"{images_path}; expected one label per image; {idx.fix_advice(name)}")
-    # one-off host reads at load time, not on a hot path; guarded because max() of nothing is an error
-    if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) > 9):
-        raise DataError(f"{labels_path} holds labels outside 0..9; {idx.fix_advice(name)}")
-    return images.unsqueeze(1), labels.long()
+    return images.unsqueeze(1), idx.class_labels(labels, 10, labels_path, name)
 
 
 def load_idx_dataset(name: str, data_dir=None, download: bool = True) -> Dataset:

@@ -5,14 +5,14 @@ import hashlib
 from pathlib import Path
 
 import torch
-from PIL import Image
 
 from genlab.data.dataset import Dataset
 from genlab.errors import DataError
-from genlab.images import GRAY_MODES, load_image
+from genlab.images import GRAY_MODES, load_image, open_header
 
 SUFFIXES = {".png", ".jpg", ".jpeg"}
 TEST_FRACTION = 10  # one image in ten goes to the test split
+MIN_TRAIN, MIN_TEST = 2, 1  # the trainer skips a lone last image (batch norm), so one image trains nothing
 
 
 def image_files(root: Path) -> list[Path]:
@@ -26,22 +26,21 @@ def is_test(relative: Path) -> bool:
 
 
 def split(files: list[Path], root: Path) -> tuple[list[Path], list[Path]]:
-    """(train, test): ~1 in 10 to test; with two or more images each side gets at least one."""
-    test = {f for f in files if is_test(f.relative_to(root))}
-    if len(files) >= 2 and not test:
-        test = {files[-1]}  # too few files for the hash to pick one
-    if len(files) >= 2 and len(test) == len(files):
-        test.discard(files[0])  # the hash picked them all: keep one to train on
-    return [f for f in files if f not in test], [f for f in files if f in test]
+    """(train, test): ~1 in 10 to test, at least MIN_TEST of them and at least MIN_TRAIN left to train on."""
+    if len(files) < MIN_TRAIN + MIN_TEST:
+        raise DataError(f"folder:{root} holds {len(files)} image{'s' * (len(files) != 1)}; a train and a test "
+                        f"split need at least {MIN_TRAIN + MIN_TEST} ({MIN_TRAIN} to train on, {MIN_TEST} to "
+                        f"test); add images")
+    test = [f for f in files if is_test(f.relative_to(root))] or files[-1:]  # too few for the hash to pick one
+    test = test[:len(files) - MIN_TRAIN]  # the hash picked nearly all: keep enough to train on
+    chosen = set(test)
+    return [f for f in files if f not in chosen], test
 
 
 def image_mode(path: Path) -> str:
     """The PIL mode from the file's header (pixels are not decoded), or a DataError naming it."""
-    try:
-        with Image.open(path) as image:
-            return image.mode
-    except (OSError, ValueError) as e:  # UnidentifiedImageError is an OSError
-        raise DataError(f"cannot read image {path}: {e}; expected a PNG or JPEG file") from None
+    with open_header(path, str(path)) as image:
+        return image.mode
 
 
 def guess_channels(files: list[Path]) -> int:
@@ -80,6 +79,8 @@ def stack_images(group: list[Path], root: Path, classes: list[str], channels: in
 
 def load_folder(path: str, image_size: int | None = None, channels: int | None = None) -> Dataset:
     """Dataset from a folder of images (recursive), center-cropped and resized to image_size squares (64)."""
+    if not path.strip():
+        raise DataError("folder: needs the path of a folder of PNG/JPEG images, e.g. folder:~/pictures")
     root = Path(path).expanduser().resolve()
     if not root.is_dir():
         raise DataError(f"folder:{path}: {root} is not a folder; give folder:PATH with a folder of PNG/JPEG images")

@@ -14,17 +14,17 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from genlab.data.batches import to_unit_float
-from genlab.errors import RunError
-from genlab.images import make_grid, pil_to_tensor, to_pil
+from genlab.errors import DataError, RunError
+from genlab.images import PixelLimitError, make_grid, open_image, pil_to_tensor, to_pil
 from genlab.latent import decode_images, encode_means, pca_2d
 from genlab.models.contract import GAN, AutoEncoder
 from genlab.train.run import Run
 
 MAX_UPLOAD = 2 * 1024 * 1024   # bytes of an uploaded image
-MAX_PIXELS = 4096 * 4096       # pixels of an uploaded image (a small PNG can decode to gigabytes)
+MAX_UPLOAD_PIXELS = 4096 * 4096  # pixels of an uploaded image (a small PNG can decode to gigabytes)
 MAX_JSON = 64 * 1024           # bytes of a JSON body
 MAX_LIST = 64                  # test images per listing
 SCATTER_POINTS = 2000          # test codes drawn under the 2-d pad
@@ -186,16 +186,16 @@ def query_int(query: dict[str, list[str]], name: str, default: int, low: int, hi
 
 
 def read_upload(body: bytes) -> Image.Image:
+    """A PNG or JPEG upload (told by its content, not its name) decoded under MAX_UPLOAD_PIXELS, else a 413 or 415."""
     if len(body) > MAX_UPLOAD:
         raise BadRequest(413, f"upload of {len(body)} bytes is over the {MAX_UPLOAD}-byte limit")
     try:
-        image = Image.open(io.BytesIO(body))
-        if image.width * image.height > MAX_PIXELS:
-            raise BadRequest(413, f"upload of {image.width}x{image.height} pixels is over the {MAX_PIXELS}-pixel limit")
-        image.load()
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
-        raise BadRequest(415, "the upload is not a PNG or JPEG image") from None
-    return image
+        return open_image(io.BytesIO(body), "upload", MAX_UPLOAD_PIXELS)
+    except PixelLimitError as e:
+        raise BadRequest(413, str(e)) from None
+    except DataError:
+        raise BadRequest(415, "the upload is not a PNG or JPEG image (other formats are refused); "
+                              "send the bytes of a .png or .jpg file") from None
 
 
 # ---------------------------------------------------------------- routing
@@ -245,5 +245,5 @@ def route(explorer: Explorer, method: str, path: str, query: dict[str, list[str]
                  "/api/test-image", "/api/test-code", "/api/scatter", "/api/class-mean")
         if path in known:
             raise BadRequest(405, f"{method} is not allowed on {path}")
-        raise BadRequest(404, f"no API endpoint {path}")
-    raise BadRequest(404, f"nothing at {path}")
+        raise BadRequest(404, f"no API endpoint {path!r}")
+    raise BadRequest(404, f"nothing at {path!r}")

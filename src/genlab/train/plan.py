@@ -93,10 +93,10 @@ def plan_data(saved: dict[str, Any], flags: dict[str, Any]) -> dict[str, Any]:
     spec = data["spec"] or saved.get("name") or DEFAULT_DATA
     if not isinstance(spec, str):
         raise ConfigError("the data spec must be text: a dataset name or folder:PATH")
-    if spec.startswith("folder:") and spec != "folder:":
+    if spec.startswith("folder:") and spec.removeprefix("folder:").strip():
         spec = "folder:" + str(Path(spec.removeprefix("folder:")).expanduser().resolve())
-    elif spec == "folder:":
-        raise ConfigError("--data folder: needs a path: folder:PATH names a folder of PNG/JPEG images")
+    elif spec.startswith("folder:"):
+        raise ConfigError("--data folder: needs the path of a folder of PNG/JPEG images, e.g. folder:~/pictures")
     check_data_spec(spec)
     size, channels = data["image_size"], data["channels"]
     if size is not None and (not isinstance(size, int) or isinstance(size, bool) or not 4 <= size <= 2048):

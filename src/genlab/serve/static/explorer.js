@@ -1,0 +1,153 @@
+const COLOURS = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'];
+let info = null, z = [], ends = null, attr = null, points = [];
+
+function gauss() { return Math.sqrt(-2 * Math.log(1 - Math.random())) * Math.cos(2 * Math.PI * Math.random()); }
+function showError(text) { document.getElementById('error').textContent = text; document.getElementById('error').className = 'error'; }
+
+async function api(path, options) {
+  const r = await fetch(path, options);
+  if (!r.ok) { showError((await r.json()).error); throw new Error(path); }
+  return r;
+}
+// show a PNG response in an <img>, resolving once it is drawn (so `ready` means the pictures are there);
+// the previous blob URL is released, and a decode cut short by a newer one is not an error
+async function show(id, response) {
+  const img = document.getElementById(id), old = img.src;
+  img.src = URL.createObjectURL(await response.blob());
+  if (old.startsWith('blob:')) URL.revokeObjectURL(old);
+  await img.decode().catch(() => {});
+}
+async function decodeInto(id, code) {
+  await show(id, await api('/api/decode', {method: 'POST', body: JSON.stringify({z: code})}));
+}
+async function gridInto(id, codes) {
+  await show(id, await api('/api/decode-grid', {method: 'POST', body: JSON.stringify({codes})}));
+}
+const decode = () => decodeInto('decoded', z);
+
+// every element is built with the DOM and every text set as text: names from a dataset never become markup
+function element(tag, properties, ...children) {
+  const node = Object.assign(document.createElement(tag), properties);
+  node.append(...children);
+  return node;
+}
+
+function drawSliders() {
+  const box = document.getElementById('sliders'); box.replaceChildren();
+  for (let i = 0; i < info.sliders; i++) {
+    const input = element('input', {type: 'range', min: -3, max: 3, step: 0.05, value: z[i], id: 's' + i});
+    const value = element('span', {id: 'v' + i, textContent: z[i].toFixed(2)});
+    box.appendChild(element('div', {className: 'slider'}, element('label', {textContent: 'z' + i}), input, value));
+    input.addEventListener('input', e => {
+      z[i] = parseFloat(e.target.value); value.textContent = z[i].toFixed(2); decode();
+    });
+  }
+  if (info.latent_dim > info.sliders)
+    document.getElementById('slider-note').textContent = `sliders for the first ${info.sliders} of ${info.latent_dim} dimensions`;
+}
+
+function drawPad(mark) {
+  const canvas = document.getElementById('pad'), g = canvas.getContext('2d'), s = canvas.width / 6;
+  g.fillStyle = '#fff'; g.fillRect(0, 0, canvas.width, canvas.height);
+  for (const [x, y, label] of points) {
+    g.fillStyle = COLOURS[label % COLOURS.length]; g.fillRect((x + 3) * s - 1, (3 - y) * s - 1, 2, 2);
+  }
+  if (mark) { g.strokeStyle = '#000'; g.strokeRect((mark[0] + 3) * s - 4, (3 - mark[1]) * s - 4, 8, 8); }
+}
+function setupPad() {
+  const canvas = document.getElementById('pad'), s = canvas.width / 6;
+  let busy = false;
+  const move = async e => {
+    if (busy) return;
+    const box = canvas.getBoundingClientRect();
+    z = [(e.clientX - box.left) / s - 3, 3 - (e.clientY - box.top) / s];
+    drawPad(z); busy = true;
+    try { drawSliders(); await decode(); } finally { busy = false; }
+  };
+  canvas.addEventListener('mousemove', move);
+  canvas.addEventListener('mousedown', move);
+}
+
+// the same path as genlab.latent.slerp: along the great circle between the directions, with the norm
+// changing linearly from |a| to |b|
+function mix(a, b, t, spherical) {
+  if (!spherical) return a.map((v, i) => (1 - t) * v + t * b[i]);
+  const na = Math.hypot(...a), nb = Math.hypot(...b);
+  const ua = a.map(v => v / Math.max(na, 1e-12)), ub = b.map(v => v / Math.max(nb, 1e-12));
+  const omega = Math.acos(Math.min(1, Math.max(-1, ua.reduce((s, v, i) => s + v * ub[i], 0))));
+  const direction = omega < 1e-4 ? ua.map((v, i) => (1 - t) * v + t * ub[i])
+    : ua.map((v, i) => (Math.sin((1 - t) * omega) * v + Math.sin(t * omega) * ub[i]) / Math.sin(omega));
+  return direction.map(v => v * ((1 - t) * na + t * nb));
+}
+async function codeOf(inputId, fileId) {
+  const file = document.getElementById(fileId).files[0];
+  if (file) return (await (await api('/api/encode', {method: 'POST', body: file})).json()).z;
+  return (await (await api('/api/test-code?index=' + document.getElementById(inputId).value)).json()).z;
+}
+async function setEnds() {
+  if (info.kind === 'gan') ends = [z.map(gauss), z.map(gauss)];
+  else ends = [await codeOf('ia', 'fa'), await codeOf('ib', 'fb')];
+  await gridInto('ends', ends);
+  await scrub();
+}
+async function scrub() {
+  const t = parseFloat(document.getElementById('t').value);
+  document.getElementById('t-value').textContent = t.toFixed(2);
+  const spherical = document.querySelector('input[name=mode]:checked').value === 'spherical';
+  if (ends) await decodeInto('interp', mix(ends[0], ends[1], t, spherical));
+}
+
+async function setupAttribute() {
+  const from = document.getElementById('from-class'), to = document.getElementById('to-class');
+  info.classes.forEach((name, i) => { from.add(new Option(name, i)); to.add(new Option(name, i)); });
+  if (info.classes.length > 1) to.value = info.classes.length - 1;
+  const chosen = async () => {
+    const [a, b] = await Promise.all([from.value, to.value].map(async c =>
+      (await (await api('/api/class-mean?class=' + c)).json()).z));
+    const picks = (await (await api('/api/test-images?count=6&class=' + from.value)).json()).images;
+    const codes = await Promise.all(picks.map(async p => (await (await api('/api/test-code?index=' + p.index)).json()).z));
+    attr = {codes, vector: b.map((v, i) => v - a[i])};
+    await move();
+  };
+  const move = async () => {
+    const s = parseFloat(document.getElementById('strength').value);
+    document.getElementById('strength-value').textContent = s.toFixed(1);
+    if (attr && attr.codes.length) await gridInto('attr', attr.codes.map(c => c.map((v, i) => v + s * attr.vector[i])));
+  };
+  from.onchange = chosen; to.onchange = chosen;
+  document.getElementById('strength').addEventListener('input', move);
+  await chosen();
+}
+
+async function start() {
+  info = await (await api('/api/info')).json();
+  document.getElementById('title').textContent = `genlab explorer: ${info.model} (${info.latent_dim}-d latent)`;
+  z = new Array(info.latent_dim).fill(0);
+  drawSliders(); await decode();
+  document.getElementById('reset').onclick = () => { z.fill(0); drawSliders(); decode(); };
+  document.getElementById('random').onclick = () => { z = z.map(gauss); drawSliders(); decode(); };
+  document.getElementById('interp-go').onclick = setEnds;
+  document.getElementById('new-walk').onclick = setEnds;
+  document.getElementById('t').addEventListener('input', scrub);
+  document.querySelectorAll('input[name=mode]').forEach(r => r.addEventListener('change', scrub));
+  if (info.kind === 'gan') {
+    document.getElementById('endpoints-images').hidden = true;
+    document.getElementById('endpoints-gan').hidden = false;
+    document.getElementById('interp-title').textContent = 'A walk between two random z';
+    document.getElementById('attr-box').hidden = true;
+  } else {
+    if (info.latent_dim === 2) {
+      points = (await (await api('/api/scatter')).json()).points;
+      document.getElementById('pad-box').hidden = false; drawPad(); setupPad();
+      document.getElementById('legend').replaceChildren(...info.classes.map((name, i) => {
+        const swatch = element('span', {textContent: '\u25a0 '});
+        swatch.style.color = COLOURS[i % COLOURS.length];  // a CSSOM property, not a style attribute: CSP allows it
+        return element('span', {className: 'legend-entry'}, swatch, name);
+      }));
+    }
+    await setupAttribute();
+  }
+  await setEnds();
+  document.body.dataset.ready = '1';
+}
+start();
