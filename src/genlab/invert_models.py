@@ -12,9 +12,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from genlab.data.catalog import CLASSES as DATASET_CLASSES
+from genlab.data.imagenet import CLASSES as IMAGENET_CLASSES
 from genlab.data.shapes import CLASSES as SHAPES_CLASSES
 from genlab.errors import ConfigError, RunError
 from genlab.models.contract import Classifier
+from genlab.models.efficientnet import LITE, EfficientNetLite, load_efficientnet_lite, stage_ends
 from genlab.train.checkpoint import load_run
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)  # the statistics torchvision's ImageNet weights were trained with
@@ -27,7 +29,9 @@ VGG_LAYOUTS: dict[str, tuple[int | str, ...]] = {
 }
 WEIGHT_FILES = {"vgg16": "vgg16-397923af.pth", "vgg19": "vgg19-dcbb9e9d.pth",
                 "googlenet": "googlenet-1378be20.pth"}  # torchvision's names in its download cache
-NETWORK_HELP = "vgg-random, vgg16, vgg19, googlenet, or a classifier run directory"
+NETWORK_HELP = ("efficientnet-lite0, efficientnet-lite1, efficientnet-lite2, vgg-random, vgg16, vgg19, googlenet, "
+                "or a classifier run directory")
+DEFAULT_NETWORK = "efficientnet-lite0"
 
 
 @dataclass(frozen=True)
@@ -254,20 +258,12 @@ def read_weights(path: Path, net: nn.Module, name: str) -> None:
 
 
 def torchvision_models():
-    """torchvision.models, imported only when GoogLeNet or ImageNet class names need it."""
+    """torchvision.models, imported only when GoogLeNet needs it."""
     try:
         import torchvision.models
     except ImportError:
         return None
     return torchvision.models
-
-
-def imagenet_classes() -> tuple[str, ...]:
-    """The 1000 ImageNet class names from torchvision's metadata, else 'imagenet 0' ... 'imagenet 999'."""
-    models = torchvision_models()
-    if models is None:
-        return tuple(f"imagenet {i}" for i in range(1000))
-    return tuple(models.VGG16_Weights.IMAGENET1K_V1.meta["categories"])
 
 
 def pretrained_vgg(name: str, weights: str | os.PathLike | None) -> Network:
@@ -276,7 +272,7 @@ def pretrained_vgg(name: str, weights: str | os.PathLike | None) -> Network:
     with torch.device("meta"):  # no time spent on random initial weights that the checkpoint replaces
         net = VGG(VGG_LAYOUTS[name])
     read_weights(path, net, name)
-    return Network(name, frozen(net), net, 3, None, DEFAULTS[name], imagenet_classes(),
+    return Network(name, frozen(net), net, 3, None, DEFAULTS[name], IMAGENET_CLASSES,
                    IMAGENET_MEAN, IMAGENET_STD)
 
 
@@ -292,8 +288,21 @@ def pretrained_googlenet(weights: str | os.PathLike | None) -> Network:
         net = models.GoogLeNet(transform_input=True, aux_logits=True, init_weights=False)
     read_weights(path, net, "googlenet")
     net.aux_logits, net.aux1, net.aux2 = False, None, None
-    return Network("googlenet", frozen(net), net, 3, None, DEFAULTS["googlenet"], imagenet_classes(),
+    return Network("googlenet", frozen(net), net, 3, None, DEFAULTS["googlenet"], IMAGENET_CLASSES,
                    IMAGENET_MEAN, IMAGENET_STD)
+
+
+def lite_defaults(net: EfficientNetLite) -> Defaults:
+    """Dream at the end of the stride-16 stage; content there; style at the stem and the ends of stages 2-5."""
+    ends = [f"blocks.{i}" for i in stage_ends(net.config)]
+    return Defaults(ends[3], (ends[3],), ("stem", *ends[1:5]))
+
+
+def efficientnet_network(name: str, weights: str | os.PathLike | None) -> Network:
+    """EfficientNet-Lite0/1/2 with its ImageNet weights; it takes [0, 1] images of any size and normalises inside."""
+    net = load_efficientnet_lite(name, weights)
+    return Network(name, frozen(net), net, 3, None, lite_defaults(net), IMAGENET_CLASSES,
+                   preview_size=net.config.resolution)
 
 
 def run_classes(config: dict, n_classes: int) -> tuple[str, ...]:
@@ -324,10 +333,12 @@ def classifier_network(run_dir: str | os.PathLike) -> Network:
 
 def load_network(spec: str, weights: str | os.PathLike | None = None, seed: int = 0,
                  device: str | torch.device = "cpu") -> Network:
-    """A network by name (vgg-random, vgg16, vgg19, googlenet) or a classifier run directory, on `device`."""
-    if weights is not None and spec not in WEIGHT_FILES:
-        raise ConfigError(f"--weights is for {', '.join(WEIGHT_FILES)}; {spec} brings its own weights")
-    if spec == "vgg-random":
+    """A network by name (efficientnet-lite0/1/2, vgg-random, vgg16, ...) or a classifier run directory, on `device`."""
+    if weights is not None and spec not in WEIGHT_FILES and spec not in LITE:
+        raise ConfigError(f"--weights is for {', '.join([*LITE, *WEIGHT_FILES])}; {spec} brings its own weights")
+    if spec in LITE:
+        network = efficientnet_network(spec, weights)
+    elif spec == "vgg-random":
         network = random_vgg(seed)
     elif spec == "googlenet":
         network = pretrained_googlenet(weights)
