@@ -91,6 +91,20 @@ class Network:
             raise ConfigError(f"{self.name} has no trained class scores to visualise; use a classifier run "
                               f"directory or an ImageNet model (vgg16, vgg19, googlenet)")
 
+    def class_index(self, spec: str | int) -> int:
+        """A class by number ("76") or name ("tarantula", any case, _ or - for spaces); unknown names get suggestions."""
+        self.check_classes()
+        text = str(spec).strip()
+        if text.lstrip("-").isdigit():
+            if not 0 <= int(text) < len(self.classes):
+                raise ConfigError(f"class {text} out of range: {self.name} has classes 0 to {len(self.classes) - 1}")
+            return int(text)
+        key = text.lower().replace("_", " ").replace("-", " ")
+        names = [name.lower().replace("-", " ") for name in self.classes]
+        if key in names:
+            return names.index(key)
+        raise ConfigError(f"{self.name} has no class {text!r}; {closest_classes(key, names, self.classes)}")
+
     def logits(self, x: Tensor) -> Tensor:
         """Class scores (N, n_classes) of [0, 1] images."""
         self.check_classes()
@@ -144,6 +158,15 @@ class Network:
         self.net.to(device)
         self.device = torch.device(device)
         return self
+
+
+def closest_classes(key: str, names: Sequence[str], classes: Sequence[str]) -> str:
+    """'closest: tarantula (76), ...' from spelling and from names that contain the text; or where to look."""
+    containing = [name for name in names if key and key in name][:4]
+    close = containing + [name for name in difflib.get_close_matches(key, names, n=3) if name not in containing]
+    if not close:
+        return f"give a class number (0 to {len(classes) - 1}) or its exact name"
+    return "closest: " + ", ".join(f"{classes[names.index(name)]} ({names.index(name)})" for name in close[:5])
 
 
 def find_layer(net: nn.Module, name: str) -> nn.Module:
