@@ -316,9 +316,10 @@ def pretrained_googlenet(weights: str | os.PathLike | None) -> Network:
 
 
 def lite_defaults(net: EfficientNetLite) -> Defaults:
-    """Dream at the end of the stride-16 stage; content there; style at the stem and the ends of stages 2-5."""
+    """Dream at the residual branch (projection) of stage 5's last block; content at stage 4's end; style at the
+    stem and the ends of stages 2-5. Block outputs carry the residual stream, which a dream barely changes."""
     ends = [f"blocks.{i}" for i in stage_ends(net.config)]
-    return Defaults(ends[3], (ends[3],), ("stem", *ends[1:5]))
+    return Defaults(f"{ends[4]}.project", (ends[3],), ("stem", *ends[1:5]))
 
 
 def efficientnet_network(name: str, weights: str | os.PathLike | None) -> Network:

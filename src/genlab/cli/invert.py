@@ -11,7 +11,7 @@ from torch import Tensor
 
 from genlab import invert
 from genlab.cli.common import add_device_flag, at_least
-from genlab.data.photos import PHOTOS
+from genlab.data.photos import PHOTOS, photo_path
 from genlab.errors import ConfigError
 from genlab.images import captioned_grid, make_grid, save_image
 from genlab.invert import measured
@@ -29,7 +29,7 @@ from genlab.train.trainer import resolve_device
 MAX_DEFAULT_CLASSES = 64  # above this (ImageNet's 1000) the classes must be chosen with --class
 ROBUST_STEPS, SEEDS_STEPS = 128, 200
 MAX_SIDE = 1024  # a photo's longest side is scaled down to --size, never above this
-DREAM_STEPS = 40
+DREAM_STEPS = 150
 
 
 def open_network(args: argparse.Namespace, spec: str) -> Network:
@@ -132,11 +132,11 @@ def cmd_invert_class(args: argparse.Namespace) -> int:
 
 
 def image_argument(given: str | None, photo: str | None, what: str, flag: str) -> str:
-    """The image file argument or the sample photo's name; both or neither is a ConfigError."""
+    """The image file argument, or the file of the sample photo named; both or neither is a ConfigError."""
     if (given is None) == (photo is None):
         raise ConfigError(f"{what} needs an image file or {flag} NAME, not {'both' if given else 'neither'} "
                           f"(sample photos: {', '.join(PHOTOS)})")
-    return given or photo
+    return given or str(photo_path(photo))
 
 
 def cmd_invert_dream(args: argparse.Namespace) -> int:
@@ -262,8 +262,8 @@ def register_dream(actions: argparse._SubParsersAction) -> None:
     q.add_argument("--photo", metavar="NAME", help=f"a sample photograph instead of IMAGE: {', '.join(PHOTOS)}")
     add_network_flags(q)
     q.add_argument("--layer", help="layer name from --list-layers (default: one per model)")
-    add_run_flags(q, DREAM_STEPS, 0.05, "dream.png", f"steps per octave (default {DREAM_STEPS})",
-                  "pixels moved per step, RMS (default 0.05)")
+    add_run_flags(q, DREAM_STEPS, 0.01, "dream.png", f"steps per octave (default {DREAM_STEPS})",
+                  "pixels moved per step, RMS (default 0.01)")
     q.add_argument("--octaves", type=int, default=3, help="number of scales (default 3)")
     q.add_argument("--octave-scale", type=float, default=1.4, help="size ratio between octaves (default 1.4)")
     add_ascent_flags(q)
