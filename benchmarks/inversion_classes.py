@@ -2,7 +2,7 @@
 (the network the pictures were made with) and on Lite1 and Lite2 (transfer: do the pictures show the class, or
 only fool the network that made them?). The seeds' recipe is the reference; the robust one is genlab's default.
 
-    python benchmarks/inversion_classes.py [--steps-robust 128] [--steps-seeds 200] [--out docs/images/inversion]
+    python benchmarks/inversion_classes.py [--steps-robust 128] [--steps-seeds 300] [--recipes robust seeds]
 
 Writes classes-robust.png and classes-seeds.png (labelled grids) to --out and prints the table.
 """
@@ -16,17 +16,20 @@ from pathlib import Path
 import torch
 
 from genlab.images import captioned_grid, save_image
-from genlab.invert.measured import ClassPictures, visualize_classes
+from genlab.invert.measured import ClassPictures, recipe_defaults, visualize_classes
 from genlab.invert_models import load_network
 
 CLASSES = (76, 74, 281, 967, 779, 963, 849, 1, 980, 954)  # two spiders, a cat, espresso, six other things
 SOURCE, JUDGES = "efficientnet-lite0", ("efficientnet-lite1", "efficientnet-lite2")
 
 
+RECIPES = ("robust", "seeds")
+SEEDS_MOVES = {"jitter": 8, "blur_every": 4, "blur_sigma": 0.5}  # the CLI's: jitter side / 28, blur every 4 steps
+
+
 def make(recipe: str, steps: int, out: Path) -> tuple[ClassPictures, float]:
     source, judges = load_network(SOURCE), [load_network(name) for name in JUDGES]
-    options = {"steps": steps, "lr": 0.05} if recipe == "robust" else \
-        {"steps": steps, "lr": 0.02, "l2": 0.01, "jitter": 8, "blur_every": 4, "blur_sigma": 0.5}
+    options = {**recipe_defaults(source, recipe), "steps": steps, **(SEEDS_MOVES if recipe == "seeds" else {})}
     start = time.perf_counter()
     pictures = visualize_classes(source, CLASSES, recipe=recipe, judges=judges, progress=True, **options)
     seconds = time.perf_counter() - start
@@ -48,6 +51,8 @@ def table(results: dict[str, tuple[ClassPictures, float]]) -> None:
         print(f"{label:<18}" + "".join(f"{v:>16.3f}" for v in row))
     for recipe, (_, seconds) in results.items():
         print(f"{recipe}: {seconds:.0f} s for {len(CLASSES)} pictures on {torch.get_num_threads()} threads")
+    if len(results) < 2:
+        return
     (robust, _), (seeds, _) = results["robust"], results["seeds"]
     r, s = (statistics.median(p.judged["efficientnet-lite2"].tolist()) for p in (robust, seeds))
     print(f"median transfer to lite2: robust {r:.3f}, seeds (reference) {s:.3f}, ratio {r / max(s, 1e-9):.1f}x")
@@ -56,11 +61,13 @@ def table(results: dict[str, tuple[ClassPictures, float]]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps-robust", type=int, default=128)
-    parser.add_argument("--steps-seeds", type=int, default=200)
-    parser.add_argument("--out", default="docs/images/inversion")
+    parser.add_argument("--steps-seeds", type=int, default=300)
+    parser.add_argument("--recipes", nargs="+", choices=RECIPES, default=RECIPES)
+    parser.add_argument("--out", default="docs/images/inversion", help="folder for the labelled grids")
     args = parser.parse_args()
     out = Path(args.out)
-    results = {"robust": make("robust", args.steps_robust, out), "seeds": make("seeds", args.steps_seeds, out)}
+    steps = {"robust": args.steps_robust, "seeds": args.steps_seeds}
+    results = {recipe: make(recipe, steps[recipe], out) for recipe in args.recipes}
     table(results)
 
 

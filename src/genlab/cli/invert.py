@@ -27,7 +27,6 @@ from genlab.invert_models import (
 from genlab.train.trainer import resolve_device
 
 MAX_DEFAULT_CLASSES = 64  # above this (ImageNet's 1000) the classes must be chosen with --class
-ROBUST_STEPS, SEEDS_STEPS = 128, 200
 MAX_SIDE = 1024  # a photo's longest side is scaled down to --size, never above this
 DREAM_STEPS = 150
 
@@ -92,13 +91,14 @@ def default_jitter(jitter: int | None, side: int) -> int:
 
 
 def recipe_options(args: argparse.Namespace, network: Network, side: int) -> dict:
-    """The chosen recipe's settings from the flags."""
-    if (args.recipe or measured.default_recipe(network)) == "robust":
-        return {"steps": ROBUST_STEPS if args.steps is None else args.steps, "lr": 0.05 if args.lr is None else args.lr}
-    return {"steps": SEEDS_STEPS if args.steps is None else args.steps, "lr": 0.02 if args.lr is None else args.lr,
-            "l2": args.l2,
-            "jitter": default_jitter(args.jitter, side), "blur_every": args.blur_every,
-            "blur_sigma": args.blur_sigma, "clip": not args.no_clip}
+    """The chosen recipe's settings: the library's defaults for this network, then the flags given."""
+    recipe = args.recipe or measured.default_recipe(network)
+    options = measured.recipe_defaults(network, recipe)
+    given = {"steps": args.steps, "lr": args.lr}
+    if recipe == "seeds":
+        given |= {"l2": args.l2, "jitter": default_jitter(args.jitter, side), "blur_every": args.blur_every,
+                  "blur_sigma": args.blur_sigma, "clip": not args.no_clip}
+    return options | {name: value for name, value in given.items() if value is not None}
 
 
 def print_notes(photo: Photo) -> Tensor:
@@ -235,12 +235,13 @@ def register_class(actions: argparse._SubParsersAction) -> None:
                                                               "classifier run")
     q.add_argument("--judge", nargs="+", metavar="MODEL", help="also print the probability these networks give "
                                                                "each picture's class, e.g. efficientnet-lite2")
-    add_run_flags(q, None, None, "invert-class.png", f"optimisation steps (default {ROBUST_STEPS} robust, "
-                                                     f"{SEEDS_STEPS} seeds)",
+    add_run_flags(q, None, None, "invert-class.png", "optimisation steps (default 128 robust, 300 seeds on "
+                                                     "ImageNet networks, 200 on classifier runs)",
                   "robust: Adam's step on the spectrum (default 0.05); seeds: pixels moved per step, RMS "
-                  "(default 0.02)")
+                  "(default 0.03 on ImageNet networks, 0.02 on classifier runs)")
     add_ascent_flags(q)
-    q.add_argument("--l2", type=float, default=0.01, help="seeds: weight of the ||x||^2 penalty (default 0.01)")
+    q.add_argument("--l2", type=float, help="seeds: weight of the ||x||^2 penalty (default 0.0001 on ImageNet "
+                                            "networks, 0.01 on classifier runs)")
     q.add_argument("--blur-every", type=int, default=4, help="seeds: Gaussian blur every N steps, 0: never "
                                                              "(default 4)")
     q.add_argument("--blur-sigma", type=float, default=0.5, help="seeds: blur std in pixels (default 0.5)")
