@@ -114,3 +114,14 @@ def test_cli_bad_imagenet_input_ends_in_one_line(tmp_path, capsys) -> None:
     lite1 = str(installed_weights("efficientnet-lite1"))
     fails(["invert", "dream", "--photo", "chelsea", "--weights", lite1], capsys, "does not fit efficientnet-lite0",
           "unexpected 90: blocks.16")
+
+
+def test_captioned_grid_writes_the_lines_under_each_picture() -> None:
+    from genlab.images import captioned_grid
+    grid = captioned_grid(torch.ones(3, 3, 20, 20), [["76 tarantula", "p 0.999"], ["1 goldfish"], ["x"]], nrow=2)
+    assert grid.dtype == torch.uint8 and grid.shape[0] == 3
+    assert grid.shape[1] > 2 * (20 + 2 * 14)  # two rows, each a picture and two caption lines
+    below = grid[:, 6 + 20:6 + 20 + 2 * 17, :]
+    assert (below < 128).any() and (grid[:, :6 + 20] > 128).all()  # dark text under the white pictures only
+    with pytest.raises(ValueError, match="one caption list per image"):
+        captioned_grid(torch.ones(2, 3, 8, 8), [["a"]])
