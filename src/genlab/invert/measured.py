@@ -116,7 +116,8 @@ def visualize_classes(network: Network, classes: Sequence[int], *, recipe: str |
                       **options) -> ClassPictures:
     """Pictures of `classes` on `network` by one recipe ("robust", "seeds"; default_recipe), scored on it and judges.
 
-    options go to robust_class_visualization (steps, lr, transforms) or class_visualization (steps, lr, l2, ...).
+    options go to robust_class_visualization (steps, lr, transforms) or class_visualization (steps, lr, l2, ...),
+    over recipe_defaults(network, recipe).
     """
     network.check_classes()
     recipe = recipe or default_recipe(network)
@@ -125,6 +126,7 @@ def visualize_classes(network: Network, classes: Sequence[int], *, recipe: str |
     if recipe == "robust" and network.channels != 3:
         raise ConfigError(f"the robust recipe draws RGB pictures; {network.name} takes {network.channels} channel(s): "
                           f"use --recipe seeds")
+    options = {**recipe_defaults(network, recipe), **options}
     size = network.size or size or judged_size(network)
     start = start_images(network, len(classes), recipe, size, seed, start_mean)
     if recipe == "robust":

@@ -86,7 +86,7 @@ def random_views(images: Tensor, transforms: Transforms, generator: torch.Genera
 
 
 def robust_class_visualization(logits: Callable[[Tensor], Tensor], targets: Sequence[int] | Tensor,
-                               size: Sequence[int], *, steps: int = 256, lr: float = 0.05,
+                               size: Sequence[int], *, steps: int = 128, lr: float = 0.05,
                                transforms: Transforms = Transforms(), seed: int = 0, progress: bool = False,
                                on_step: OnStep | None = None, device: str | torch.device = "cpu") -> Tensor:
     """Images (N, 3, *size) in (0, 1), one per target, that ascend the target logit through random views.
