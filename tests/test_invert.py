@@ -247,8 +247,8 @@ def test_cli_dream_on_a_classifier_and_on_vgg_random(classifier_run, pictures, t
                  "--out", str(out)]) == 0
     assert "activation norm" in capsys.readouterr().out
     assert Image.open(out).size == (28, 28) and Image.open(out).mode == "L"
-    assert main(["invert", "dream", str(noise), "--size", "24", "--steps", "2", "--octaves", "1",
-                 "--layer", "features.3", "--out", str(out)]) == 0
+    assert main(["invert", "dream", str(noise), "--model", "vgg-random", "--size", "24", "--steps", "2",
+                 "--octaves", "1", "--layer", "features.3", "--out", str(out)]) == 0
     assert Image.open(out).size == (24, 18) and Image.open(out).mode == "RGB"
 
 
@@ -267,19 +267,21 @@ def test_cli_bad_inputs_end_in_one_line(classifier_run, pictures, tmp_path, monk
     run = str(classifier_run)
     fails(["invert", "dream", str(tmp_path / "missing.png"), "--model", run], capsys, "cannot read image")
     fails(["invert", "dream", str(noise), "--model", run, "--layer", "body.66"], capsys, "unknown layer", "body.6")
-    fails(["invert", "dream", "--model", run], capsys, "needs an IMAGE")
+    fails(["invert", "dream", "--model", run], capsys, "needs an image file or --photo NAME, not neither")
     fails(["invert", "class", run, "--steps", "0"], capsys, "steps must be at least 1")
     fails(["invert", "class", run, "--classes", "7"], capsys, "out of range")
     fails(["invert", "class", run, "--zoom", "0"], capsys, "--zoom")
     fails(["invert", "class", run, "--nrow", "0"], capsys, "--nrow")
-    fails(["invert", "dream", str(noise), "--save-every", "-1"], capsys, "--save-every")
+    fails(["invert", "dream", str(noise), "--model", "vgg-random", "--save-every", "-1"], capsys, "--save-every")
     fails(["invert", "class", run, "--out", "grid.gif"], capsys, "must end in .png")
     fails(["invert", "class", "vgg-random"], capsys, "no trained class scores")
     fails(["invert", "class", "vgg"], capsys, "unknown model 'vgg'")
     fails(["invert", "dream", str(noise), "--model", run, "--octave-scale", "0.5"], capsys, "octave_scale")
     fails(["invert", "style", str(noise), str(stripes), "--size", "4"], capsys, "--size")
-    fails(["invert", "dream", str(noise), "--size", "8", "--layer", "features.30"], capsys, "too small")
-    fails(["invert", "style", str(noise), str(stripes), "--weights", "x.pth"], capsys, "--weights is for")
+    fails(["invert", "dream", str(noise), "--model", "vgg-random", "--size", "8", "--layer", "features.30"], capsys,
+          "too small")
+    fails(["invert", "style", str(noise), str(stripes), "--model", "vgg-random", "--weights", "x.pth"], capsys,
+          "--weights is for")
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     fails(["invert", "style", str(noise), str(stripes), "--model", "vgg19"], capsys, WEIGHT_FILES["vgg19"])
     ae = tmp_path / "ae"

@@ -9,7 +9,7 @@ from typing import BinaryIO
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 from torch import Tensor
 
 from genlab.errors import ConfigError, DataError
@@ -40,6 +40,28 @@ def make_grid(images: Tensor, nrow: int = 8, padding: int = 2, pad_value: float 
         top, left = padding + (i // ncol) * (height + padding), padding + (i % ncol) * (width + padding)
         grid[:, top:top + height, left:left + width] = image
     return grid
+
+
+def captioned_grid(images: Tensor, captions: list[list[str]], nrow: int = 5, font_size: int = 14,
+                   padding: int = 6) -> Tensor:
+    """(N, C, H, W) in [0, 1] -> one RGB (3, H', W') image: nrow per row, caption lines in black under each picture."""
+    if images.dim() != 4 or images.shape[0] != len(captions):
+        raise ValueError(f"captioned_grid needs one caption list per image: {len(captions)} for shape "
+                         f"{tuple(images.shape)}")
+    font = ImageFont.load_default(size=font_size)
+    lines = max(len(caption) for caption in captions)
+    n, _, height, width = images.shape
+    cell_w = max(width, *(int(font.getlength(line)) for caption in captions for line in caption)) + padding
+    cell_h = height + lines * (font_size + 3) + padding
+    ncol = min(nrow, n)
+    canvas = Image.new("RGB", (ncol * cell_w + padding, math.ceil(n / ncol) * cell_h + padding), "white")
+    draw = ImageDraw.Draw(canvas)
+    for i, (image, caption) in enumerate(zip(images, captions)):
+        left, top = padding + (i % ncol) * cell_w, padding + (i // ncol) * cell_h
+        canvas.paste(to_pil(image.expand(3, -1, -1)), (left + (cell_w - padding - width) // 2, top))
+        for k, line in enumerate(caption):
+            draw.text((left, top + height + 2 + k * (font_size + 3)), line, fill="black", font=font)
+    return torch.from_numpy(np.asarray(canvas).copy()).permute(2, 0, 1)
 
 
 def to_pil(image: Tensor) -> Image.Image:

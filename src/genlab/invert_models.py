@@ -12,9 +12,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from genlab.data.catalog import CLASSES as DATASET_CLASSES
+from genlab.data.imagenet import CLASSES as IMAGENET_CLASSES
 from genlab.data.shapes import CLASSES as SHAPES_CLASSES
 from genlab.errors import ConfigError, RunError
 from genlab.models.contract import Classifier
+from genlab.models.efficientnet import LITE, EfficientNetLite, load_efficientnet_lite, stage_ends
 from genlab.train.run import load_run
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)  # the statistics torchvision's ImageNet weights were trained with
@@ -27,7 +29,9 @@ VGG_LAYOUTS: dict[str, tuple[int | str, ...]] = {
 }
 WEIGHT_FILES = {"vgg16": "vgg16-397923af.pth", "vgg19": "vgg19-dcbb9e9d.pth",
                 "googlenet": "googlenet-1378be20.pth"}  # torchvision's names in its download cache
-NETWORK_HELP = "vgg-random, vgg16, vgg19, googlenet, or a classifier run directory"
+NETWORK_HELP = ("efficientnet-lite0, efficientnet-lite1, efficientnet-lite2, vgg-random, vgg16, vgg19, googlenet, "
+                "or a classifier run directory")
+DEFAULT_NETWORK = "efficientnet-lite0"
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,20 @@ class Network:
             raise ConfigError(f"{self.name} has no trained class scores to visualise; use a classifier run "
                               f"directory or an ImageNet model (vgg16, vgg19, googlenet)")
 
+    def class_index(self, spec: str | int) -> int:
+        """A class by number ("76") or name ("tarantula", any case, _ or - for spaces); unknown names get suggestions."""
+        self.check_classes()
+        text = str(spec).strip()
+        if text.lstrip("-").isdigit():
+            if not 0 <= int(text) < len(self.classes):
+                raise ConfigError(f"class {text} out of range: {self.name} has classes 0 to {len(self.classes) - 1}")
+            return int(text)
+        key = text.lower().replace("_", " ").replace("-", " ")
+        names = [name.lower().replace("-", " ") for name in self.classes]
+        if key in names:
+            return names.index(key)
+        raise ConfigError(f"{self.name} has no class {text!r}; {closest_classes(key, names, self.classes)}")
+
     def logits(self, x: Tensor) -> Tensor:
         """Class scores (N, n_classes) of [0, 1] images."""
         self.check_classes()
@@ -140,6 +158,15 @@ class Network:
         self.net.to(device)
         self.device = torch.device(device)
         return self
+
+
+def closest_classes(key: str, names: Sequence[str], classes: Sequence[str]) -> str:
+    """'closest: tarantula (76), ...' from spelling and from names that contain the text; or where to look."""
+    containing = [name for name in names if key and key in name][:4]
+    close = containing + [name for name in difflib.get_close_matches(key, names, n=3) if name not in containing]
+    if not close:
+        return f"give a class number (0 to {len(classes) - 1}) or its exact name"
+    return "closest: " + ", ".join(f"{classes[names.index(name)]} ({names.index(name)})" for name in close[:5])
 
 
 def find_layer(net: nn.Module, name: str) -> nn.Module:
@@ -254,20 +281,12 @@ def read_weights(path: Path, net: nn.Module, name: str) -> None:
 
 
 def torchvision_models():
-    """torchvision.models, imported only when GoogLeNet or ImageNet class names need it."""
+    """torchvision.models, imported only when GoogLeNet needs it."""
     try:
         import torchvision.models
     except ImportError:
         return None
     return torchvision.models
-
-
-def imagenet_classes() -> tuple[str, ...]:
-    """The 1000 ImageNet class names from torchvision's metadata, else 'imagenet 0' ... 'imagenet 999'."""
-    models = torchvision_models()
-    if models is None:
-        return tuple(f"imagenet {i}" for i in range(1000))
-    return tuple(models.VGG16_Weights.IMAGENET1K_V1.meta["categories"])
 
 
 def pretrained_vgg(name: str, weights: str | os.PathLike | None) -> Network:
@@ -276,7 +295,7 @@ def pretrained_vgg(name: str, weights: str | os.PathLike | None) -> Network:
     with torch.device("meta"):  # no time spent on random initial weights that the checkpoint replaces
         net = VGG(VGG_LAYOUTS[name])
     read_weights(path, net, name)
-    return Network(name, frozen(net), net, 3, None, DEFAULTS[name], imagenet_classes(),
+    return Network(name, frozen(net), net, 3, None, DEFAULTS[name], IMAGENET_CLASSES,
                    IMAGENET_MEAN, IMAGENET_STD)
 
 
@@ -292,8 +311,22 @@ def pretrained_googlenet(weights: str | os.PathLike | None) -> Network:
         net = models.GoogLeNet(transform_input=True, aux_logits=True, init_weights=False)
     read_weights(path, net, "googlenet")
     net.aux_logits, net.aux1, net.aux2 = False, None, None
-    return Network("googlenet", frozen(net), net, 3, None, DEFAULTS["googlenet"], imagenet_classes(),
+    return Network("googlenet", frozen(net), net, 3, None, DEFAULTS["googlenet"], IMAGENET_CLASSES,
                    IMAGENET_MEAN, IMAGENET_STD)
+
+
+def lite_defaults(net: EfficientNetLite) -> Defaults:
+    """Dream at the residual branch (projection) of stage 5's last block; content at stage 4's end; style at the
+    stem and the ends of stages 2-5. Block outputs carry the residual stream, which a dream barely changes."""
+    ends = [f"blocks.{i}" for i in stage_ends(net.config)]
+    return Defaults(f"{ends[4]}.project", (ends[3],), ("stem", *ends[1:5]))
+
+
+def efficientnet_network(name: str, weights: str | os.PathLike | None) -> Network:
+    """EfficientNet-Lite0/1/2 with its ImageNet weights; it takes [0, 1] images of any size and normalises inside."""
+    net = load_efficientnet_lite(name, weights)
+    return Network(name, frozen(net), net, 3, None, lite_defaults(net), IMAGENET_CLASSES,
+                   preview_size=net.config.resolution)
 
 
 def run_classes(config: dict, n_classes: int) -> tuple[str, ...]:
@@ -324,10 +357,12 @@ def classifier_network(run_dir: str | os.PathLike) -> Network:
 
 def load_network(spec: str, weights: str | os.PathLike | None = None, seed: int = 0,
                  device: str | torch.device = "cpu") -> Network:
-    """A network by name (vgg-random, vgg16, vgg19, googlenet) or a classifier run directory, on `device`."""
-    if weights is not None and spec not in WEIGHT_FILES:
-        raise ConfigError(f"--weights is for {', '.join(WEIGHT_FILES)}; {spec} brings its own weights")
-    if spec == "vgg-random":
+    """A network by name (efficientnet-lite0/1/2, vgg-random, vgg16, ...) or a classifier run directory, on `device`."""
+    if weights is not None and spec not in WEIGHT_FILES and spec not in LITE:
+        raise ConfigError(f"--weights is for {', '.join([*LITE, *WEIGHT_FILES])}; {spec} brings its own weights")
+    if spec in LITE:
+        network = efficientnet_network(spec, weights)
+    elif spec == "vgg-random":
         network = random_vgg(seed)
     elif spec == "googlenet":
         network = pretrained_googlenet(weights)
