@@ -23,11 +23,14 @@ class Config:
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         own = cls.__dict__.get("__post_init__")
+        if own is not None:
+            cls.check_rules = own  # a subclass without rules of its own keeps its parent's
 
         def __post_init__(self) -> None:  # the dataclass __init__ calls this: fields first, then the class's rules
             check_fields(self)
-            if own is not None:
-                own(self)
+            rules = getattr(type(self), "check_rules", None)
+            if rules is not None:
+                rules(self)
         cls.__post_init__ = __post_init__  # type: ignore[method-assign]
 
     def to_dict(self) -> dict[str, Any]:
