@@ -10,6 +10,10 @@ import torch
 from torch import Tensor, nn
 
 from genlab import evaluation, losses, metrics, tables
+from genlab.files import WriteError
+from genlab.models.registry import make_config
+from genlab.train.config import TrainConfig
+from genlab.train.run import DataRecord, RunRecord
 from genlab.errors import ConfigError
 from genlab.models.contract import Classifier
 
@@ -169,7 +173,7 @@ def test_evaluation_json_is_written_atomically(tmp_path, monkeypatch) -> None:
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "fsync", fail)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(WriteError, match="disk full"):  # genlab's one-line error for a failed write
         evaluation.write_evaluation(tmp_path, {"model": "vae", "value": 2.5})
     assert json.loads(path.read_text())["value"] == 1.5           # the old record is intact
     assert [p.name for p in tmp_path.iterdir()] == ["evaluation.json"]  # and no temporary file is left
@@ -188,13 +192,14 @@ def test_evaluation_rows_describe_every_part() -> None:
     assert "binarize_fixed" in rows["test set"] and "250.00 nats/image" in rows["-ELBO"]
     assert "245.00" in rows["IWAE NLL, k=1000"] and rows["Inception FID"].startswith("Inception FID skipped")
     assert "80.00%" in rows["linear probe accuracy"] and "84.00%" in rows["linear probe accuracy"]
-    assert len(evaluation.format_table(list(rows.items())).splitlines()) == len(rows)
+    assert len(tables.format_table(list(rows.items())).splitlines()) == len(rows)
 
 
 def test_the_classifier_is_trained_once_and_cached(tiny_shapes, tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("GENLAB_CACHE", str(tmp_path))
     monkeypatch.setattr(evaluation, "CLASSIFIER_EPOCHS", 1)
-    config, lines = {"data": {"spec": "shapes"}}, []
+    config = RunRecord("vae", make_config("vae"), DataRecord(spec="shapes", name="shapes"), TrainConfig())
+    lines: list[str] = []
     model, folder = evaluation.load_classifier(config, tiny_shapes, None, torch.device("cpu"), lines.append)
     assert isinstance(model, Classifier) and folder == tmp_path / "classifier-shapes"
     assert len(lines) == 2  # "training the feature classifier once ..." and one epoch line

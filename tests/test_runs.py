@@ -285,6 +285,9 @@ def test_a_failed_device_leaves_nothing_and_the_retry_needs_no_resume(tmp_path, 
 
 def test_a_missing_data_dir_is_an_error_not_a_silent_fallback(capsys, tmp_path) -> None:
     fails(["train", "vae", *QUICK, "--data-dir", str(tmp_path / "nonexistent")], capsys, "--data-dir", "not a folder")
+    if genlab.data.catalog.find("fashion-mnist") is not None:  # the installed copy must not be used instead
+        fails(["train", "vae", "--epochs", "1", "--data-dir", str(tmp_path / "nonexistent")], capsys,
+              "not a folder", "found elsewhere")
 
 
 def test_samples_need_no_grad(small_run) -> None:
@@ -349,3 +352,10 @@ def test_huge_sample_counts_are_one_line(small_run, capsys) -> None:
 def test_run_errors_are_genlab_errors(tmp_path) -> None:
     with pytest.raises(RunError, match="does not exist"):
         genlab.load_run(tmp_path / "nothing")
+
+
+def test_an_exploding_gan_stops_saying_nothing_was_kept(tmp_path, capsys) -> None:
+    out = tmp_path / "gan"
+    fails(["train", "dcgan", "--data", "shapes", "--epochs", "1", "--max-steps", "10", "--batch-size", "32",
+           "--lr", "1e6", "--out", str(out)], capsys, "diverged", "no epoch completed", "--lr")
+    assert not (out / "state.pt").exists()

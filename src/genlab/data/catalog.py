@@ -164,6 +164,9 @@ def not_found(name: str, data_dir, reason: str) -> DataError:
 
 def locate(name: str, data_dir=None, download: bool = True) -> Path:
     folder = find(name, data_dir)
+    if folder is not None and data_dir is not None and not Path(data_dir).expanduser().is_dir():
+        raise DataError(f"--data-dir {data_dir} is not a folder, and {name} was found elsewhere ({folder}); "
+                        f"pass --data-dir {folder}, or leave --data-dir out to search the usual places")
     if folder is not None:
         return folder
     if not download:
@@ -227,9 +230,9 @@ def adapt(data: Dataset, image_size: int | None, channels: int | None) -> Datase
 def load_dataset(name: str, *, data_dir: str | os.PathLike | None = None, image_size: int | None = None,
                  channels: int | None = None, download: bool = True, seed: int = 0) -> Dataset:
     """A named dataset: 'fashion-mnist', 'mnist', 'shapes', a registered one, or 'folder:PATH'."""
-    if data_dir is not None and not Path(data_dir).expanduser().is_dir():
+    if data_dir is not None and not Path(data_dir).expanduser().is_dir() and name not in CLASSES:
         raise DataError(f"--data-dir {data_dir} is not a folder; give the folder that holds the dataset's files, "
-                        f"or leave --data-dir out to search the usual places")
+                        f"or leave --data-dir out")
     if name.startswith("folder:"):
         return adapt(load_folder(name.removeprefix("folder:"), image_size, channels), None, channels)
     if name == "shapes":
