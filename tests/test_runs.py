@@ -359,3 +359,11 @@ def test_an_exploding_gan_stops_saying_nothing_was_kept(tmp_path, capsys) -> Non
     fails(["train", "dcgan", "--data", "shapes", "--epochs", "1", "--max-steps", "10", "--batch-size", "32",
            "--lr", "1e6", "--out", str(out)], capsys, "diverged", "no epoch completed", "--lr")
     assert not (out / "state.pt").exists()
+
+
+def test_a_decompression_bomb_among_a_runs_images_does_not_stop_the_report(small_run, tmp_path) -> None:
+    from PIL import Image
+    run = damaged_copy(small_run, tmp_path, lambda c: None)
+    (run / "images" / "explore").mkdir(parents=True, exist_ok=True)
+    Image.new("1", (20000, 20000)).save(run / "images" / "explore" / "bomb.png")
+    assert main(["report", str(run)]) == 0

@@ -55,7 +55,7 @@ def read_caption(path: str | Path) -> str | None:
     try:
         with Image.open(path) as image:
             return image.text.get(CAPTION_KEY) if image.format == "PNG" else None
-    except (OSError, ValueError):
+    except (OSError, ValueError, Image.DecompressionBombError):  # a bomb is not opened, let alone decoded
         return None
 
 
