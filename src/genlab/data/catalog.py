@@ -86,7 +86,8 @@ def load_entry_points() -> None:
     """Register the datasets of installed packages (the `genlab.datasets` entry point group), once."""
     for name, loader in entry_point_objects(DATASETS_GROUP):
         if name not in REGISTERED and name not in BUILT_IN:
-            register_dataset(name, loader)
+            summary = (getattr(loader, "__doc__", None) or "").strip().splitlines()
+            register_dataset(name, loader, summary[0] if summary else "")
 
 
 def dataset_names() -> tuple[str, ...]:
