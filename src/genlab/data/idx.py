@@ -11,7 +11,6 @@ import hashlib
 import math
 import os
 import shutil
-import tempfile
 import urllib.error
 import urllib.request
 import zlib
@@ -22,6 +21,7 @@ import numpy as np
 import torch
 
 from genlab.errors import DataError
+from genlab.files import atomic_write
 
 # IDX type code -> big-endian numpy dtype (the format stores every number most significant byte first)
 IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -151,24 +151,25 @@ def payload_sha256(path: str | os.PathLike, dataset: str | None = None) -> str:
 
 
 def download(url: str, dest: str | os.PathLike, md5: str, timeout: float = 30) -> Path:
-    """Fetch url to dest via a temporary file in dest's folder; keep it only when its md5 matches.
+    """Fetch url to dest through `genlab.files.atomic_write`; publish it only when its md5 matches.
 
     Network failures and mismatches raise DataError; neither leaves a file behind.
     """
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            copy_url(url, f, timeout)
-        found = md5_of(tmp)
+    def fetch(f: BinaryIO) -> None:
+        digest = hashlib.md5()
+
+        class Hashed:  # the bytes go to the file and through the checksum on the way
+            def write(self, chunk: bytes) -> int:
+                digest.update(chunk)
+                return f.write(chunk)
+
+        copy_url(url, Hashed(), timeout)
+        found = digest.hexdigest()
         if found != md5.lower():
             raise DataError(f"checksum mismatch for {url}: expected md5 {md5}, got {found}; the mirror "
                             f"may be damaged or changed, try again later or another mirror")
-        os.replace(tmp, dest)
-        return dest
-    finally:
-        Path(tmp).unlink(missing_ok=True)  # nothing left after a successful rename
+
+    return atomic_write(dest, fetch)
 
 
 def copy_url(url: str, out, timeout: float) -> None:
