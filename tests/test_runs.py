@@ -294,6 +294,11 @@ def test_samples_need_no_grad(small_run) -> None:
     assert genlab.load_run(small_run).model.sample(4).numpy().shape == (4, 1, 28, 28)
 
 
+@pytest.mark.parametrize("name", ["vae", "dcgan"])
+def test_every_sampler_needs_no_grad(name) -> None:
+    assert genlab.create_model(name).sample(2).numpy().shape[0] == 2
+
+
 def test_a_dataset_prints_as_a_summary() -> None:
     data = genlab.load_dataset("shapes")
     assert repr(data) == "Dataset('shapes': 12000 train / 2000 test images, 1x28x28 uint8, 4 classes)"

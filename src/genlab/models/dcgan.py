@@ -128,8 +128,9 @@ class DCGAN(nn.Module):
         """G's output in [-1, 1] -> image in [0, 1]."""
         return (decoded + 1) / 2
 
+    @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """n images (n, C, H, W) in [0, 1]."""
+        """n images (n, C, H, W) in [0, 1] (no graph: training goes through decode)."""
         return self.to_image(self.decode(self.noise(n, generator)))
 
     def d_loss(self, x: Tensor, fake: Tensor | None = None) -> dict[str, Tensor]:
