@@ -5,6 +5,7 @@ import argparse
 from pathlib import Path
 
 from genlab import convarith, convarith_pictures
+from genlab.cli.commands import COMMANDS
 from genlab.cli.common import at_least
 from genlab.images import load_image, save_gif, save_png
 
@@ -39,7 +40,7 @@ def cmd_convarith_animate(args: argparse.Namespace) -> int:
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    p = commands.add_parser("convarith", help="convolution arithmetic: sizes, the matrix C, pictures",
+    p = commands.add_parser("convarith", help=COMMANDS["convarith"].help,
                             description="A convolution as a sparse matrix C, its transposed convolution as C^T "
                                         "(Dumoulin & Visin, 'A guide to convolution arithmetic').")
     convarith_commands = p.add_subparsers(title="convarith commands", metavar="ACTION", required=True)

@@ -5,6 +5,7 @@ import argparse
 from collections.abc import Callable
 
 from genlab import figures
+from genlab.cli.commands import COMMANDS
 from genlab.cli.common import add_data_flags, add_device_flag, at_least
 from genlab.figures import MAX_DEFAULT_TRAVERSAL_ROWS, LabelledFigure
 from genlab.train.run import load_run
@@ -129,7 +130,7 @@ def add_picture_flags(name: str, p: argparse.ArgumentParser) -> None:
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    p = commands.add_parser("explore", help="pictures of a run's latent space (manifold, traverse, ...)",
+    p = commands.add_parser("explore", help=COMMANDS["explore"].help,
                             description="Pictures of a trained run's latent space, written under "
                                         "RUN/images/explore/ so that `genlab report` shows them.")
     pictures = p.add_subparsers(title="pictures", metavar="PICTURE", required=True)

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from genlab import invert
+from genlab.cli.commands import COMMANDS
 from genlab.cli.common import add_device_flag, at_least
 from genlab.data.photos import PHOTOS, photo_path
 from genlab.errors import ConfigError
@@ -296,7 +297,7 @@ def register_style(actions: argparse._SubParsersAction) -> None:
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    p = commands.add_parser("invert", help="optimise pixels through a CNN: class visualization, DeepDream, style",
+    p = commands.add_parser("invert", help=COMMANDS["invert"].help,
                             description="The image is the parameter: gradient steps change the pixels, not the "
                                         "weights. See docs/inversion.md.")
     actions = p.add_subparsers(title="invert commands", metavar="ACTION", required=True)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import torch
 
+from genlab.cli.commands import COMMANDS
 from genlab.cli.common import (
     MAX_IMAGES,
     add_config_flags,
@@ -120,7 +121,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    p = commands.add_parser("train", help="train a model and write a run directory",
+    p = commands.add_parser("train", help=COMMANDS["train"].help,
                             description="Train MODEL on a dataset; writes config.json, model.safetensors, "
                                         "state.pt, metrics.jsonl, images/ and report.html into --out. "
                                         "With --config, a run's config.json (or a JSON/YAML file in its shape) "
@@ -142,7 +143,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=cmd_train,
                    on_interrupt="; completed epochs are saved: continue with the same command and --resume")
 
-    p = commands.add_parser("sample", help="draw samples from a trained VAE or GAN",
+    p = commands.add_parser("sample", help=COMMANDS["sample"].help,
                             description="Decode prior samples of a trained VAE or GAN run into an image grid.")
     p.add_argument("run", metavar="RUN", help="run directory")
     p.add_argument("-n", type=int, default=64, help="number of samples (default 64)")
@@ -152,7 +153,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--out", help="PNG path (default RUN/images/samples.png)")
     p.set_defaults(handler=cmd_sample)
 
-    p = commands.add_parser("reconstruct", help="reconstruct test images with a trained model",
+    p = commands.add_parser("reconstruct", help=COMMANDS["reconstruct"].help,
                             description="Encode and decode the first N test images; originals above, "
                                         "reconstructions below.")
     p.add_argument("run", metavar="RUN", help="run directory")
@@ -162,12 +163,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--out", help="PNG path (default RUN/images/reconstructions.png)")
     p.set_defaults(handler=cmd_reconstruct)
 
-    p = commands.add_parser("report", help="(re)write RUN/report.html",
+    p = commands.add_parser("report", help=COMMANDS["report"].help,
                             description="Write the self-contained HTML report of a run and print its path.")
     p.add_argument("run", metavar="RUN", help="run directory")
     p.set_defaults(handler=cmd_report)
 
-    p = commands.add_parser("models", help="list the registered models",
+    p = commands.add_parser("models", help=COMMANDS["models"].help,
                             description="List every registered model with a one-line description.")
     p.add_argument("-v", "--verbose", action="store_true", help="also print each model's default config")
     p.set_defaults(handler=cmd_models)
