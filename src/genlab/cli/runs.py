@@ -6,8 +6,6 @@ import dataclasses
 import shlex
 from pathlib import Path
 
-import torch
-
 from genlab.cli.commands import COMMANDS
 from genlab.cli.common import (
     MAX_IMAGES,
@@ -15,17 +13,17 @@ from genlab.cli.common import (
     add_data_flags,
     add_device_flag,
     add_field_flag,
+    add_zoom_flag,
+    check_zoom,
     given,
     in_range,
-    run_test_images,
 )
-from genlab.data.batches import to_unit_float
+from genlab import figures
 from genlab.errors import ConfigError, RunError
-from genlab.images import make_grid, save_image
+from genlab.images import save_image
 from genlab.models.config import field_types
-from genlab.models.contract import AutoEncoder, Generative
+from genlab.models.contract import AutoEncoder
 from genlab.models.registry import MODELS, model_names
-from genlab.nn import module_device
 from genlab.report import write_report
 from genlab.train.config import TrainConfig
 from genlab.train.plan import SET_FROM_DATA, plan_run
@@ -79,28 +77,22 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_sample(args: argparse.Namespace) -> int:
     in_range("-n", args.n, 1, MAX_IMAGES)
     in_range("--nrow", args.nrow, 1, MAX_IMAGES)
+    check_zoom(args)
     run = load_run(args.run, resolve_device(args.device))
-    if not isinstance(run.model, Generative):
-        raise RunError(f"{run.record.model} cannot sample: it has no prior to draw from; "
-                       f"train a VAE or a GAN (e.g. `genlab train vae`) to sample")
-    with torch.no_grad():
-        images = run.model.sample(args.n, generator=torch.Generator().manual_seed(args.seed))
-    out = Path(args.out) if args.out else run.path / "images" / "samples.png"
-    print(save_image(make_grid(images.cpu(), nrow=args.nrow), out))
+    figure = figures.samples_figure(run, args.n, args.nrow, args.seed, args.zoom)
+    print(save_image(figure.image, Path(args.out) if args.out else run.path / "images" / figure.name))
     return 0
 
 
 def cmd_reconstruct(args: argparse.Namespace) -> int:
     in_range("-n", args.n, 1, MAX_IMAGES)
+    check_zoom(args)
     run = load_run(args.run, resolve_device(args.device))
     if not isinstance(run.model, AutoEncoder):
         raise RunError(f"{run.record.model} cannot reconstruct: it has no encoder; "
                        f"reconstruct with an autoencoder or VAE run")
-    x = to_unit_float(run_test_images(run, args.n, args.data_dir)).to(module_device(run.model))
-    with torch.no_grad():
-        grid = make_grid(torch.cat([x, run.model.reconstruct(x)]).cpu(), nrow=args.n)
-    out = Path(args.out) if args.out else run.path / "images" / "reconstructions.png"
-    print(save_image(grid, out))
+    figure = figures.reconstruction_figure(run, args.n, args.data_dir, args.zoom)
+    print(save_image(figure.image, Path(args.out) if args.out else run.path / "images" / figure.name))
     return 0
 
 
@@ -150,6 +142,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--nrow", type=int, default=8, help="images per grid row (default 8)")
     p.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
     add_device_flag(p)
+    add_zoom_flag(p)
     p.add_argument("--out", help="PNG path (default RUN/images/samples.png)")
     p.set_defaults(handler=cmd_sample)
 
@@ -160,6 +153,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("-n", type=int, default=8, help="number of test images (default 8)")
     add_data_flags(p, with_name=False)
     add_device_flag(p)
+    add_zoom_flag(p)
     p.add_argument("--out", help="PNG path (default RUN/images/reconstructions.png)")
     p.set_defaults(handler=cmd_reconstruct)
 
