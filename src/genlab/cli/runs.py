@@ -69,7 +69,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else plan.default_out()
     if args.resume and resume_dir is None and args.config is None:
         plan = plan_run(args.model, given(args, "model"), data_flags, given(args, "train"), None, out)
-    train_planned(plan, out, resume=args.resume, command=shlex.join(["genlab", *args.argv]))
+    train_planned(plan, out, resume=args.resume, command=shlex.join(["genlab", *args.argv]),
+                  tensorboard=args.tensorboard)
     print(f"report: {out / 'report.html'}")
     return 0
 
@@ -131,6 +132,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out from its last complete epoch; options not given are the "
                         "run's own, and options that would change what the run is are refused")
+    p.add_argument("--tensorboard", action="store_true",
+                   help="also log loss parts, each epoch's images and the config as hyperparameters to "
+                        "OUT/tensorboard/ (needs the tensorboard package: pip install 'genlab[tensorboard]')")
     add_model_flags(p)
     p.set_defaults(handler=cmd_train,
                    on_interrupt="; completed epochs are saved: continue with the same command and --resume")
