@@ -319,8 +319,8 @@ def _gan_html(metrics: list[dict]) -> str:
     width, height = _png_size(data)
     scale = _CURVE_DPI // 100
     image = _img_tag(data, "discriminator outputs D(x) and D(G(z))", width // scale, height // scale, pixelated=False)
-    note = ("D's mean output on real test images, D(x), and on generated ones, D(G(z)). In a healthy run both stay "
-            "away from 0 and 1 and D(x) stays above D(G(z)); at the game's equilibrium both are 0.5.")
+    note = ("D's mean output on real images, D(x), and on generated ones, D(G(z)), after each epoch. In a healthy "
+            "run both stay away from 0 and 1 and D(x) stays above D(G(z)); at the game's equilibrium both are 0.5.")
     warning = gan_warning(metrics[-1].get("train", {}))
     warning_html = f'<p class="warn">{html.escape(warning)}</p>' if warning else ""
     return (f'<section><h2>Discriminator outputs</h2>{warning_html}<p class="note">{html.escape(note)}</p>'
