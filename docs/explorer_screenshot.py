@@ -17,7 +17,8 @@ from genlab.serve.api import Explorer
 from genlab.serve.server import make_server
 from genlab.train.run import load_run
 
-SET_RANGE = "const e = document.getElementById(arguments[0]); e.value = arguments[1]; e.dispatchEvent(new Event('input'));"
+SET_RANGE = ("const e = document.getElementById(arguments[0]); e.value = arguments[1]; "
+             "e.dispatchEvent(new Event('input'));")
 
 
 def main() -> None:

@@ -117,7 +117,7 @@ def test_an_autoencoder_gets_no_prior_controls(autoencoder_server, browser) -> N
     browser.get(autoencoder_server)
     WebDriverWait(browser, 60).until(lambda d: d.execute_script("return document.body.dataset.ready") == "1")
     assert not browser.find_element("id", "prior-controls").is_displayed()
-    assert not browser.find_element("id", "random").is_displayed() and not browser.find_element("id", "reset").is_displayed()
+    assert not any(browser.find_element("id", button).is_displayed() for button in ("random", "reset"))
     assert browser.find_element("id", "pad-box").is_displayed() and browser.find_element("id", "sliders").is_displayed()
     assert browser.find_element("id", "error").text == ""
 

@@ -39,7 +39,8 @@ def test_loss_parts_images_and_hyperparameters_read_back(tmp_path, capsys) -> No
     assert {"samples", "recon"} <= set(tags["images"])
     image = reader.Images("samples")[-1]
     assert image.step == 2 and image.width > 200 and image.encoded_image_string[:4] == b"\x89PNG"
-    hparams = plugin_data_pb2.HParamsPluginData.FromString(reader.PluginTagToContent("hparams")["_hparams_/session_start_info"])
+    content = reader.PluginTagToContent("hparams")["_hparams_/session_start_info"]
+    hparams = plugin_data_pb2.HParamsPluginData.FromString(content)
     logged_config = {name: value.ListFields()[0][1] for name, value in hparams.session_start_info.hparams.items()}
     config = json.loads((out / "config.json").read_text())
     assert logged_config["model"] == "vae" and logged_config["train.lr"] == config["train"]["lr"]

@@ -279,7 +279,8 @@ def gan_curves_png(metrics: list[dict]) -> bytes:
     FigureCanvasAgg(figure)
     ax = figure.subplots()
     epochs = [row.get("epoch", index) for index, row in enumerate(metrics, 1)]
-    for part, label, color in (("d_real", "D(x), real images", "tab:blue"), ("d_fake", "D(G(z)), generated", "tab:red")):
+    players = (("d_real", "D(x), real images", "tab:blue"), ("d_fake", "D(G(z)), generated", "tab:red"))
+    for part, label, color in players:
         for split, style in (("train", "-"), ("test", "--")):
             values = np.array([_number(row.get(split, {}), part) for row in metrics])
             if np.isfinite(values).any():
@@ -339,7 +340,8 @@ def _samples_html(images: _RunImages) -> str:
 def _samples_over_epochs_html(images: _RunImages) -> str:
     """The first row of each epoch's fixed-noise samples, one row per epoch: how the model learned to draw."""
     shown = _spread(images.samples, _MAX_SAMPLE_EPOCHS)
-    strips = [(epoch, strip) for epoch, strip in ((e, _first_sample_row(path)) for e, path in shown) if strip is not None]
+    rows = ((epoch, _first_sample_row(path)) for epoch, path in shown)
+    strips = [(epoch, strip) for epoch, strip in rows if strip is not None]
     if len(strips) < 2 or len({tuple(strip.shape) for _, strip in strips}) > 1:
         return ""
     labels = GridLabels(rows=[f"epoch {epoch}" for epoch, _ in strips], title="The same noise, after each epoch")
@@ -349,7 +351,8 @@ def _samples_over_epochs_html(images: _RunImages) -> str:
     data = buffer.getvalue()
     width, height = _png_size(data)
     note = "Each row: the first row of the fixed-noise samples after that epoch"
-    note += f" ({len(strips)} of {len(images.samples)} epochs, evenly spaced)." if len(strips) < len(images.samples) else "."
+    shown_all = len(strips) == len(images.samples)
+    note += "." if shown_all else f" ({len(strips)} of {len(images.samples)} epochs, evenly spaced)."
     return (f'<figure>{_img_tag(data, "samples over epochs", width, height, pixelated=True)}'
             f"<figcaption>{html.escape(note)}</figcaption></figure>")
 
