@@ -161,3 +161,9 @@ def test_samples_and_reconstructions_are_labelled_grids(tmp_path) -> None:
         figures.samples_figure(run_of("ae", tmp_path))
     with pytest.raises(RunError, match="no encoder"):
         figures.reconstruction_figure(run_of("dcgan", tmp_path, dim=8))
+
+
+def test_axis_values_read_as_numbers_a_person_writes() -> None:
+    assert figures.values_text(torch.linspace(-3, 3, 11)) == ["-3", "-2.4", "-1.8", "-1.2", "-0.6", "0", "0.6", "1.2",
+                                                            "1.8", "2.4", "3"]
+    assert figures.values_text([0.000123, 0.5]) == ["0.000123", "0.5"]

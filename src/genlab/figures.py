@@ -69,8 +69,10 @@ def labelled(images: Tensor, nrow: int, labels: GridLabels, caption: str, name: 
 
 
 def values_text(values: Tensor | Sequence[float]) -> list[str]:
-    """Axis labels: '-1.28', '0', '0.5' (three significant digits)."""
-    return [f"{v:.3g}" for v in (values.tolist() if isinstance(values, Tensor) else values)]
+    """Axis labels: '-1.28', '0', '0.5' (three significant digits; float32 dust such as -1.2e-07 shows as 0)."""
+    values = values.tolist() if isinstance(values, Tensor) else list(values)
+    scale = max((abs(v) for v in values), default=0.0)
+    return [f"{0.0 if abs(v) <= 1e-6 * scale else v:.3g}" for v in values]
 
 
 def slug(text: str) -> str:
