@@ -24,7 +24,8 @@ from genlab.convarith import (
     transposed_output_size,
     transposed_relationship,
 )
-from genlab.convarith_pictures import conv_demo, conv_frames, transposed_frames
+from genlab.convarith_pictures import conv_demo, conv_demo_figure, conv_frames, transposed_frames
+from genlab.images import MIN_FIGURE_WIDTH
 from genlab.errors import ConfigError
 
 N_CONFIGS = 600
@@ -260,7 +261,16 @@ def test_cli_explain(in_tmp, capsys) -> None:
 def test_cli_demo_writes_a_png(in_tmp, capsys) -> None:
     Image.new("RGB", (30, 20), (200, 30, 30)).save(in_tmp / "small.png")
     assert main(["convarith", "demo", "small.png", "--size", "16", "--out", "demo.png"]) == 0
-    assert Image.open(in_tmp / "demo.png").size == (3 * 16 + 4 * 2, 2 * 16 + 3 * 2)
+    assert Image.open(in_tmp / "demo.png").size[0] >= MIN_FIGURE_WIDTH
+    fails(["convarith", "demo", "small.png", "--zoom", "0"], capsys, "--zoom must be at least 1")
+
+
+def test_the_demo_figure_names_its_rows_columns_and_settings() -> None:
+    figure = conv_demo_figure(torch.rand(3, 20, 24), 3, 2, 1, zoom=2)
+    top, left, height, width = figure.box
+    assert (height, width) == (2 * 40 + 3 * 2, 3 * 48 + 4 * 2)
+    text = figure.image.max(0).values < 128  # dark pixels: drawn text
+    assert text[:top].sum() > 100 and text[top:, :left].sum() > 40  # title and column heads; row names
 
 
 def test_cli_animate_writes_nothing_when_the_transposed_case_is_invalid(in_tmp, capsys) -> None:

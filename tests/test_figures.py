@@ -8,6 +8,7 @@ from PIL import Image
 from genlab import figures
 from genlab.errors import ConfigError, RunError
 from genlab.figures import LabelledFigure, read_caption, save_figure
+from genlab.images import MIN_FIGURE_WIDTH
 from genlab.models.registry import create_model
 from genlab.train.config import TrainConfig
 from genlab.train.run import DataRecord, Run, RunRecord
@@ -24,6 +25,28 @@ def run_of(name: str, tmp_path, **overrides) -> Run:
     record = RunRecord(name, model.config, DataRecord(spec="shapes", name="shapes",
                                                       image_shape=model.config.image_shape), TrainConfig())
     return Run(tmp_path, record, model, [])
+
+
+def pictures_size(figure: LabelledFigure) -> tuple[int, int]:
+    """(height, width) of the grid of pictures, without the label margins."""
+    return figure.box[2:]
+
+
+def dark_pixels(region: torch.Tensor) -> int:
+    """Pixels of a (3, H, W) uint8 region darker than mid-gray in every channel: drawn text on white."""
+    return int((region.max(0).values < 128).sum())
+
+
+def assert_labelled(figure: LabelledFigure, rows_labelled: bool = True, zoomed: bool = False) -> None:
+    """Text drawn in the margin above the pictures (and left of them); at the default size (not `zoomed`), the
+    pictures are at least MIN_FIGURE_WIDTH wide."""
+    top, left, _, width = figure.box
+    assert figure.image.dtype == torch.uint8 and (zoomed or width >= MIN_FIGURE_WIDTH), (width, figure.name)
+    assert top > 0 and dark_pixels(figure.image[:, :top]) > 40, f"{figure.name}: no labels above the pictures"
+    if rows_labelled:
+        assert left > 0 and dark_pixels(figure.image[:, top:, :left]) > 40, f"{figure.name}: no row labels"
+    else:
+        assert left == 0
 
 
 def test_saved_caption_reads_back_and_the_default_path_is_under_explore(tmp_path) -> None:
@@ -50,8 +73,8 @@ def test_read_caption_is_none_for_anything_but_a_captioned_png(tmp_path) -> None
 
 
 def test_manifold_figure_is_a_grid_with_its_caption_and_name(tmp_path) -> None:
-    figure = figures.manifold_figure(run_of("vae", tmp_path, latent_dim=3, hidden=(8,)), n=4, dims=(2, 0))
-    assert figure.name == "manifold.png" and figure.image.shape == (1, 4 * 30 + 2, 4 * 30 + 2)
+    figure = figures.manifold_figure(run_of("vae", tmp_path, latent_dim=3, hidden=(8,)), n=4, dims=(2, 0), zoom=1)
+    assert figure.name == "manifold.png" and pictures_size(figure) == (4 * 30 + 2, 4 * 30 + 2)
     assert figure.caption.startswith("Latent manifold: 4x4 decoded grid, dim 2 across and dim 0 down")
     assert figure.caption.endswith("at the prior's quantiles; the other dims at 0")
 
@@ -67,8 +90,8 @@ def test_figures_refuse_models_without_what_they_need(tmp_path) -> None:
 
 def test_a_gan_is_explored_from_seeded_prior_codes(tmp_path) -> None:
     run = run_of("dcgan", tmp_path, dim=8)
-    paths = figures.interpolation_figure(run, pairs=2, n=3, spherical=True, seed=4)
-    assert paths.name == "interpolation-slerp.png" and paths.image.shape[1:] == (2 * 30 + 2, 3 * 30 + 2)
+    paths = figures.interpolation_figure(run, pairs=2, n=3, spherical=True, seed=4, zoom=1)
+    assert paths.name == "interpolation-slerp.png" and pictures_size(paths) == (2 * 30 + 2, 3 * 30 + 2)
     assert paths.caption == "Interpolation, spherical (slerp), between 2 pairs of random codes (seed 4)"
     around = figures.neighbourhood_figure(run, n=3, dims=(5, 7), std=2, seed=1)
     assert "Neighbourhood of a random code (seed 1)" in around.caption and "+/- 2 prior standard" in around.caption
@@ -77,9 +100,70 @@ def test_a_gan_is_explored_from_seeded_prior_codes(tmp_path) -> None:
 
 
 def test_traversal_defaults_to_the_first_ten_dims(tmp_path) -> None:
-    figure = figures.traversal_figure(run_of("dcgan", tmp_path, dim=8), n=2)
-    assert figure.image.shape[1] == 10 * 30 + 2 and "(0, 1, 2, 3, 4, 5, 6, 7, 8, 9)" in figure.caption
+    figure = figures.traversal_figure(run_of("dcgan", tmp_path, dim=8), n=2, zoom=1)
+    assert pictures_size(figure)[0] == 10 * 30 + 2 and "(0, 1, 2, 3, 4, 5, 6, 7, 8, 9)" in figure.caption
 
 
 def test_slug_makes_file_name_parts() -> None:
     assert figures.slug("Ankle boot") == "ankle-boot" and figures.slug("T-shirt/top") == "t-shirt-top"
+
+
+# ---------------------------------------------------------------- every figure kind: size and drawn labels
+
+
+def test_manifold_and_neighbourhood_grids_carry_axis_values(tmp_path) -> None:
+    vae = run_of("vae", tmp_path, latent_dim=3, hidden=(8,))
+    manifold = figures.manifold_figure(vae, n=4, dims=(2, 0))
+    assert_labelled(manifold)
+    zoom = 600 // (4 * 28) + 1  # the smallest whole enlargement that makes four 28-pixel columns 600 pixels wide
+    assert pictures_size(manifold) == (4 * (28 * zoom + 2) + 2,) * 2
+    assert_labelled(figures.neighbourhood_figure(run_of("dcgan", tmp_path, dim=8), n=3, dims=(5, 7), std=2))
+    assert_labelled(figures.neighbourhood_figure(vae, n=3, index=2))
+
+
+def test_traversal_labels_each_row_with_its_dim_and_each_column_with_its_value(tmp_path) -> None:
+    figure = figures.traversal_figure(run_of("vae", tmp_path, latent_dim=3, hidden=(8,)), dims=[2, 0], n=5)
+    assert_labelled(figure)
+    one_row = figures.traversal_figure(run_of("vae", tmp_path, latent_dim=3, hidden=(8,)), dims=[1], n=5)
+    assert figure.box[0] == one_row.box[0] and pictures_size(figure)[0] > pictures_size(one_row)[0]
+
+
+def test_interpolation_labels_t_and_the_pairs(tmp_path) -> None:
+    assert_labelled(figures.interpolation_figure(run_of("dcgan", tmp_path, dim=8), pairs=2, n=4))
+    between_images = figures.interpolation_figure(run_of("vae", tmp_path, latent_dim=3, hidden=(8,)),
+                                                  indices=(0, 1, 2, 3), n=4, zoom=2)
+    assert_labelled(between_images, zoomed=True)
+    assert pictures_size(between_images) == (2 * 58 + 2, 6 * 58 + 2)  # originals at both ends of each row
+
+
+def test_attribute_figure_shows_the_originals_and_labels_the_strengths(tmp_path) -> None:
+    figure = figures.attribute_figure(run_of("vae", tmp_path, latent_dim=3, hidden=(8,)), "circle", "cross",
+                                      steps=3, n=2)
+    assert_labelled(figure)
+    assert figure.name == "attribute-circle-to-cross.png" and "s = 0, 0.75, 1.5" in figure.caption
+
+
+def test_scatter_is_a_plot_wide_enough_to_read(tmp_path) -> None:
+    figure = figures.scatter_figure(run_of("vae", tmp_path, latent_dim=3, hidden=(8,)), n_images=200)
+    assert figure.image.shape[2] >= MIN_FIGURE_WIDTH and dark_pixels(figure.image) > 500  # axes, ticks, legend
+
+
+def test_samples_and_reconstructions_are_labelled_grids(tmp_path) -> None:
+    vae = run_of("vae", tmp_path, latent_dim=3, hidden=(8,))
+    samples = figures.samples_figure(vae, n=6, nrow=3, seed=1)
+    assert_labelled(samples, rows_labelled=False)
+    assert "noise seed 1" in samples.caption
+    assert torch.equal(samples.image, figures.samples_figure(vae, n=6, nrow=3, seed=1).image)
+    recon = figures.reconstruction_figure(vae, n=5, zoom=3)
+    assert_labelled(recon, zoomed=True)
+    assert pictures_size(recon) == (2 * 86 + 2, 5 * 86 + 2)
+    with pytest.raises(RunError, match="cannot sample"):
+        figures.samples_figure(run_of("ae", tmp_path))
+    with pytest.raises(RunError, match="no encoder"):
+        figures.reconstruction_figure(run_of("dcgan", tmp_path, dim=8))
+
+
+def test_axis_values_read_as_numbers_a_person_writes() -> None:
+    assert figures.values_text(torch.linspace(-3, 3, 11)) == ["-3", "-2.4", "-1.8", "-1.2", "-0.6", "0", "0.6", "1.2",
+                                                            "1.8", "2.4", "3"]
+    assert figures.values_text([0.000123, 0.5]) == ["0.000123", "0.5"]

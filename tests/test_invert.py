@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from cli_helpers import fails
@@ -226,11 +227,21 @@ def pictures(tmp_path_factory) -> tuple[Path, Path]:
 def test_cli_class_writes_a_grid_and_prints_probabilities(classifier_run, tmp_path, capsys) -> None:
     out = tmp_path / "classes.png"
     assert main(["invert", "class", str(classifier_run), "--steps", "4", "--zoom", "2", "--save-every", "2",
-                 "--out", str(out)]) == 0
+                 "--no-captions", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "square" in printed and "cross" in printed and " -> " in printed
     assert Image.open(out).size == (4 * 58 + 2, 60)  # four 56-pixel images (zoom 2) with 2-pixel borders
     assert (tmp_path / "classes-0002.png").is_file() and (tmp_path / "classes-0004.png").is_file()
+
+
+def test_cli_class_names_each_picture_and_is_wide_enough_to_read(classifier_run, tmp_path, capsys) -> None:
+    out = tmp_path / "named.png"
+    assert main(["invert", "class", str(classifier_run), "--steps", "2", "--classes", "0", "1", "--out", str(out)]) == 0
+    with Image.open(out) as image:
+        pixels = torch.from_numpy(np.asarray(image.convert("L")).copy())
+    zoom = 600 // (2 * 28) + 1  # the smallest whole enlargement that makes two 28-pixel pictures 600 pixels wide
+    assert pixels.shape[1] >= 600 and pixels.shape[0] > 28 * zoom + 20  # a caption band under the pictures
+    assert (pixels[28 * zoom + 8:] < 128).sum() > 100  # dark caption text: the class names and probabilities
 
 
 def test_cli_list_layers(classifier_run, capsys) -> None:

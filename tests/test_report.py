@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from genlab.errors import RunError
-from genlab.report import loss_curves_png, read_metrics, write_report
+from genlab.report import gan_warning, loss_curves_png, read_metrics, write_report
 
 VAE_PARTS = ("loss", "rec", "kl")
 AE_PARTS = ("loss", "rec")
@@ -77,7 +77,7 @@ def test_report_is_self_contained_and_every_image_is_a_valid_png(tmp_path):
     assert external_refs(page) == []
     assert "url(" not in page and "@import" not in page
     sources = img_sources(page)
-    assert len(sources) == 1 + 1 + 3 + 1  # curves, latest samples, 3 recon grids, one figure
+    assert len(sources) == 1 + 1 + 1 + 3 + 1  # curves, latest samples, samples over epochs, 3 recon grids, a figure
     for source in sources:
         assert source.startswith("data:image/png;base64,")
         with Image.open(io.BytesIO(base64.b64decode(source.split(",", 1)[1], validate=True))) as image:
@@ -190,3 +190,62 @@ def test_the_explorer_is_offered_for_models_with_a_latent_space(tmp_path, model,
 def test_a_run_of_a_model_not_installed_is_one_clear_error(tmp_path):
     with pytest.raises(RunError, match="'no-such-model', which is not installed here"):
         write_report(make_run(tmp_path, model="no-such-model"))
+
+
+def image_with_alt(page: str, alt: str) -> Image.Image:
+    source = re.search(rf'<img src="([^"]*)" alt="{re.escape(alt)}"', page).group(1)
+    return Image.open(io.BytesIO(base64.b64decode(source.split(",", 1)[1])))
+
+
+def test_samples_over_epochs_show_the_first_sample_row_of_each_epoch_labelled(tmp_path):
+    page = write_report(make_run(tmp_path, epochs=4)).read_text(encoding="utf-8")
+    with image_with_alt(page, "samples over epochs") as strips:
+        gray = np.asarray(strips.convert("L"))
+    assert strips.width >= 600  # the 242-pixel rows enlarged to a readable width
+    zoom = 600 // 240 + 1
+    assert gray.shape[0] > 4 * (32 * zoom)  # four rows of 30-pixel samples (with padding), and a title
+    label_margin = gray[:, :40]
+    assert (label_margin < 128).sum() > 200  # "epoch 1" .. "epoch 4" drawn left of the rows
+    many = write_report(make_run(tmp_path / "many", epochs=20)).read_text(encoding="utf-8")
+    assert "(12 of 20 epochs, evenly spaced)" in many
+
+
+def gan_run(root, d_real: float, d_fake: float):
+    run = make_run(root, model="dcgan", parts=("loss", "d_loss", "g_loss", "d_real", "d_fake"))
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    for row in rows:
+        for split in ("train", "test"):
+            row[split].update(d_real=d_real, d_fake=d_fake)
+    (run / "metrics.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return run
+
+
+def test_a_gan_report_plots_d_outputs_and_headlines_them_not_the_summed_loss(tmp_path):
+    page = write_report(gan_run(tmp_path, 0.7, 0.3)).read_text(encoding="utf-8")
+    line = summary(page)
+    assert "train D(x) 0.7, D(G(z)) 0.3, D loss" in line and "G loss" in line and "train loss" not in line
+    assert "<h2>Discriminator outputs</h2>" in page and 'class="warn"' not in page
+    with image_with_alt(page, "discriminator outputs D(x) and D(G(z))") as curves:
+        assert curves.width > 600
+    with image_with_alt(page, "loss curves") as losses:  # two panels, d_loss and g_loss: no summed "loss"
+        one_panel = Image.open(io.BytesIO(loss_curves_png(epoch_metrics(3, ("loss",)))))
+        assert losses.width / one_panel.width == pytest.approx(2, rel=0.05)
+
+
+@pytest.mark.parametrize("d_real, d_fake, expected", [
+    (0.99, 0.01, "discriminator wins outright"), (0.02, 0.01, "discriminator has collapsed"),
+    (0.97, 0.96, "discriminator has collapsed"), (0.7, 0.3, None), (0.5, 0.49, None)])
+def test_gan_warnings_name_a_collapsed_discriminator_or_generator(tmp_path, d_real, d_fake, expected):
+    warning = gan_warning({"d_real": d_real, "d_fake": d_fake})
+    assert (warning is None) if expected is None else (expected in warning)
+    if expected:
+        page = write_report(gan_run(tmp_path, d_real, d_fake)).read_text(encoding="utf-8")
+        assert re.search(rf'<p class="warn">The {expected}', page)
+
+
+def test_the_config_table_leaves_out_options_that_do_not_apply(tmp_path):
+    page = write_report(make_run(tmp_path)).read_text(encoding="utf-8")  # an MLP vae
+    assert "<td>model_config.hidden</td>" in page and "<td>model_config.conv_channels</td>" not in page
+    assert "does not use are left out: conv_channels, conv_padding, decoder_variance, gaussian_std, kernel_size" in page
+    conv = write_report(make_run(tmp_path / "conv", model_config={"arch": "conv"})).read_text(encoding="utf-8")
+    assert "<td>model_config.conv_channels</td>" in conv and "<td>model_config.hidden</td>" not in conv

@@ -31,6 +31,11 @@ if (!img.complete || img.naturalWidth === 0) return null;
 const c = document.createElement('canvas'); c.width = img.naturalWidth; c.height = img.naturalHeight;
 const g = c.getContext('2d'); g.drawImage(img, 0, 0);
 return Array.from(g.getImageData(0, 0, c.width, c.height).data).reduce((s, v, i) => (s + v * (i % 97 + 1)) % 1000003, 0);"""
+PAD_PIXEL = """const g = document.getElementById('pad').getContext('2d');
+return Array.from(g.getImageData(arguments[0], arguments[1], 1, 1).data);"""
+PAD_ROW = """const g = document.getElementById('pad').getContext('2d');
+return Array.from(g.getImageData(0, arguments[0], 300, 1).data);"""
+BLACK, AXIS = [0, 0, 0, 255], [140, 140, 140, 255]  # the pad's marker and its axes
 SET_RANGE = """const e = document.getElementById(arguments[0]); e.value = arguments[1];
 e.dispatchEvent(new Event('input'));"""
 
@@ -67,6 +72,56 @@ def pixels_after(driver, image_id: str, before: int | None, timeout: float = 20)
     return seen[-1]
 
 
+def marker_at(browser, z0: float, z1: float) -> bool:
+    """Whether the pad's square marker is drawn around (z0, z1): its left edge is black there (50 px per unit)."""
+    return browser.execute_script(PAD_PIXEL, round((z0 + 3) * 50) - 5, round((3 - z1) * 50) - 3) == BLACK
+
+
+def test_the_pad_has_axes_and_its_marker_follows_the_sliders(server, browser) -> None:
+    browser.get(server)
+    WebDriverWait(browser, 60).until(lambda d: d.execute_script("return document.body.dataset.ready") == "1")
+    assert marker_at(browser, 0, 0) and not marker_at(browser, 2.5, -2)
+    row = browser.execute_script(PAD_ROW, 150)  # the z0 axis, through z1 = 0
+    assert sum(row[i:i + 4] == AXIS for i in range(0, len(row), 4)) > 200, "the pad draws its z0 axis"
+    column = [browser.execute_script(PAD_PIXEL, 150, y) for y in range(0, 300, 10)]
+    assert sum(pixel == AXIS for pixel in column) > 20, "and its z1 axis"
+    browser.execute_script(SET_RANGE, "s0", "2.5")
+    browser.execute_script(SET_RANGE, "s1", "-2")
+    WebDriverWait(browser, 10).until(lambda d: marker_at(d, 2.5, -2))
+    assert not marker_at(browser, 0, 0), "the marker moved with the sliders, not copied"
+
+
+def test_the_attribute_panel_shows_the_originals_beside_the_moved_images(server, browser) -> None:
+    browser.get(server)
+    WebDriverWait(browser, 60).until(lambda d: d.execute_script("return document.body.dataset.ready") == "1")
+    widths = browser.execute_script(
+        "return Array.from(document.querySelectorAll('#attr-originals img'), i => i.complete ? i.naturalWidth : 0)")
+    assert widths == [28] * 6, "six original test images, one per moved image"
+    moved = browser.execute_script("return document.getElementById('attr').naturalWidth")
+    assert moved == 6 * 28 + 7 * 2
+
+
+@pytest.fixture(scope="module")
+def autoencoder_server(tmp_path_factory):
+    out = tmp_path_factory.mktemp("browser") / "ae2d"
+    assert main(["train", "ae", "--data", "shapes", "--epochs", "1", "--max-steps", "10", "--latent-dim", "2",
+                 "--hidden", "32", "--out", str(out)]) == 0
+    httpd = make_server(Explorer(load_run(out)), port=0)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_an_autoencoder_gets_no_prior_controls(autoencoder_server, browser) -> None:
+    browser.get(autoencoder_server)
+    WebDriverWait(browser, 60).until(lambda d: d.execute_script("return document.body.dataset.ready") == "1")
+    assert not browser.find_element("id", "prior-controls").is_displayed()
+    assert not any(browser.find_element("id", button).is_displayed() for button in ("random", "reset"))
+    assert browser.find_element("id", "pad-box").is_displayed() and browser.find_element("id", "sliders").is_displayed()
+    assert browser.find_element("id", "error").text == ""
+
+
 def test_the_page_decodes_live_and_interpolates(server, browser) -> None:
     browser.get(server)
     WebDriverWait(browser, 60).until(lambda d: d.execute_script("return document.body.dataset.ready") == "1")
@@ -84,6 +139,7 @@ def test_the_page_decodes_live_and_interpolates(server, browser) -> None:
     assert browser.execute_script("return document.getElementById('attr').naturalWidth") == 6 * 28 + 7 * 2, \
         "the attribute panel shows six test images of the first class"
     assert browser.find_element("id", "error").text == ""
+    assert browser.find_element("id", "prior-controls").is_displayed(), "a VAE has a prior: reset and sample"
     a, b = [1.0, 0.0, 2.0], [0.0, 3.0, -1.0]  # unequal norms: where the two textbook slerps differ
     for t in (0.0, 0.3, 0.5, 1.0):
         page = browser.execute_script("return mix(arguments[0], arguments[1], arguments[2], true)", a, b, t)

@@ -13,13 +13,14 @@ from torch import Tensor
 from genlab.convarith import (
     ConvArithError,
     as_int,
+    conv_output_size,
     conv_size_1d,
     layout,
     matching_output_padding,
     transposed_as_conv,
     transposed_relationship,
 )
-from genlab.images import make_grid, pil_to_tensor
+from genlab.images import GridLabels, LabelledGrid, labelled_grid, make_grid, pil_to_tensor
 
 MAX_FRAMES, MAX_GRID = 400, 40  # an animation is for a small example; 20x20 outputs already make a long GIF
 
@@ -48,7 +49,22 @@ def signed_to_gray(v: Tensor) -> Tensor:
 
 
 def conv_demo(image: Tensor, k: int = 3, s: int = 2, p: int = 1) -> Tensor:
-    """(C, H, W) in [0, 1] -> a (C, H'', W'') grid: rows blur / edge; original, conv (true size), transposed conv.
+    """(C, H, W) in [0, 1] -> a (C, H'', W'') grid: rows blur / edge; original, conv (true size), transposed conv."""
+    return make_grid(demo_panels(image, k, s, p), nrow=3)
+
+
+def conv_demo_figure(image: Tensor, k: int = 3, s: int = 2, p: int = 1, zoom: int | None = None) -> LabelledGrid:
+    """`conv_demo` with its rows, columns and settings written around it, about 600 pixels wide unless zoomed."""
+    height, width = image.shape[-2:]
+    out_h, out_w = (conv_output_size(n, k, s, p) for n in (height, width))
+    labels = GridLabels(columns=["original", f"conv ({out_h}x{out_w}, true size)", "transposed conv, same kernel"],
+                        rows=["box blur", "edge"], title=f"Conv k={k} s={s} p={p} and its transpose on a "
+                                                         f"{height}x{width} image")
+    return labelled_grid(demo_panels(image, k, s, p), 3, labels, zoom)
+
+
+def demo_panels(image: Tensor, k: int, s: int, p: int) -> Tensor:
+    """The six pictures of `conv_demo`, (6, C, H, W) in [0, 1], row by row.
 
     The transposed convolution uses the same kernel and the matching output padding, so it returns H x W; blur
     results are multiplied by s^2 (each output pixel collects about 1/s^2 of the kernel); edges map 0 to gray.
@@ -65,7 +81,7 @@ def conv_demo(image: Tensor, k: int = 3, s: int = 2, p: int = 1) -> Tensor:
         back = transposed_as_conv(y, weight, s, p, a)
         shown = [y[0], back[0] * s * s] if kind == "blur" else [signed_to_gray(v[0]) for v in (y, back)]
         panels += [x[0], on_canvas(shown[0], height, width), shown[1]]
-    return make_grid(torch.stack(panels).clamp(0, 1).float(), nrow=3)
+    return torch.stack(panels).clamp(0, 1).float()
 
 
 INPUT, INPUT_DARK = (96, 156, 222), (24, 70, 150)

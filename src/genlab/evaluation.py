@@ -4,6 +4,7 @@ the Fréchet classifier, trained once per dataset with genlab's own trainer and 
 from __future__ import annotations
 
 import datetime
+import fcntl
 import json
 import os
 import re
@@ -91,13 +92,38 @@ def classifier_finished(folder: Path) -> bool:
 
 
 def train_classifier(folder: Path, record: RunRecord, data: Dataset, log: Log, progress: bool) -> None:
-    """Train the small CNN for CLASSIFIER_EPOCHS into `folder` (resuming a killed attempt)."""
-    log(f"training the feature classifier once for {data.name} ({CLASSIFIER_EPOCHS} epochs) -> {folder}")
+    """Train the small CNN for CLASSIFIER_EPOCHS into `folder` (resuming a killed attempt), saying first what it
+    is for and, after the first epoch, how long the rest will take."""
+    log(f"the Fréchet distance compares features of a classifier of {data.name}; none is cached yet, so one is "
+        f"trained now, once: {CLASSIFIER_EPOCHS} epochs over {len(data.train_x)} images (minutes on a CPU, seconds "
+        f"on a GPU), kept in {folder}. --skip-fid skips the distances; --classifier RUN uses a classifier of yours")
     torch.manual_seed(CLASSIFIER_SEED)
     model = create_model("classifier", **data_fields("classifier", data.image_shape, len(data.classes)))
     train_config = TrainConfig(epochs=CLASSIFIER_EPOCHS, seed=CLASSIFIER_SEED)  # device "auto": CUDA if present
+
+    def estimate(row: dict[str, Any]) -> None:
+        left = CLASSIFIER_EPOCHS - row["epoch"]
+        if row["epoch"] == 1 and left:
+            log(f"feature classifier: about {left * row['epoch_seconds']:.0f} s more for the other {left} epochs")
     train(model, data, train_config, folder, resume=True, data_spec=record.data, log=log, progress=progress,
-          command=f"genlab evaluate (feature classifier for {data.name})")
+          command=f"genlab evaluate (feature classifier for {data.name})", on_epoch_end=estimate)
+
+
+@contextmanager
+def classifier_lock(folder: Path, log: Log) -> Iterator[None]:
+    """Hold FOLDER.lock (an flock) so that one process at a time trains or checks the cached classifier; a
+    second process waits, saying why, and then finds the classifier finished."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with open(folder.with_name(folder.name + ".lock"), "a+b") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log(f"another process is training the feature classifier in {folder}; waiting for it to finish")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def load_classifier(record: RunRecord, data: Dataset, given: str | None, device: torch.device, log: Log,
@@ -105,7 +131,9 @@ def load_classifier(record: RunRecord, data: Dataset, given: str | None, device:
     """The given classifier run, or the cached one for this dataset (trained now if missing)."""
     folder = Path(given) if given else classifier_dir(record)
     if not given and not classifier_finished(folder):
-        train_classifier(folder, record, data, log, progress)
+        with classifier_lock(folder, log):
+            if not classifier_finished(folder):  # another process may have finished it while this one waited
+                train_classifier(folder, record, data, log, progress)
     run = load_run(folder, device)
     model = run.model
     if not isinstance(model, Classifier):

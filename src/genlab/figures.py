@@ -18,8 +18,9 @@ from genlab import latent
 from genlab.data.batches import to_unit_float
 from genlab.data.dataset import Dataset
 from genlab.errors import ConfigError, RunError
-from genlab.images import atomic_save, make_grid, to_pil
+from genlab.images import GridLabels, atomic_save, labelled_grid, to_pil
 from genlab.models.contract import GAN, VAE, AutoEncoder, Generative
+from genlab.nn import module_device
 from genlab.train.run import Run
 
 EXPLORE_DIR = Path("images") / "explore"  # under the run directory, where the report finds figures
@@ -34,6 +35,7 @@ class LabelledFigure:
     image: Tensor
     caption: str
     name: str  # e.g. "manifold.png", written under RUN/images/explore/
+    box: tuple[int, int, int, int] | None = None  # where the pictures lie (top, left, height, width); labels around
 
 
 # ---------------------------------------------------------------- saving and reading
@@ -59,9 +61,18 @@ def read_caption(path: str | Path) -> str | None:
         return None
 
 
-def grid(images: Tensor, nrow: int) -> Tensor:
-    """Images (N, C, H, W) as one picture, nrow to a row, 2-pixel padding."""
-    return make_grid(images.cpu(), nrow=nrow)
+def labelled(images: Tensor, nrow: int, labels: GridLabels, caption: str, name: str,
+             zoom: int | None) -> LabelledFigure:
+    """Images (N, C, H, W) as one labelled grid, nrow to a row, enlarged `zoom` times (default: ~600 px wide)."""
+    drawn = labelled_grid(images.cpu(), nrow, labels, zoom)
+    return LabelledFigure(drawn.image, caption, name, drawn.box)
+
+
+def values_text(values: Tensor | Sequence[float]) -> list[str]:
+    """Axis labels: '-1.28', '0', '0.5' (three significant digits; float32 dust such as -1.2e-07 shows as 0)."""
+    values = values.tolist() if isinstance(values, Tensor) else list(values)
+    scale = max((abs(v) for v in values), default=0.0)
+    return [f"{0.0 if abs(v) <= 1e-6 * scale else v:.3g}" for v in values]
 
 
 def slug(text: str) -> str:
@@ -111,7 +122,7 @@ def index_code(run: Run, index: int | None, data_dir: str | None) -> Tensor | No
 
 def manifold_figure(run: Run, n: int = 15, dims: tuple[int, int] = (0, 1),
                     value_range: tuple[float, float] | None = None, index: int | None = None,
-                    data_dir: str | None = None) -> LabelledFigure:
+                    data_dir: str | None = None, zoom: int | None = None) -> LabelledFigure:
     """n x n decoded grid over two latent dims at the prior's quantiles (or over value_range); the other dims at 0,
     or at test image `index`'s code."""
     model = checked_model(run, "decoder")
@@ -125,11 +136,15 @@ def manifold_figure(run: Run, n: int = 15, dims: tuple[int, int] = (0, 1),
     held = f"the other dims at test image {index}'s code" if base is not None else "the other dims at 0"
     caption = (f"Latent manifold: {n}x{n} decoded grid, dim {dims[0]} across and dim {dims[1]} down "
                f"(largest at the top), {span}" + (f"; {held}" if model.latent_dim > 2 else ""))
-    return LabelledFigure(grid(images, n), caption, "manifold.png")
+    values = latent.grid_values(n, value_range)
+    labels = GridLabels(columns=values_text(values), rows=values_text(values.flip(0)),
+                        across=f"z{dims[0]} ->", down=f"z{dims[1]}", title=f"Latent manifold, {span}")
+    return labelled(images, n, labels, caption, "manifold.png", zoom)
 
 
 def neighbourhood_figure(run: Run, n: int = 15, dims: tuple[int, int] = (0, 1), std: float = 4.0,
-                         index: int = 0, seed: int = 0, data_dir: str | None = None) -> LabelledFigure:
+                         index: int = 0, seed: int = 0, data_dir: str | None = None,
+                         zoom: int | None = None) -> LabelledFigure:
     """n x n decoded grid over a code +/- std standard deviations in two dims: a test image's posterior, or a
     seeded prior code for a model without an encoder."""
     model = checked_model(run, "spread")
@@ -138,7 +153,11 @@ def neighbourhood_figure(run: Run, n: int = 15, dims: tuple[int, int] = (0, 1), 
     images = latent.neighbourhood(model, center, scale, n, dims, std)
     caption = (f"Neighbourhood of {where}: {n}x{n} decoded grid over its code +/- {std:g} {unit} "
                f"in dims {dims[0]} (across) and {dims[1]} (down)")
-    return LabelledFigure(grid(images, n), caption, "neighbourhood.png")
+    steps = torch.linspace(-std, std, n)
+    across, down = (center[d] + steps * scale[d] for d in dims)
+    labels = GridLabels(columns=values_text(across), rows=values_text(down.flip(0)), across=f"z{dims[0]} ->",
+                        down=f"z{dims[1]}", title=f"Neighbourhood of {where}, +/- {std:g} {unit}")
+    return labelled(images, n, labels, caption, "neighbourhood.png", zoom)
 
 
 def neighbourhood_center(run: Run, index: int, seed: int, data_dir: str | None) -> tuple[Tensor, Tensor, str, str]:
@@ -154,7 +173,7 @@ def neighbourhood_center(run: Run, index: int, seed: int, data_dir: str | None) 
 
 def traversal_figure(run: Run, dims: Sequence[int] | None = None, n: int = 11,
                      value_range: tuple[float, float] = (-3.0, 3.0), index: int | None = None,
-                     data_dir: str | None = None) -> LabelledFigure:
+                     data_dir: str | None = None, zoom: int | None = None) -> LabelledFigure:
     """One row of n images per latent dim (default the first ten), each varying that dim alone over value_range."""
     model = checked_model(run, "decoder")
     dims = list(dims) if dims else list(range(min(model.latent_dim, MAX_DEFAULT_TRAVERSAL_ROWS)))
@@ -164,28 +183,36 @@ def traversal_figure(run: Run, dims: Sequence[int] | None = None, n: int = 11,
     start = f"test image {index}'s code" if base is not None else "the zero code"
     caption = (f"Traversal: one row per latent dim ({', '.join(map(str, dims))}), each varying that dim alone "
                f"from {value_range[0]:g} to {value_range[1]:g}, starting from {start}")
-    return LabelledFigure(grid(images, n), caption, "traversal.png")
+    labels = GridLabels(columns=values_text(torch.linspace(*value_range, n)), rows=[f"z{d}" for d in dims],
+                        across="value of the row's dim ->", down="dim", title=f"Traversal from {start}")
+    return labelled(images, n, labels, caption, "traversal.png", zoom)
 
 
 # ---------------------------------------------------------------- paths and directions
 
 
 def interpolation_figure(run: Run, indices: Sequence[int] = (0, 1), pairs: int = 4, n: int = 10,
-                         spherical: bool = False, seed: int = 0, data_dir: str | None = None) -> LabelledFigure:
+                         spherical: bool = False, seed: int = 0, data_dir: str | None = None,
+                         zoom: int | None = None) -> LabelledFigure:
     """Decoded paths of n steps, one row each: between pairs of test images (shown at the ends), or between
     `pairs` pairs of seeded random codes for a model without an encoder."""
     model = checked_model(run, "decoder")
     if isinstance(model, AutoEncoder):
         rows = encoded_paths(run, indices, n, spherical, data_dir)
         what, ncol = f"test images {pairs_text(indices)}", n + 2
+        row_names = [f"{a} -> {b}" for a, b in zip(indices[::2], indices[1::2])]
     else:
         codes = latent.seeded_codes(model, 2 * pairs, seed)
         rows = [latent.interpolation(model, a, b, n, spherical).cpu() for a, b in zip(codes[::2], codes[1::2])]
         what, ncol = f"{pairs} pairs of random codes (seed {seed})", n
+        row_names = [f"pair {i + 1}" for i in range(pairs)]
     how = "spherical (slerp)" if spherical else "linear"
     caption = f"Interpolation, {how}, between {what}" + ("; originals at the ends" if ncol > n else "")
     name = "interpolation-slerp.png" if spherical else "interpolation.png"
-    return LabelledFigure(grid(torch.cat(rows), ncol), caption, name)
+    columns = [f"t={t}" for t in values_text(torch.linspace(0, 1, n))]
+    labels = GridLabels(columns=["image A", *columns, "image B"] if ncol > n else columns, rows=row_names,
+                        title=f"Interpolation, {how}")
+    return labelled(torch.cat(rows), ncol, labels, caption, name, zoom)
 
 
 def encoded_paths(run: Run, indices: Sequence[int], n: int, spherical: bool, data_dir: str | None) -> list[Tensor]:
@@ -207,7 +234,7 @@ def pairs_text(indices: Sequence[int]) -> str:
 
 
 def attribute_figure(run: Run, from_class: str, to_class: str, strength: float = 1.5, steps: int = 6, n: int = 8,
-                     data_dir: str | None = None) -> LabelledFigure:
+                     data_dir: str | None = None, zoom: int | None = None) -> LabelledFigure:
     """Rows of n test images of from_class, each followed by its code + s * (attribute vector from_class ->
     to_class) decoded, for `steps` strengths s from 0 to `strength`. Classes by name or number."""
     model = checked_model(run, "encoder")
@@ -223,7 +250,10 @@ def attribute_figure(run: Run, from_class: str, to_class: str, strength: float =
     caption = (f"Attribute vector {names[0]} -> {names[1]} (the mean code of {len(groups[1])} training images of "
                f"{names[1]} minus that of {len(groups[0])} of {names[0]}): each row a test {names[0]}, then its "
                f"code + s * vector for s = {', '.join(f'{s:g}' for s in strengths.tolist())}")
-    return LabelledFigure(grid(images, steps + 1), caption, f"attribute-{slug(names[0])}-to-{slug(names[1])}.png")
+    labels = GridLabels(columns=["original", *(f"s={s}" for s in values_text(strengths))],
+                        rows=[f"test {i}" for i in shown], across="code + s * vector, decoded ->",
+                        title=f"Attribute vector {names[0]} -> {names[1]}")
+    return labelled(images, steps + 1, labels, caption, f"attribute-{slug(names[0])}-to-{slug(names[1])}.png", zoom)
 
 
 # ---------------------------------------------------------------- the scatter plot
@@ -240,3 +270,31 @@ def scatter_figure(run: Run, n_images: int = 10000, data_dir: str | None = None)
     title = f"{run.config['model']} on {data.name}: {len(x)} test {kind}{projected}"
     image = latent.latent_scatter(codes, data.test_y[:len(x)], data.classes, title)
     return LabelledFigure(image, f"Latent scatter: {len(x)} test {kind} coloured by class" + projected, "scatter.png")
+
+
+# ---------------------------------------------------------------- samples and reconstructions
+
+
+def samples_figure(run: Run, n: int = 64, nrow: int = 8, seed: int = 0, zoom: int | None = None) -> LabelledFigure:
+    """n prior samples of a VAE or GAN run from seeded noise, nrow to a row, under a title naming the seed."""
+    if not isinstance(run.model, Generative):
+        raise RunError(f"{run.config['model']} cannot sample: it has no prior to draw from; "
+                       f"train a VAE or a GAN (e.g. `genlab train vae`) to sample")
+    with torch.no_grad():
+        images = run.model.sample(n, generator=torch.Generator().manual_seed(seed))
+    title = f"{run.config['model']}: {n} samples from the prior (noise seed {seed})"
+    return labelled(images, nrow, GridLabels(title=title), title, "samples.png", zoom)
+
+
+def reconstruction_figure(run: Run, n: int = 8, data_dir: str | None = None,
+                          zoom: int | None = None) -> LabelledFigure:
+    """The first n test images above their reconstructions, rows and columns labelled."""
+    model = checked_model(run, "encoder")
+    data = run.dataset(data_dir)
+    x = chosen_test_images(run, data, range(min(n, len(data.test_x))))
+    with torch.no_grad():
+        x_hat = model.reconstruct(x.to(module_device(model))).cpu()
+    labels = GridLabels(columns=[f"#{i}" for i in range(len(x))], rows=["test image", "reconstruction"],
+                        title=f"{run.config['model']}: test images and their reconstructions")
+    caption = f"The first {len(x)} test images (top row) and the model's reconstructions of them (bottom row)"
+    return labelled(torch.cat([x, x_hat]), len(x), labels, caption, "reconstructions.png", zoom)

@@ -4,6 +4,8 @@ from __future__ import annotations
 import math
 import os
 import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -18,6 +20,9 @@ from genlab.files import atomic_write
 GRAY_MODES = frozenset({"L", "LA", "1", "I", "I;16"})  # PIL modes loaded as one channel by default
 IMAGE_FORMATS = ("PNG", "JPEG")  # the only decoders genlab lets PIL use on a user's file or upload
 MAX_PIXELS = 8192 * 8192         # pixels of one image read from a file (at most 256 MiB decoded as RGBA)
+MIN_FIGURE_WIDTH = 600            # pixels: a labelled grid narrower than this is enlarged by a whole factor
+LABEL_FONT_SIZE = 14              # pixels, the labels around a grid
+LABEL_COLOR = (34, 34, 34)
 # what PIL's PNG and JPEG decoders raise on damaged input (UnidentifiedImageError is an OSError)
 DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, struct.error, Image.DecompressionBombError)
 
@@ -62,6 +67,69 @@ def captioned_grid(images: Tensor, captions: list[list[str]], nrow: int = 5, fon
         for k, line in enumerate(caption):
             draw.text((left, top + height + 2 + k * (font_size + 3)), line, fill="black", font=font)
     return torch.from_numpy(np.asarray(canvas).copy()).permute(2, 0, 1)
+
+
+def fit_zoom(cell_width: int, ncol: int, min_width: int = MIN_FIGURE_WIDTH) -> int:
+    """The smallest whole enlargement that makes ncol pictures of cell_width pixels at least min_width wide."""
+    return max(1, math.ceil(min_width / max(1, ncol * cell_width)))
+
+
+@dataclass(frozen=True)
+class GridLabels:
+    """Text around a grid: what each column and row holds, what changes along each axis, and a title line."""
+
+    columns: Sequence[str] = ()  # one per column, above it
+    rows: Sequence[str] = ()     # one per row, left of it
+    across: str = ""             # what changes left to right, above the column labels
+    down: str = ""               # what changes top to bottom, above the row labels
+    title: str = ""              # one line above everything
+
+
+@dataclass(frozen=True)
+class LabelledGrid:
+    """A labelled grid as one RGB uint8 picture (3, H, W); the pictures fill `box` = (top, left, height, width)."""
+
+    image: Tensor
+    box: tuple[int, int, int, int]
+
+
+def labelled_grid(images: Tensor, nrow: int, labels: GridLabels, zoom: int | None = None,
+                  padding: int = 2) -> LabelledGrid:
+    """(N, C, H, W) in [0, 1] -> an RGB grid, nrow to a row, enlarged `zoom` times (default: to about
+    MIN_FIGURE_WIDTH pixels), with the labels drawn in margins above and to the left."""
+    if images.dim() != 4 or images.shape[0] == 0 or nrow < 1 or (zoom is not None and zoom < 1):
+        raise ValueError(f"labelled_grid needs a non-empty (N, C, H, W) batch, nrow >= 1 and zoom >= 1, got "
+                         f"shape {tuple(images.shape)}, nrow={nrow}, zoom={zoom}")
+    ncol = min(nrow, images.shape[0])
+    zoom = zoom or fit_zoom(images.shape[-1], ncol)
+    if zoom > 1:
+        images = images.repeat_interleave(zoom, dim=-2).repeat_interleave(zoom, dim=-1)
+    cells = to_pil(make_grid(images.float().cpu().expand(-1, 3, -1, -1), nrow=ncol, padding=padding)).convert("RGB")
+    font = ImageFont.load_default(size=LABEL_FONT_SIZE)
+    line = LABEL_FONT_SIZE + 6
+    left = max([0, *(int(font.getlength(text)) + 10 for text in (*labels.rows, labels.down) if text)])
+    top_lines = [text for text in (labels.title, labels.across) if text] + (["columns"] if labels.columns else [])
+    top = len(top_lines) * line + (4 if top_lines else 0)
+    width = max(left + cells.width, int(font.getlength(labels.title)) + 8)
+    canvas = Image.new("RGB", (width, top + cells.height), "white")
+    canvas.paste(cells, (left, top))
+    draw = ImageDraw.Draw(canvas)
+    cell_w, cell_h = images.shape[-1] + padding, images.shape[-2] + padding
+    y = 2
+    if labels.title:
+        draw.text((4, y), labels.title, fill=LABEL_COLOR, font=font)
+        y += line
+    if labels.across:
+        draw.text((left + cells.width // 2, y), labels.across, fill=LABEL_COLOR, font=font, anchor="ma")
+        y += line
+    for i, text in enumerate(labels.columns[:ncol]):
+        draw.text((left + padding + i * cell_w + cell_w // 2, y), text, fill=LABEL_COLOR, font=font, anchor="ma")
+    if labels.down:
+        draw.text((4, y), labels.down, fill=LABEL_COLOR, font=font)
+    for i, text in enumerate(labels.rows):
+        draw.text((left - 6, top + padding + i * cell_h + cell_h // 2), text, fill=LABEL_COLOR, font=font, anchor="rm")
+    return LabelledGrid(torch.from_numpy(np.asarray(canvas).copy()).permute(2, 0, 1),
+                        (top, left, cells.height, cells.width))
 
 
 def to_pil(image: Tensor) -> Image.Image:

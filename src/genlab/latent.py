@@ -60,6 +60,11 @@ def prior_quantiles(n: int) -> Tensor:
     return torch.special.ndtri(probabilities).float()
 
 
+def grid_values(n: int, value_range: tuple[float, float] | None = None) -> Tensor:
+    """(n,) values a manifold grid takes along each dim: the prior's quantiles, or n steps across value_range."""
+    return prior_quantiles(n) if value_range is None else torch.linspace(*value_range, n)
+
+
 def grid_codes(base: Tensor, dims: tuple[int, int], across: Tensor, down: Tensor) -> Tensor:
     """(len(down) * len(across), D) copies of base (D,) with dims[0] set from `across` (columns) and
     dims[1] from `down` (rows, largest first)."""
@@ -77,7 +82,7 @@ def manifold(model: nn.Module, n: int = 15, dims: tuple[int, int] = (0, 1),
     The grid spans the prior's quantiles (or `value_range`); the other dims hold `base` (zeros by default).
     """
     check_dims(dims, model.latent_dim)
-    values = prior_quantiles(n) if value_range is None else torch.linspace(*value_range, n)
+    values = grid_values(n, value_range)
     base = torch.zeros(model.latent_dim) if base is None else base.detach().cpu()
     return decode_images(model, grid_codes(base, dims, values, values))
 

@@ -18,18 +18,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
+from torch import Tensor
 
-from genlab.errors import RunError
+from genlab.errors import GenlabError, RunError
 from genlab.evaluation import EVALUATION_FILE
 from genlab.figures import read_caption
+from genlab.images import GridLabels, labelled_grid, open_image, pil_to_tensor, to_pil
 from genlab.models.contract import Decoder
 from genlab.models.registry import MODELS
 from genlab.files import atomic_write_text
 from genlab.tables import evaluation_rows
-from genlab.train.run import read_metrics, read_record
+from genlab.train.run import RunRecord, read_metrics, read_record
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _EPOCH_PNG = re.compile(r"(?P<kind>recon|samples)_epoch(?P<epoch>\d+)\.png")
@@ -39,6 +42,11 @@ _MAX_RECON_GRIDS = 12
 _SAMPLES_WIDTH = 960  # target display widths in CSS pixels
 _RECON_WIDTH = 720
 _FIGURE_WIDTH = 960
+_MAX_GRID_PIXELS = 4096 * 4096  # a per-epoch samples grid read back for the report; larger is not the trainer's
+_SAMPLE_ROWS = 8  # the trainer's per-epoch samples: 64 from fixed noise, 8 to a row, 2-pixel padding
+_MAX_SAMPLE_EPOCHS = 12
+_GAN_PARTS = ("d_real", "d_fake")  # a GAN's metrics: D's mean output on real and on generated images
+_D_WINS, _D_TIED = 0.95, 0.05  # D(x) above (and D(G(z)) below 1 - ) _D_WINS, or |D(x) - D(G(z))| under _D_TIED
 
 _STYLE = """
 body { margin: 0; background: #fff; color: #1f2328;
@@ -121,6 +129,8 @@ def _loss_parts(metrics: list[dict]) -> list[str]:
         for split in ("train", "test"):
             if isinstance(row.get(split), dict):
                 names.update(dict.fromkeys(row[split]))
+    if all(part in names for part in _GAN_PARTS):  # a GAN: its two losses; D's outputs have their own figure
+        return [name for name in names if name not in ("loss", *_GAN_PARTS)]
     return sorted(names, key=lambda name: name != "loss")  # stable: keeps appearance order
 
 
@@ -141,8 +151,7 @@ def _plot_part(ax, metrics: list[dict], part: str, legend: bool) -> None:
 def _number(split_metrics: object, part: str) -> float:
     """The value of one part as a float, NaN where it is missing or not a number."""
     value = split_metrics.get(part) if isinstance(split_metrics, dict) else None
-    is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    return float(value) if is_number else math.nan
+    return float(value) if _is_number(value) else math.nan
 
 
 # ---------------------------------------------------------------- images as HTML
@@ -229,11 +238,28 @@ def _summary_html(metrics: list[dict], config: dict) -> str:
     pieces = [epoch + (f" (step {last['step']:,})" if isinstance(last.get("step"), int) else "")]
     for split in ("train", "test"):
         if isinstance(last.get(split), dict) and last[split]:
-            pieces.append(f"{split} loss {_loss_text(last[split])}")
+            text = _gan_text(last[split]) if _is_gan([last]) else f"loss {_loss_text(last[split])}"
+            pieces.append(f"{split} {text}")
     seconds = [row["epoch_seconds"] for row in metrics if isinstance(row.get("epoch_seconds"), (int, float))]
     if seconds:
         pieces.append(f"{sum(seconds) / len(seconds):.2f} s per epoch on average")
     return f'<p class="summary">{html.escape(" · ".join(pieces))}</p>'
+
+
+def _is_gan(metrics: list[dict]) -> bool:
+    """Metrics with D's outputs on real and generated images: a GAN's."""
+    return any(isinstance(row.get("train"), dict) and all(p in row["train"] for p in _GAN_PARTS) for row in metrics)
+
+
+def _gan_text(split_metrics: dict) -> str:
+    """'D(x) 0.712, D(G(z)) 0.281, D loss 1.12, G loss 1.54': a GAN's numbers that mean something alone."""
+    names = (("d_real", "D(x)"), ("d_fake", "D(G(z))"), ("d_loss", "D loss"), ("g_loss", "G loss"))
+    return ", ".join(f"{label} {_format_number(split_metrics[name])}" for name, label in names
+                     if _is_number(split_metrics.get(name)))
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _curves_html(metrics: list[dict]) -> str:
@@ -247,13 +273,101 @@ def _curves_html(metrics: list[dict]) -> str:
     return f'<section><h2>Loss curves</h2><p class="note">{html.escape(note)}</p>{image}</section>'
 
 
+def gan_curves_png(metrics: list[dict]) -> bytes:
+    """PNG bytes: D(x) and D(G(z)) against epoch, train solid and test dashed, on a 0..1 axis with 0.5 marked."""
+    figure = Figure(figsize=(6.4, 2.8), layout="constrained")
+    FigureCanvasAgg(figure)
+    ax = figure.subplots()
+    epochs = [row.get("epoch", index) for index, row in enumerate(metrics, 1)]
+    players = (("d_real", "D(x), real images", "tab:blue"), ("d_fake", "D(G(z)), generated", "tab:red"))
+    for part, label, color in players:
+        for split, style in (("train", "-"), ("test", "--")):
+            values = np.array([_number(row.get(split, {}), part) for row in metrics])
+            if np.isfinite(values).any():
+                ax.plot(epochs, values, style, color=color, marker="o", markersize=3, label=f"{label} ({split})")
+    ax.axhline(0.5, color="gray", linewidth=0.8, linestyle=":")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("mean discriminator output")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(alpha=0.3)
+    ax.legend(frameon=False, fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=_CURVE_DPI)
+    return buffer.getvalue()
+
+
+def gan_warning(split_metrics: dict) -> str | None:
+    """A sentence when D's outputs show a collapsed discriminator or generator, None when they look healthy."""
+    real, fake = split_metrics.get("d_real"), split_metrics.get("d_fake")
+    if not (_is_number(real) and _is_number(fake)):
+        return None
+    if real > _D_WINS and fake < 1 - _D_WINS:
+        return (f"The discriminator wins outright (D(x) {real:.3f}, D(G(z)) {fake:.3f}): the generator gets almost "
+                f"no gradient and its samples have likely collapsed to a few shapes or to noise. Train again with "
+                f"another --seed or a lower --lr.")
+    if abs(real - fake) < _D_TIED and not 0.35 < real < 0.65:
+        return (f"The discriminator has collapsed: it gives real and generated images the same output (D(x) "
+                f"{real:.3f}, D(G(z)) {fake:.3f}) far from 0.5, so it no longer tells them apart and the generator "
+                f"learns nothing from it. Train again with another --seed or a lower --lr.")
+    return None
+
+
+def _gan_html(metrics: list[dict]) -> str:
+    if not _is_gan(metrics):
+        return ""
+    data = gan_curves_png(metrics)
+    width, height = _png_size(data)
+    scale = _CURVE_DPI // 100
+    image = _img_tag(data, "discriminator outputs D(x) and D(G(z))", width // scale, height // scale, pixelated=False)
+    note = ("D's mean output on real images, D(x), and on generated ones, D(G(z)), after each epoch. In a healthy "
+            "run both stay away from 0 and 1 and D(x) stays above D(G(z)); at the game's equilibrium both are 0.5.")
+    warning = gan_warning(metrics[-1].get("train", {}))
+    warning_html = f'<p class="warn">{html.escape(warning)}</p>' if warning else ""
+    return (f'<section><h2>Discriminator outputs</h2>{warning_html}<p class="note">{html.escape(note)}</p>'
+            f"{image}</section>")
+
+
 def _samples_html(images: _RunImages) -> str:
     if not images.samples:
         return ""
     epoch, path = images.samples[-1]
     image = _pixel_img(path, f"samples after epoch {epoch}", _SAMPLES_WIDTH)
     caption = f"<figcaption>Samples from fixed noise after epoch {epoch}.</figcaption>"
-    return f"<section><h2>Samples</h2><figure>{image}{caption}</figure></section>"
+    return f"<section><h2>Samples</h2><figure>{image}{caption}</figure>{_samples_over_epochs_html(images)}</section>"
+
+
+def _samples_over_epochs_html(images: _RunImages) -> str:
+    """The first row of each epoch's fixed-noise samples, one row per epoch: how the model learned to draw."""
+    shown = _spread(images.samples, _MAX_SAMPLE_EPOCHS)
+    rows = ((epoch, _first_sample_row(path)) for epoch, path in shown)
+    strips = [(epoch, strip) for epoch, strip in rows if strip is not None]
+    if len(strips) < 2 or len({tuple(strip.shape) for _, strip in strips}) > 1:
+        return ""
+    labels = GridLabels(rows=[f"epoch {epoch}" for epoch, _ in strips], title="The same noise, after each epoch")
+    grid = labelled_grid(torch.stack([strip for _, strip in strips]), 1, labels)
+    buffer = io.BytesIO()
+    to_pil(grid.image).save(buffer, format="PNG")
+    data = buffer.getvalue()
+    width, height = _png_size(data)
+    note = "Each row: the first row of the fixed-noise samples after that epoch"
+    shown_all = len(strips) == len(images.samples)
+    note += "." if shown_all else f" ({len(strips)} of {len(images.samples)} epochs, evenly spaced)."
+    return (f'<figure>{_img_tag(data, "samples over epochs", width, height, pixelated=True)}'
+            f"<figcaption>{html.escape(note)}</figcaption></figure>")
+
+
+def _first_sample_row(path: Path) -> Tensor | None:
+    """The top row (C, h, W) in [0, 1] of a per-epoch samples grid, None when the file is no such grid."""
+    try:
+        image = open_image(path, path.name, max_pixels=_MAX_GRID_PIXELS)
+    except GenlabError:
+        return None
+    pixels = pil_to_tensor(image, 3 if image.mode in ("RGB", "RGBA", "P") else 1).float() / 255
+    height = pixels.shape[-2]
+    if (height - 2) % _SAMPLE_ROWS:
+        return None
+    return pixels[:, :(height - 2) // _SAMPLE_ROWS + 2]
 
 
 def _recon_html(images: _RunImages) -> str:
@@ -341,12 +455,16 @@ def _config_value(value: object) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
-def _config_html(config: dict) -> str:
+def _config_html(record: RunRecord) -> str:
+    """Every setting of the run, leaving out the model options that do not apply to it (an MLP's conv_channels)."""
+    unused = {f"model_config.{name}" for name in record.model_config.unused_fields()}
     rows = "".join(
         f"<tr><td>{html.escape(key)}</td><td>{html.escape(_config_value(value))}</td></tr>"
-        for key, value in _flatten(config)
+        for key, value in _flatten(record.to_dict()) if key not in unused
     )
-    return f"<section><h2>Configuration</h2><table>{rows}</table></section>"
+    note = (f'<p class="note">Options of {html.escape(record.model)} that this configuration does not use are left '
+            f"out: {html.escape(', '.join(sorted(name.split('.', 1)[1] for name in unused)))}.</p>") if unused else ""
+    return f"<section><h2>Configuration</h2>{note}<table>{rows}</table></section>"
 
 
 # ---------------------------------------------------------------- the page
@@ -355,14 +473,15 @@ def _config_html(config: dict) -> str:
 def render_report(run_dir: str | os.PathLike) -> str:
     """The report page for a run directory as one self-contained HTML string."""
     run_dir = Path(run_dir)
-    config = read_config(run_dir)
+    record = read_record(run_dir)
+    config = record.to_dict()
     metrics = read_metrics(run_dir)
     images = _find_images(run_dir)
     title = f"{config.get('model', 'run')} · {_dataset_name(config)} · {run_dir.name}"
     body = "".join([
-        _header_html(run_dir, config), _summary_html(metrics, config), _curves_html(metrics),
+        _header_html(run_dir, config), _summary_html(metrics, config), _curves_html(metrics), _gan_html(metrics),
         _evaluation_html(run_dir), _samples_html(images), _recon_html(images), _figures_html(run_dir, images),
-        _explorer_html(run_dir, config), _reproduce_html(config), _config_html(config),
+        _explorer_html(run_dir, config), _reproduce_html(config), _config_html(record),
     ])
     return (f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'

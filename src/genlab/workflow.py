@@ -14,32 +14,50 @@ from genlab.models.registry import create_model, data_fields
 from genlab.report import write_report
 from genlab.train.config import TrainConfig
 from genlab.train.plan import RunPlan
-from genlab.train.run import DataRecord, data_record
+from genlab.errors import ConfigError
+from genlab.train.run import DataRecord, data_record, read_record
+from genlab.train.tensorboard_log import TensorBoardLog
 from genlab.train.trainer import train as train_loop
 
 
 def train(model: nn.Module, data: Dataset, config: TrainConfig = TrainConfig(), out: str | Path | None = None,
           resume: bool = False, data_spec: DataRecord | None = None, command: str = "",
           on_epoch_end: Callable[[dict[str, Any]], None] | None = None,
-          log: Callable[[str], None] | None = None, progress: bool | None = None) -> list[dict[str, Any]]:
-    """Train `model` on `data`; with `out`, a resumable run directory whose report.html follows every epoch.
+          log: Callable[[str], None] | None = None, progress: bool | None = None,
+          tensorboard: bool = False) -> list[dict[str, Any]]:
+    """Train `model` on `data`; with `out`, a resumable run directory whose report.html follows every epoch (and,
+    with `tensorboard`, TensorBoard event files in OUT/tensorboard/).
 
     Returns one metrics record per epoch (losses in the model's units, nats per image for VAEs).
     """
+    if tensorboard and out is None:
+        raise ConfigError("tensorboard=True logs into the run directory: give out= as well")
+    board = TensorBoardLog(out) if tensorboard else None
+
     def after_epoch(record: dict[str, Any]) -> None:
         if out is not None:
             write_report(out)
+        if board is not None:
+            board.log_epoch(record)
         if on_epoch_end is not None:
             on_epoch_end(record)
-    metrics = train_loop(model, data, config, out, resume=resume, data_spec=data_spec, command=command,
-                         on_epoch_end=after_epoch, log=log, progress=progress)
+    try:
+        metrics = train_loop(model, data, config, out, resume=resume, data_spec=data_spec, command=command,
+                             on_epoch_end=after_epoch, log=log, progress=progress)
+    except BaseException:
+        if board is not None:
+            board.close()  # what was logged stays; the hyperparameter table waits for a run that ends
+        raise
+    if board is not None:
+        board.close(read_record(out), metrics[-1] if metrics else None)
     if out is not None and metrics:
         write_report(out)  # also when --resume found the run finished
     return metrics
 
 
 def train_planned(plan: RunPlan, out: Path, resume: bool = False, command: str = "",
-                  log: Callable[[str], None] | None = None, progress: bool | None = None) -> list[dict[str, Any]]:
+                  log: Callable[[str], None] | None = None, progress: bool | None = None,
+                  tensorboard: bool = False) -> list[dict[str, Any]]:
     """`genlab train`: load the planned data, build the model from the seed, train into `out` with its report."""
     log = log or (lambda line: print(line, flush=True))
     spec, data_dir = plan.data["spec"], plan.data["data_dir"]
@@ -51,4 +69,4 @@ def train_planned(plan: RunPlan, out: Path, resume: bool = False, command: str =
     log(f"training {plan.model} on {data.name} {tuple(data.image_shape)}: "
         f"{data.train_x.shape[0]} train / {data.test_x.shape[0]} test images -> {out}")
     return train(model, data, plan.train, out, resume=resume, data_spec=record, command=command, log=log,
-                 progress=progress)
+                 progress=progress, tensorboard=tensorboard)

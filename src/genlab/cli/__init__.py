@@ -2,14 +2,12 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 import typing
 
-from genlab.cli import convarith, data, evaluate, explore, invert, runs, serve
+from genlab.cli.commands import COMMANDS
 from genlab.errors import GenlabError
-
-# each adds its subcommands with register(commands)
-COMMAND_MODULES = (runs, data, convarith, invert, explore, evaluate, serve)
 
 
 class Parser(argparse.ArgumentParser):
@@ -19,18 +17,36 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"genlab: error: {message} (see `{self.prog} --help`)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def named_command(argv: list[str]) -> str | None:
+    """The command argv names (its first word that is not a flag), when it is one of genlab's."""
+    first = next((word for word in argv if not word.startswith("-")), None)
+    return first if first in COMMANDS else None
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser for argv: the named command's module registers its full parser (every module's when argv is
+    None); every other command is a one-line entry from the table, so that no module, and no torch, is imported
+    for `genlab --help`."""
     parser = Parser(prog="genlab", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
-    for module in COMMAND_MODULES:
-        module.register(commands)
+    if argv is None:
+        wanted = {entry.module for entry in COMMANDS.values()}
+    else:
+        name = named_command(argv)
+        wanted = {COMMANDS[name].module} if name else set()
+    for module in dict.fromkeys(c.module for c in COMMANDS.values()):
+        if module in wanted:
+            importlib.import_module(f"genlab.cli.{module}").register(commands)
+    for command, entry in COMMANDS.items():
+        if command not in commands.choices:
+            commands.add_parser(command, help=entry.help)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        args = build_parser().parse_args(argv)
+        args = build_parser(argv).parse_args(argv)
     except SystemExit as stop:
         if stop.code == 2:  # a bad flag: Parser.error has printed the one line
             return 2

@@ -8,11 +8,8 @@ import typing
 from collections.abc import Iterable
 from typing import Any
 
-import torch
-
 from genlab.errors import ConfigError
 from genlab.models.config import field_types
-from genlab.train.run import Run
 
 MAX_IMAGES = 10_000  # images one picture command draws: a grid past this is a typo, not a figure
 
@@ -94,6 +91,12 @@ def add_data_flags(parser: argparse.ArgumentParser, with_name: bool = True) -> N
         parser.add_argument("--channels", type=int, choices=(1, 3), help="1 (grayscale) or 3 (RGB)")
 
 
-def run_test_images(run: Run, n: int, data_dir: str | None) -> torch.Tensor:
-    """The first n test images of the run's dataset as the model is tested on them (binarized if so), uint8."""
-    return run.test_images(run.dataset(data_dir))[:n]
+def add_zoom_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--zoom", type=int, help="enlarge each picture this many times (default: the grid is about "
+                                                 "600 pixels wide)")
+
+
+def check_zoom(args: argparse.Namespace) -> None:
+    """--zoom, when given, is a whole enlargement from 1 to 64."""
+    if getattr(args, "zoom", None) is not None:
+        in_range("--zoom", args.zoom, 1, 64)

@@ -5,7 +5,8 @@ import argparse
 from pathlib import Path
 
 from genlab import convarith, convarith_pictures
-from genlab.cli.common import at_least
+from genlab.cli.commands import COMMANDS
+from genlab.cli.common import add_zoom_flag, at_least, check_zoom
 from genlab.images import load_image, save_gif, save_png
 
 
@@ -16,8 +17,9 @@ def cmd_convarith_explain(args: argparse.Namespace) -> int:
 
 def cmd_convarith_demo(args: argparse.Namespace) -> int:
     at_least("--size", args.size, 8)
+    check_zoom(args)
     image = load_image(args.image, size=args.size).float() / 255
-    out = save_png(convarith_pictures.conv_demo(image, args.k, args.s, args.p), args.out)
+    out = save_png(convarith_pictures.conv_demo_figure(image, args.k, args.s, args.p, args.zoom).image, args.out)
     print(f"{out}: rows box blur, edge; columns original, after conv (true size), after transposed conv")
     return 0
 
@@ -39,7 +41,7 @@ def cmd_convarith_animate(args: argparse.Namespace) -> int:
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    p = commands.add_parser("convarith", help="convolution arithmetic: sizes, the matrix C, pictures",
+    p = commands.add_parser("convarith", help=COMMANDS["convarith"].help,
                             description="A convolution as a sparse matrix C, its transposed convolution as C^T "
                                         "(Dumoulin & Visin, 'A guide to convolution arithmetic').")
     convarith_commands = p.add_subparsers(title="convarith commands", metavar="ACTION", required=True)
@@ -53,6 +55,7 @@ def register(commands: argparse._SubParsersAction) -> None:
                     "convolution (true size) and after the transposed convolution back to full size.")
     demo_q.add_argument("image", metavar="IMAGE", help="a PNG or JPEG file")
     demo_q.add_argument("--size", type=int, default=128, help="centre-crop and resize to this square (default 128)")
+    add_zoom_flag(demo_q)
     demo_q.add_argument("--out", default="convarith-demo.png", help="PNG path (default convarith-demo.png)")
     animate_q = convarith_commands.add_parser(
         "animate", help="GIFs of the kernel sliding, for a conv and its transpose",

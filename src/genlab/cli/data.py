@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 
+from genlab.cli.commands import COMMANDS
 from genlab.cli.common import add_data_flags
 from genlab.data.catalog import fetch_dataset, list_datasets
 
@@ -20,7 +21,7 @@ def cmd_data_fetch(args: argparse.Namespace) -> int:
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    p = commands.add_parser("data", help="list or fetch datasets", description="List or fetch datasets.")
+    p = commands.add_parser("data", help=COMMANDS["data"].help, description="List or fetch datasets.")
     data_commands = p.add_subparsers(title="data commands", metavar="ACTION", required=True)
     q = data_commands.add_parser("list", help="each dataset: where it was found, or why not",
                                  description="Show each dataset and where it was found, or why not.")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from genlab.cli.commands import COMMANDS
 from genlab.cli.common import add_config_flags, add_data_flags, add_device_flag, given
 from genlab.evaluation import EvaluationOptions, evaluate_run, write_evaluation
 from genlab.report import write_report
@@ -24,7 +25,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    p = commands.add_parser("evaluate", help="measure a run: -ELBO, IWAE NLL, Fréchet distance, probes",
+    p = commands.add_parser("evaluate", help=COMMANDS["evaluate"].help,
                             description="Measure every metric that applies to a run: test -ELBO and its parts, "
                                         "the importance-weighted NLL, reconstruction error, the Fréchet distance "
                                         "of samples in classifier feature space, and linear probes. Prints a "

@@ -5,7 +5,8 @@ import argparse
 from collections.abc import Callable
 
 from genlab import figures
-from genlab.cli.common import add_data_flags, add_device_flag, at_least
+from genlab.cli.commands import COMMANDS
+from genlab.cli.common import add_data_flags, add_device_flag, add_zoom_flag, at_least, check_zoom
 from genlab.figures import MAX_DEFAULT_TRAVERSAL_ROWS, LabelledFigure
 from genlab.train.run import load_run
 from genlab.train.trainer import resolve_device
@@ -13,6 +14,9 @@ from genlab.train.trainer import resolve_device
 
 def write(args: argparse.Namespace, make: Callable[..., LabelledFigure], **options: object) -> int:
     """Load RUN, make the figure from the options, save it (to --out or RUN/images/explore/), print its path."""
+    check_zoom(args)
+    if getattr(args, "zoom", None) is not None:
+        options["zoom"] = args.zoom
     run = load_run(args.run, resolve_device(args.device))
     figure = make(run, **options, data_dir=args.data_dir)
     print(figures.save_figure(figure, run.path, args.out))
@@ -124,12 +128,14 @@ def add_picture_flags(name: str, p: argparse.ArgumentParser) -> None:
         p.add_argument("-n", type=int, default=8, help="test images of --from-class, one row each (default 8)")
     if name == "scatter":
         p.add_argument("--test-images", type=int, default=10000, help="how many test images (default 10000)")
+    if name != "scatter":
+        add_zoom_flag(p)
     if name in ("neighbourhood", "interpolate"):
         p.add_argument("--seed", type=int, default=0, help="seed of a GAN's random codes (default 0)")
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    p = commands.add_parser("explore", help="pictures of a run's latent space (manifold, traverse, ...)",
+    p = commands.add_parser("explore", help=COMMANDS["explore"].help,
                             description="Pictures of a trained run's latent space, written under "
                                         "RUN/images/explore/ so that `genlab report` shows them.")
     pictures = p.add_subparsers(title="pictures", metavar="PICTURE", required=True)

@@ -10,10 +10,11 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from genlab import invert
+from genlab.cli.commands import COMMANDS
 from genlab.cli.common import add_device_flag, at_least
 from genlab.data.photos import PHOTOS, photo_path
 from genlab.errors import ConfigError
-from genlab.images import captioned_grid, make_grid, save_image
+from genlab.images import captioned_grid, fit_zoom, make_grid, save_image
 from genlab.invert import measured
 from genlab.invert.measured import Photo
 from genlab.invert_models import (
@@ -58,7 +59,8 @@ def output_path(args: argparse.Namespace) -> Path:
             raise ConfigError(f"--size {args.size} is over the limit of {MAX_SIDE} pixels a side; CPU time and "
                               f"memory grow with its square")
     for flag in ("zoom", "nrow"):
-        at_least(f"--{flag}", getattr(args, flag, 1), 1)
+        if getattr(args, flag, None) is not None:
+            at_least(f"--{flag}", getattr(args, flag), 1)
     return path
 
 
@@ -118,15 +120,15 @@ def cmd_invert_class(args: argparse.Namespace) -> int:
     pictures = measured.visualize_classes(
         network, classes, recipe=args.recipe, size=size, judges=judges, seed=args.seed,
         start_mean=args.start_mean, progress=sys.stderr.isatty(),
-        on_step=step_saver(out, args.save_every, lambda x: make_grid(zoomed(x, args.zoom), nrow=args.nrow)),
+        on_step=step_saver(out, args.save_every, lambda x: make_grid(zoomed(x, args.zoom or 1), nrow=args.nrow)),
         **recipe_options(args, network, min(size or measured.judged_size(network))))
     width = max(len(name) for name in pictures.names)
     for c, name, p0, p1 in zip(classes, pictures.names, pictures.start.tolist(), pictures.probability.tolist()):
         judged = "".join(f"  {judge} {float(q[classes.index(c)]):.4f}" for judge, q in pictures.judged.items())
         print(f"{c:>4} {name:<{width}}  p {p0:.3f} -> {p1:.4f}{judged}")
-    images = zoomed(pictures.images, args.zoom)
-    grid = captioned_grid(images, pictures.captions(network.name), nrow=args.nrow) if network.channels == 3 \
-        and not args.no_captions else make_grid(images, nrow=args.nrow)
+    images = zoomed(pictures.images, args.zoom or fit_zoom(pictures.images.shape[-1], min(args.nrow, len(classes))))
+    grid = make_grid(images, nrow=args.nrow) if args.no_captions else \
+        captioned_grid(images, pictures.captions(network.name), nrow=args.nrow)
     print(save_image(grid, out))
     return 0
 
@@ -210,7 +212,8 @@ def add_ascent_flags(q: argparse.ArgumentParser) -> None:
     q.add_argument("--jitter", type=int, help="random roll of up to this many pixels before each step, undone "
                                               "after (default: the image side / 28, at least 1)")
     q.add_argument("--no-clip", action="store_true", help="let pixels leave [0, 1] during the ascent")
-    q.add_argument("--zoom", type=int, default=1, help="enlarge the written picture this many times (nearest)")
+    q.add_argument("--zoom", type=int, default=1, help="enlarge the written picture this many times, nearest "
+                                                       "neighbour (default 1; `invert class`: about 600 px wide)")
 
 
 def add_photo_size(q: argparse.ArgumentParser, default: int) -> None:
@@ -252,7 +255,7 @@ def register_class(actions: argparse._SubParsersAction) -> None:
     q.add_argument("--nrow", type=int, default=5, help="pictures per grid row (default 5)")
     q.add_argument("--no-captions", action="store_true", help="no class names and probabilities under the "
                                                               "pictures")
-    q.set_defaults(handler=cmd_invert_class)
+    q.set_defaults(handler=cmd_invert_class, zoom=None)
 
 
 def register_dream(actions: argparse._SubParsersAction) -> None:
@@ -296,7 +299,7 @@ def register_style(actions: argparse._SubParsersAction) -> None:
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    p = commands.add_parser("invert", help="optimise pixels through a CNN: class visualization, DeepDream, style",
+    p = commands.add_parser("invert", help=COMMANDS["invert"].help,
                             description="The image is the parameter: gradient steps change the pixels, not the "
                                         "weights. See docs/inversion.md.")
     actions = p.add_subparsers(title="invert commands", metavar="ACTION", required=True)

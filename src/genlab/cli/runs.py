@@ -6,25 +6,24 @@ import dataclasses
 import shlex
 from pathlib import Path
 
-import torch
-
+from genlab.cli.commands import COMMANDS
 from genlab.cli.common import (
     MAX_IMAGES,
     add_config_flags,
     add_data_flags,
     add_device_flag,
     add_field_flag,
+    add_zoom_flag,
+    check_zoom,
     given,
     in_range,
-    run_test_images,
 )
-from genlab.data.batches import to_unit_float
+from genlab import figures
 from genlab.errors import ConfigError, RunError
-from genlab.images import make_grid, save_image
+from genlab.images import save_image
 from genlab.models.config import field_types
-from genlab.models.contract import AutoEncoder, Generative
+from genlab.models.contract import AutoEncoder
 from genlab.models.registry import MODELS, model_names
-from genlab.nn import module_device
 from genlab.report import write_report
 from genlab.train.config import TrainConfig
 from genlab.train.plan import SET_FROM_DATA, plan_run
@@ -70,7 +69,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else plan.default_out()
     if args.resume and resume_dir is None and args.config is None:
         plan = plan_run(args.model, given(args, "model"), data_flags, given(args, "train"), None, out)
-    train_planned(plan, out, resume=args.resume, command=shlex.join(["genlab", *args.argv]))
+    train_planned(plan, out, resume=args.resume, command=shlex.join(["genlab", *args.argv]),
+                  tensorboard=args.tensorboard)
     print(f"report: {out / 'report.html'}")
     return 0
 
@@ -78,28 +78,22 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_sample(args: argparse.Namespace) -> int:
     in_range("-n", args.n, 1, MAX_IMAGES)
     in_range("--nrow", args.nrow, 1, MAX_IMAGES)
+    check_zoom(args)
     run = load_run(args.run, resolve_device(args.device))
-    if not isinstance(run.model, Generative):
-        raise RunError(f"{run.record.model} cannot sample: it has no prior to draw from; "
-                       f"train a VAE or a GAN (e.g. `genlab train vae`) to sample")
-    with torch.no_grad():
-        images = run.model.sample(args.n, generator=torch.Generator().manual_seed(args.seed))
-    out = Path(args.out) if args.out else run.path / "images" / "samples.png"
-    print(save_image(make_grid(images.cpu(), nrow=args.nrow), out))
+    figure = figures.samples_figure(run, args.n, args.nrow, args.seed, args.zoom)
+    print(save_image(figure.image, Path(args.out) if args.out else run.path / "images" / figure.name))
     return 0
 
 
 def cmd_reconstruct(args: argparse.Namespace) -> int:
     in_range("-n", args.n, 1, MAX_IMAGES)
+    check_zoom(args)
     run = load_run(args.run, resolve_device(args.device))
     if not isinstance(run.model, AutoEncoder):
         raise RunError(f"{run.record.model} cannot reconstruct: it has no encoder; "
                        f"reconstruct with an autoencoder or VAE run")
-    x = to_unit_float(run_test_images(run, args.n, args.data_dir)).to(module_device(run.model))
-    with torch.no_grad():
-        grid = make_grid(torch.cat([x, run.model.reconstruct(x)]).cpu(), nrow=args.n)
-    out = Path(args.out) if args.out else run.path / "images" / "reconstructions.png"
-    print(save_image(grid, out))
+    figure = figures.reconstruction_figure(run, args.n, args.data_dir, args.zoom)
+    print(save_image(figure.image, Path(args.out) if args.out else run.path / "images" / figure.name))
     return 0
 
 
@@ -120,7 +114,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    p = commands.add_parser("train", help="train a model and write a run directory",
+    p = commands.add_parser("train", help=COMMANDS["train"].help,
                             description="Train MODEL on a dataset; writes config.json, model.safetensors, "
                                         "state.pt, metrics.jsonl, images/ and report.html into --out. "
                                         "With --config, a run's config.json (or a JSON/YAML file in its shape) "
@@ -138,36 +132,41 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out from its last complete epoch; options not given are the "
                         "run's own, and options that would change what the run is are refused")
+    p.add_argument("--tensorboard", action="store_true",
+                   help="also log loss parts, each epoch's images and the config as hyperparameters to "
+                        "OUT/tensorboard/ (needs the tensorboard package: pip install 'genlab[tensorboard]')")
     add_model_flags(p)
     p.set_defaults(handler=cmd_train,
                    on_interrupt="; completed epochs are saved: continue with the same command and --resume")
 
-    p = commands.add_parser("sample", help="draw samples from a trained VAE or GAN",
+    p = commands.add_parser("sample", help=COMMANDS["sample"].help,
                             description="Decode prior samples of a trained VAE or GAN run into an image grid.")
     p.add_argument("run", metavar="RUN", help="run directory")
     p.add_argument("-n", type=int, default=64, help="number of samples (default 64)")
     p.add_argument("--nrow", type=int, default=8, help="images per grid row (default 8)")
     p.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
     add_device_flag(p)
+    add_zoom_flag(p)
     p.add_argument("--out", help="PNG path (default RUN/images/samples.png)")
     p.set_defaults(handler=cmd_sample)
 
-    p = commands.add_parser("reconstruct", help="reconstruct test images with a trained model",
+    p = commands.add_parser("reconstruct", help=COMMANDS["reconstruct"].help,
                             description="Encode and decode the first N test images; originals above, "
                                         "reconstructions below.")
     p.add_argument("run", metavar="RUN", help="run directory")
     p.add_argument("-n", type=int, default=8, help="number of test images (default 8)")
     add_data_flags(p, with_name=False)
     add_device_flag(p)
+    add_zoom_flag(p)
     p.add_argument("--out", help="PNG path (default RUN/images/reconstructions.png)")
     p.set_defaults(handler=cmd_reconstruct)
 
-    p = commands.add_parser("report", help="(re)write RUN/report.html",
+    p = commands.add_parser("report", help=COMMANDS["report"].help,
                             description="Write the self-contained HTML report of a run and print its path.")
     p.add_argument("run", metavar="RUN", help="run directory")
     p.set_defaults(handler=cmd_report)
 
-    p = commands.add_parser("models", help="list the registered models",
+    p = commands.add_parser("models", help=COMMANDS["models"].help,
                             description="List every registered model with a one-line description.")
     p.add_argument("-v", "--verbose", action="store_true", help="also print each model's default config")
     p.set_defaults(handler=cmd_models)

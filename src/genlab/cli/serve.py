@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from genlab.cli.commands import COMMANDS
 from genlab.cli.common import add_data_flags
 from genlab.errors import ConfigError
 from genlab.serve.api import Explorer
@@ -35,7 +36,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    p = commands.add_parser("serve", help="explore a trained run's latent space in the browser",
+    p = commands.add_parser("serve", help=COMMANDS["serve"].help,
                             description="Serve the latent explorer for RUN on a local address and print it.")
     p.add_argument("run", metavar="RUN", help="run directory of an autoencoder, VAE or GAN")
     p.add_argument("--port", type=int, default=8765, help="default 8765 (0 picks a free port)")

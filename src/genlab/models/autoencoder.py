@@ -19,10 +19,10 @@ class AEConfig(Config):
                                              low=1, high=2048)
     latent_dim: int = option(3, "size of the code", low=1, high=4096)
     hidden: tuple[int, ...] = option((128, 64, 12), "MLP hidden sizes, encoder order; the decoder mirrors them",
-                                     low=1, high=16384)
+                                     low=1, high=16384, when={"arch": ("mlp",)})
     conv_channels: tuple[int, ...] = option((16, 32), "conv encoder channels; the decoder mirrors them",
-                                            low=1, high=4096)
-    kernel_size: int = option(5, "conv kernel size (odd)", low=1, high=15)
+                                            low=1, high=4096, when={"arch": ("conv",)})
+    kernel_size: int = option(5, "conv kernel size (odd)", low=1, high=15, when={"arch": ("conv",)})
     reconstruction: str = option("mse", "squared error on sigmoid outputs, or Bernoulli cross-entropy on logits",
                                  ("mse", "bce"))
     code_activation: str = option("none", "squashing of the code: none (linear) or sigmoid", ("none", "sigmoid"))

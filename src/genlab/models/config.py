@@ -55,15 +55,22 @@ class Config:
         fixed = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
         return cls(**fixed)
 
+    def unused_fields(self) -> list[str]:
+        """Fields that do not apply to this config (an MLP's conv_channels): their option()'s `when` fails."""
+        return [f.name for f in dataclasses.fields(self)  # type: ignore[arg-type]
+                if any(getattr(self, other) not in values for other, values in (f.metadata.get("when") or {}).items())]
+
     def replace(self, **changes: Any) -> Self:
         """A copy with some fields changed (unknown names are an error)."""
         return type(self).from_dict({**self.to_dict(), **changes})
 
 
 def option(default: Any, help: str, choices: tuple[str, ...] | None = None,
-           low: float | None = None, high: float | None = None) -> Any:
-    """A config field with its help text, choices and inclusive range [low, high] (per element for tuples)."""
-    return dataclasses.field(default=default, metadata={"help": help, "choices": choices, "low": low, "high": high})
+           low: float | None = None, high: float | None = None, when: dict[str, tuple] | None = None) -> Any:
+    """A config field with its help text, choices and inclusive range [low, high] (per element for tuples);
+    `when` ({field: values}) says the field applies only while those fields hold one of those values."""
+    return dataclasses.field(default=default, metadata={"help": help, "choices": choices, "low": low, "high": high,
+                                                        "when": when})
 
 
 def require(condition: bool, message: str) -> None:

@@ -21,21 +21,23 @@ class VAEConfig(Config):
                                              low=1, high=2048)
     latent_dim: int = option(20, "size of z", low=1, high=4096)
     hidden: tuple[int, ...] = option((400,), "MLP hidden sizes, encoder order; the decoder mirrors them",
-                                     low=1, high=16384)
+                                     low=1, high=16384, when={"arch": ("mlp",)})
     conv_channels: tuple[int, ...] = option((16, 32), "conv encoder channels; the decoder mirrors them",
-                                            low=1, high=4096)
-    kernel_size: int = option(5, "conv kernel size (odd)", low=1, high=15)
+                                            low=1, high=4096, when={"arch": ("conv",)})
+    kernel_size: int = option(5, "conv kernel size (odd)", low=1, high=15, when={"arch": ("conv",)})
     beta: float = option(1.0, "KL weight: 1 is the true ELBO, > 1 a beta-VAE", low=0.0, high=1e6)
     likelihood: str = option("bernoulli", "decoder likelihood: Bernoulli on logits, or Gaussian means",
                              ("bernoulli", "gaussian"))
     gaussian_std: float = option(0.1, "Gaussian decoder standard deviation (the starting value when learned)",
-                                 low=1e-6, high=1e3)
+                                 low=1e-6, high=1e3, when={"likelihood": ("gaussian",)})
     decoder_variance: str = option("fixed", "Gaussian decoder variance: fixed at gaussian_std, or learned, "
-                                   "one for all pixels or one per pixel", ("fixed", "global", "per-pixel"))
-    batch_norm: bool = option(False, "batch norm before each hidden activation of the MLP encoder and decoder")
+                                   "one for all pixels or one per pixel", ("fixed", "global", "per-pixel"),
+                                   when={"likelihood": ("gaussian",)})
+    batch_norm: bool = option(False, "batch norm before each hidden activation of the MLP encoder and decoder",
+                              when={"arch": ("mlp",)})
     conv_padding: str = option("same", "conv padding: 'same' halves H and W per layer (odd kernels); 'valid' "
                                "pads nothing and the decoder's kernels are sized to rebuild the image",
-                               ("same", "valid"))
+                               ("same", "valid"), when={"arch": ("conv",)})
     k: int = option(1, "importance samples per image in the objective: 1 is the ELBO, > 1 the IWAE bound",
                     low=1, high=10000)
 

@@ -20,7 +20,7 @@ from genlab.data.batches import to_unit_float
 from genlab.errors import DataError, RunError
 from genlab.images import PixelLimitError, make_grid, open_image, pil_to_tensor, to_pil
 from genlab.latent import decode_images, encode_means, pca_2d
-from genlab.models.contract import GAN, AutoEncoder
+from genlab.models.contract import GAN, AutoEncoder, Generative
 from genlab.train.run import Run
 
 MAX_UPLOAD = 2 * 1024 * 1024   # bytes of an uploaded image
@@ -73,6 +73,7 @@ class Explorer:
     def info(self) -> dict[str, Any]:
         kind = "gan" if isinstance(self.model, GAN) else "autoencoder"
         return {"model": self.run.config["model"], "kind": kind, "latent_dim": self.latent_dim,
+                "has_prior": isinstance(self.model, Generative),  # a plain autoencoder has none to sample
                 "sliders": min(SLIDERS, self.latent_dim), "classes": list(self.classes),
                 "image_shape": list(self.image_shape), "test_images": int(self.test_x.shape[0])}
 

@@ -1,3 +1,4 @@
+const AXIS = '#8c8c8c';
 const COLOURS = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'];
 let info = null, z = [], ends = null, attr = null, points = [];
 
@@ -12,7 +13,7 @@ async function api(path, options) {
 // show a PNG response in an <img>, resolving once it is drawn (so `ready` means the pictures are there);
 // the previous blob URL is released, and a decode cut short by a newer one is not an error
 async function show(id, response) {
-  const img = document.getElementById(id), old = img.src;
+  const img = typeof id === 'string' ? document.getElementById(id) : id, old = img.src;
   img.src = URL.createObjectURL(await response.blob());
   if (old.startsWith('blob:')) URL.revokeObjectURL(old);
   await img.decode().catch(() => {});
@@ -39,21 +40,41 @@ function drawSliders() {
     const value = element('span', {id: 'v' + i, textContent: z[i].toFixed(2)});
     box.appendChild(element('div', {className: 'slider'}, element('label', {textContent: 'z' + i}), input, value));
     input.addEventListener('input', e => {
-      z[i] = parseFloat(e.target.value); value.textContent = z[i].toFixed(2); decode();
+      z[i] = parseFloat(e.target.value); value.textContent = z[i].toFixed(2); markPad(); decode();
     });
   }
   if (info.latent_dim > info.sliders)
     document.getElementById('slider-note').textContent = `sliders for the first ${info.sliders} of ${info.latent_dim} dimensions`;
 }
 
+// the pad maps z0 in -3..3 left to right and z1 in -3..3 bottom to top; axes through 0, ticks at whole values
+function drawAxes(g, size, s) {
+  g.strokeStyle = AXIS; g.fillStyle = AXIS; g.lineWidth = 1; g.font = '10px system-ui, sans-serif';
+  g.beginPath(); g.moveTo(0, 3 * s + 0.5); g.lineTo(size, 3 * s + 0.5); g.moveTo(3 * s + 0.5, 0); g.lineTo(3 * s + 0.5, size);
+  for (let v = -2; v <= 2; v++) {
+    g.moveTo((v + 3) * s + 0.5, 3 * s - 3); g.lineTo((v + 3) * s + 0.5, 3 * s + 4);
+    g.moveTo(3 * s - 3, (3 - v) * s + 0.5); g.lineTo(3 * s + 4, (3 - v) * s + 0.5);
+  }
+  g.stroke();
+  for (let v = -2; v <= 2; v++) {
+    if (v === 0) continue;
+    g.fillText(String(v), (v + 3) * s - 3, 3 * s + 14);
+    g.fillText(String(v), 3 * s + 6, (3 - v) * s + 4);
+  }
+  g.fillText('z0 \u2192', size - 30, 3 * s - 6);
+  g.fillText('z1 \u2191', 3 * s + 6, 11);
+}
 function drawPad(mark) {
   const canvas = document.getElementById('pad'), g = canvas.getContext('2d'), s = canvas.width / 6;
   g.fillStyle = '#fff'; g.fillRect(0, 0, canvas.width, canvas.height);
+  drawAxes(g, canvas.width, s);
   for (const [x, y, label] of points) {
     g.fillStyle = COLOURS[label % COLOURS.length]; g.fillRect((x + 3) * s - 1, (3 - y) * s - 1, 2, 2);
   }
-  if (mark) { g.strokeStyle = '#000'; g.strokeRect((mark[0] + 3) * s - 4, (3 - mark[1]) * s - 4, 8, 8); }
+  if (mark) { g.strokeStyle = '#000'; g.lineWidth = 2; g.strokeRect((mark[0] + 3) * s - 5, (3 - mark[1]) * s - 5, 10, 10); }
 }
+// the marker follows the code however it changed: pad, sliders, reset or a random sample
+function markPad() { if (!document.getElementById('pad-box').hidden) drawPad(z); }
 function setupPad() {
   const canvas = document.getElementById('pad'), s = canvas.width / 6;
   let busy = false;
@@ -107,6 +128,12 @@ async function setupAttribute() {
     const picks = (await (await api('/api/test-images?count=6&class=' + from.value)).json()).images;
     const codes = await Promise.all(picks.map(async p => (await (await api('/api/test-code?index=' + p.index)).json()).z));
     attr = {codes, vector: b.map((v, i) => v - a[i])};
+    const originals = await Promise.all(picks.map(async p => {
+      const img = element('img', {alt: `test image ${p.index}`, title: `test image ${p.index}`});
+      await show(img, await api('/api/test-image?index=' + p.index));
+      return img;
+    }));
+    document.getElementById('attr-originals').replaceChildren(...originals);
     await move();
   };
   const move = async () => {
@@ -124,8 +151,9 @@ async function start() {
   document.getElementById('title').textContent = `genlab explorer: ${info.model} (${info.latent_dim}-d latent)`;
   z = new Array(info.latent_dim).fill(0);
   drawSliders(); await decode();
-  document.getElementById('reset').onclick = () => { z.fill(0); drawSliders(); decode(); };
-  document.getElementById('random').onclick = () => { z = z.map(gauss); drawSliders(); decode(); };
+  document.getElementById('prior-controls').hidden = !info.has_prior;  // an autoencoder has no prior to sample
+  document.getElementById('reset').onclick = () => { z.fill(0); drawSliders(); markPad(); decode(); };
+  document.getElementById('random').onclick = () => { z = z.map(gauss); drawSliders(); markPad(); decode(); };
   document.getElementById('interp-go').onclick = setEnds;
   document.getElementById('new-walk').onclick = setEnds;
   document.getElementById('t').addEventListener('input', scrub);
@@ -138,7 +166,7 @@ async function start() {
   } else {
     if (info.latent_dim === 2) {
       points = (await (await api('/api/scatter')).json()).points;
-      document.getElementById('pad-box').hidden = false; drawPad(); setupPad();
+      document.getElementById('pad-box').hidden = false; drawPad(z); setupPad();
       document.getElementById('legend').replaceChildren(...info.classes.map((name, i) => {
         const swatch = element('span', {textContent: '\u25a0 '});
         swatch.style.color = COLOURS[i % COLOURS.length];  // a CSSOM property, not a style attribute: CSP allows it
