@@ -323,3 +323,12 @@ def test_ctrl_c_hints_at_resume_only_for_training(monkeypatch, tmp_path, capsys)
     assert capsys.readouterr().err.strip() == "genlab: interrupted"
     assert main(["train", "vae", "--data", "shapes", "--out", str(tmp_path / "run")]) == 130
     assert "--resume" in capsys.readouterr().err
+
+
+def test_a_closed_pipe_ends_quietly() -> None:
+    """`genlab models | head -1`: the reader goes away first; no traceback, the shell's status for SIGPIPE."""
+    process = subprocess.Popen([sys.executable, "-m", "genlab", "models"], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
+    process.stdout.close()  # nobody reads: every write to stdout fails with EPIPE
+    error = process.stderr.read().decode()
+    assert process.wait(timeout=120) == 141 and error == ""

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import signal
 import sys
 import typing
 
@@ -60,6 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:  # a command may say what survives and how to go on
         print(f"genlab: interrupted{getattr(args, 'on_interrupt', '')}", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `genlab models | head`: the reader left; end as a piped Unix tool does
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit's flush fails no more
+        return 128 + signal.SIGPIPE
 
 
 if __name__ == "__main__":
