@@ -13,6 +13,7 @@ from genlab.data.dataset import Dataset
 from genlab.models.registry import create_model, data_fields
 from genlab.report import write_report
 from genlab.train.config import TrainConfig
+from genlab.train.distributed import is_rank_zero
 from genlab.train.plan import RunPlan
 from genlab.train.run import DataRecord, data_record
 from genlab.train.trainer import train as train_loop
@@ -26,14 +27,16 @@ def train(model: nn.Module, data: Dataset, config: TrainConfig = TrainConfig(), 
 
     Returns one metrics record per epoch (losses in the model's units, nats per image for VAEs).
     """
+    writes = out is not None and is_rank_zero()  # under torchrun rank 0 alone writes
+
     def after_epoch(record: dict[str, Any]) -> None:
-        if out is not None:
+        if writes:
             write_report(out)
         if on_epoch_end is not None:
             on_epoch_end(record)
     metrics = train_loop(model, data, config, out, resume=resume, data_spec=data_spec, command=command,
                          on_epoch_end=after_epoch, log=log, progress=progress)
-    if out is not None and metrics:
+    if writes and metrics:
         write_report(out)  # also when --resume found the run finished
     return metrics
 
@@ -41,7 +44,7 @@ def train(model: nn.Module, data: Dataset, config: TrainConfig = TrainConfig(), 
 def train_planned(plan: RunPlan, out: Path, resume: bool = False, command: str = "",
                   log: Callable[[str], None] | None = None, progress: bool | None = None) -> list[dict[str, Any]]:
     """`genlab train`: load the planned data, build the model from the seed, train into `out` with its report."""
-    log = log or (lambda line: print(line, flush=True))
+    log = log or ((lambda line: print(line, flush=True)) if is_rank_zero() else (lambda line: None))
     spec, data_dir = plan.data["spec"], plan.data["data_dir"]
     data = load_dataset(spec, data_dir=data_dir, image_size=plan.data["image_size"], channels=plan.data["channels"])
     torch.manual_seed(plan.train.seed)  # model initialisation depends on the seed too

@@ -1,0 +1,119 @@
+"""Data-parallel training on torchrun (gloo, 2 CPU processes x 1 thread) against one process.
+
+The runs are launched once per module through tests/torchrun_driver.py, which runs ordinary `genlab`
+commands in each worker and reports what a worker did from outside: its weights, and every path it
+touched inside the run directories.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import genlab
+from genlab.cli import main
+from genlab.data.catalog import register_dataset
+from genlab.data.shapes import make_shapes
+from genlab.train.run import load_run, read_metrics
+
+DRIVER = Path(__file__).with_name("torchrun_driver.py")
+AE = ["train", "ae", "--data", "tiny-shapes", "--epochs", "2", "--batch-size", "64", "--seed", "3"]
+VAE = ["train", "vae", "--data", "tiny-shapes", "--epochs", "3", "--batch-size", "64", "--latent-dim", "4"]
+DCGAN = ["train", "dcgan", "--data", "tiny-shapes", "--epochs", "1", "--max-steps", "4", "--batch-size", "32",
+         "--dim", "8"]
+
+
+def torchrun(dump: Path, *commands: list[str], nproc: int = 2, launcher: list[str] | None = None,
+             options: list[str] = (), timeout: float = 120) -> subprocess.CompletedProcess:
+    """The driver under torchrun (one machine, a free port), each command after a `--`."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": os.pathsep.join([str(Path(genlab.__file__).parents[1]), os.environ.get("PYTHONPATH", "")])}
+    launcher = launcher or ["--standalone", "--nproc-per-node", str(nproc)]
+    args = [sys.executable, "-m", "torch.distributed.run", *launcher, str(DRIVER), str(dump), *options]
+    for command in commands:
+        args += ["--", *command]
+    return subprocess.run(args, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def without_timing(metrics: list[dict]) -> list[dict]:
+    return [{k: v for k, v in m.items() if k != "epoch_seconds"} for m in metrics]
+
+
+@pytest.fixture(scope="module")
+def two_processes(tmp_path_factory) -> Path:
+    """ae, vae and dcgan, each trained by one 2-process torchrun job."""
+    dump = tmp_path_factory.mktemp("torchrun")
+    runs = dump / "runs"
+    done = torchrun(dump, [*AE, "--out", str(runs / "ae")], [*VAE, "--out", str(runs / "vae")],
+                    [*DCGAN, "--out", str(runs / "dcgan")])
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    return dump
+
+
+@pytest.fixture(scope="module")
+def one_process_ae(tmp_path_factory) -> Path:
+    register_dataset("tiny-shapes", lambda data_dir: make_shapes(n_train=512, n_test=128, seed=0), replace=True)
+    out = tmp_path_factory.mktemp("one") / "ae"
+    assert main([*AE, "--out", str(out)]) == 0
+    return out
+
+
+def test_every_parameter_is_bit_identical_across_ranks(two_processes) -> None:
+    for name in ("ae", "vae", "dcgan"):
+        rank0, rank1 = (torch.load(two_processes / f"weights-{name}-rank{r}.pt") for r in (0, 1))
+        assert rank0.keys() == rank1.keys()
+        different = [key for key in rank0 if not torch.equal(rank0[key], rank1[key])]
+        assert not different, f"{name}: {different} differ between ranks"
+
+
+def test_two_processes_match_one_process_with_the_same_global_batch(two_processes, one_process_ae) -> None:
+    two, one = load_run(two_processes / "runs" / "ae"), load_run(one_process_ae)
+    assert [m["step"] for m in two.metrics] == [m["step"] for m in one.metrics] == [8, 16]
+    for split in ("train", "test"):
+        assert two.metrics[-1][split]["loss"] == pytest.approx(one.metrics[-1][split]["loss"], rel=1e-5)
+    for (key, a), b in zip(two.model.state_dict().items(), one.model.state_dict().values()):
+        scale = b.abs().max().clamp_min(1e-12)
+        assert (a - b).abs().max() / scale < 1e-5, key
+
+
+def test_rank_one_touches_nothing_in_the_run_directory(two_processes) -> None:
+    touched = {r: json.loads((two_processes / f"touched-rank{r}.json").read_text()) for r in (0, 1)}
+    assert touched[1] == []
+    written = " ".join(touched[0])
+    for name in ("config.json", "state.pt", "model.safetensors", "metrics.jsonl", "report.html", "images"):
+        assert name in written  # the watch sees rank 0's writes, so it would see rank 1's
+
+
+def test_vae_and_dcgan_train_on_two_processes(two_processes) -> None:
+    for name, steps in (("vae", [8, 16, 24]), ("dcgan", [4])):
+        run = two_processes / "runs" / name
+        metrics = read_metrics(run)
+        assert [m["step"] for m in metrics] == steps
+        assert all(math.isfinite(v) for m in metrics for part in ("train", "test") for v in m[part].values())
+        assert (run / "report.html").is_file() and any((run / "images").iterdir())
+    vae = read_metrics(two_processes / "runs" / "vae")
+    assert vae[-1]["test"]["loss"] < vae[0]["test"]["loss"]
+
+
+def test_a_sigkilled_rank_ends_the_job_and_resume_finishes_the_same_run(two_processes, tmp_path) -> None:
+    out = tmp_path / "runs" / "vae"
+    killed = torchrun(tmp_path, [*VAE, "--out", str(out)], options=["--kill-rank", "1", "--kill-at-epoch", "3"])
+    assert killed.returncode != 0
+    text = killed.stdout + killed.stderr
+    ours = [line for line in text.splitlines() if line.startswith("genlab:")]
+    assert len(ours) == 1 and "--resume" in ours[0], killed.stderr[-3000:]
+    assert not [line for line in text.splitlines() if line.strip().startswith("File") and "genlab" in line]
+    # rank 1 cannot reach epoch 3 before rank 0 committed epoch 1; epoch 2 may or may not have landed
+    kept = load_run(out).metrics
+    assert [m["epoch"] for m in kept] in ([1], [1, 2])
+
+    resumed = torchrun(tmp_path, [*VAE, "--out", str(out), "--resume"])
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    whole = read_metrics(two_processes / "runs" / "vae")
+    assert without_timing(read_metrics(out)) == without_timing(whole)
