@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -29,16 +30,35 @@ DCGAN = ["train", "dcgan", "--data", "tiny-shapes", "--epochs", "1", "--max-step
          "--dim", "8"]
 
 
-def torchrun(dump: Path, *commands: list[str], nproc: int = 2, launcher: list[str] | None = None,
-             options: list[str] = (), timeout: float = 120) -> subprocess.CompletedProcess:
-    """The driver under torchrun (one machine, a free port), each command after a `--`."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1",
+def start(dump: Path, *commands: list[str], launcher: list[str] = ("--standalone", "--nproc-per-node", "2"),
+          options: list[str] = ()) -> subprocess.Popen:
+    """The driver under torchrun, each command after a `--`; stdout and stderr captured as text."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "GENLAB_CACHE": str(dump / "cache"),
            "PYTHONPATH": os.pathsep.join([str(Path(genlab.__file__).parents[1]), os.environ.get("PYTHONPATH", "")])}
-    launcher = launcher or ["--standalone", "--nproc-per-node", str(nproc)]
     args = [sys.executable, "-m", "torch.distributed.run", *launcher, str(DRIVER), str(dump), *options]
     for command in commands:
         args += ["--", *command]
-    return subprocess.run(args, env=env, capture_output=True, text=True, timeout=timeout)
+    return subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def finish(process: subprocess.Popen, timeout: float = 150) -> subprocess.CompletedProcess:
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        stdout, stderr = process.communicate()
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
+def torchrun(dump: Path, *commands: list[str], options: list[str] = ()) -> subprocess.CompletedProcess:
+    """One 2-process job on this machine."""
+    return finish(start(dump, *commands, options=options))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def without_timing(metrics: list[dict]) -> list[dict]:
@@ -47,12 +67,15 @@ def without_timing(metrics: list[dict]) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def two_processes(tmp_path_factory) -> Path:
-    """ae, vae and dcgan, each trained by one 2-process torchrun job."""
+    """ae, vae and dcgan trained by one 2-process torchrun job; then an ae whose rank 1 sees a NaN loss in
+    epoch 2 (DUMP/output.txt holds what the job printed)."""
     dump = tmp_path_factory.mktemp("torchrun")
     runs = dump / "runs"
     done = torchrun(dump, [*AE, "--out", str(runs / "ae")], [*VAE, "--out", str(runs / "vae")],
-                    [*DCGAN, "--out", str(runs / "dcgan")])
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+                    [*DCGAN, "--out", str(runs / "dcgan")], [*AE, "--epochs", "3", "--out", str(runs / "nan")],
+                    options=["--nan-rank", "1", "--nan-at-epoch", "2", "--nan-run", "nan"])
+    (dump / "output.txt").write_text(done.stdout + done.stderr)
+    assert (runs / "dcgan" / "report.html").is_file(), done.stdout[-2000:] + done.stderr[-3000:]
     return dump
 
 
@@ -101,6 +124,14 @@ def test_vae_and_dcgan_train_on_two_processes(two_processes) -> None:
     assert vae[-1]["test"]["loss"] < vae[0]["test"]["loss"]
 
 
+def test_a_nan_on_one_rank_stops_every_rank_with_one_message(two_processes) -> None:
+    printed = (two_processes / "output.txt").read_text().splitlines()
+    ours = [line for line in printed if line.startswith("genlab:")]
+    assert len(ours) == 1 and "diverged at epoch 2" in ours[0] and "epoch 1" in ours[0], ours
+    assert [m["epoch"] for m in read_metrics(two_processes / "runs" / "nan")] == [1]  # the last good epoch
+    assert not (two_processes / "weights-nan-rank0.pt").exists()  # no rank finished training
+
+
 def test_a_sigkilled_rank_ends_the_job_and_resume_finishes_the_same_run(two_processes, tmp_path) -> None:
     out = tmp_path / "runs" / "vae"
     killed = torchrun(tmp_path, [*VAE, "--out", str(out)], options=["--kill-rank", "1", "--kill-at-epoch", "3"])
@@ -117,3 +148,31 @@ def test_a_sigkilled_rank_ends_the_job_and_resume_finishes_the_same_run(two_proc
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     whole = read_metrics(two_processes / "runs" / "vae")
     assert without_timing(read_metrics(out)) == without_timing(whole)
+
+
+def test_two_nodes_on_loopback_train_and_evaluate_as_one_process_does(tmp_path) -> None:
+    """Two `torchrun --nnodes 2 --node-rank 0|1` launches meet at a loopback rendezvous; the sharded
+    evaluation (IWAE NLL, classifier features) gives one process's figures."""
+    out, port = tmp_path / "runs" / "vae", free_port()
+    commands = ([*VAE, "--epochs", "1", "--out", str(out)],
+                ["evaluate", str(out), "-k", "8", "--fid-samples", "200", "--nll-images", "96"])
+    nodes = [start(tmp_path, *commands, launcher=[
+        "--nnodes", "2", "--nproc-per-node", "1", "--node-rank", str(rank), "--rdzv-backend", "c10d",
+        "--rdzv-endpoint", f"127.0.0.1:{port}", "--rdzv-id", "genlab-test"]) for rank in (0, 1)]
+    done = [finish(node) for node in nodes]
+    assert [d.returncode for d in done] == [0, 0], "".join(d.stderr[-2000:] for d in done)
+    assert [m["step"] for m in read_metrics(out)] == [8]
+    two = json.loads((out / "evaluation.json").read_text())
+
+    register_dataset("tiny-shapes", lambda data_dir: make_shapes(n_train=512, n_test=128, seed=0), replace=True)
+    classifier = two["frechet"]["classifier"]
+    assert main(["evaluate", str(out), "-k", "8", "--fid-samples", "200", "--nll-images", "96",
+                 "--classifier", classifier]) == 0
+    one = json.loads((out / "evaluation.json").read_text())
+    assert two["neg_elbo"]["neg_elbo"] == pytest.approx(one["neg_elbo"]["neg_elbo"], rel=1e-6)
+    for key in ("samples_vs_test", "train_vs_test"):  # the same samples and images, features sharded
+        assert two["frechet"][key] == pytest.approx(one["frechet"][key], rel=1e-4)
+    nll_two, nll_one = two["iwae_nll"], one["iwae_nll"]  # other importance samples on rank 1's share
+    assert nll_two["images"] == nll_one["images"] == 96
+    assert abs(nll_two["nats"] - nll_one["nats"]) < 3 * nll_one["standard_error"]
+    assert nll_two["nats"] < two["neg_elbo"]["neg_elbo"]  # the IWAE bound is tighter than the ELBO

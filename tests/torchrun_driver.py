@@ -1,13 +1,13 @@
 """Runs `genlab` commands in one torchrun worker (or a plain process), for tests/test_distributed.py.
 
-    torchrun --nproc-per-node 2 tests/torchrun_driver.py DUMP_DIR [--kill-rank R --kill-at-epoch E] \
-        -- train ae ... [-- train vae ...]
+    torchrun --nproc-per-node 2 tests/torchrun_driver.py DUMP_DIR [--kill-rank R --kill-at-epoch E]
+        [--nan-rank R --nan-at-epoch E --nan-run NAME] -- train ae ... [-- train vae ...]
 
 Each `--`-separated argument list is one `genlab` command, run by genlab.cli.main in this process. The
 driver adds what a test needs to observe a worker from outside: the dataset `tiny-shapes` (a few hundred
 shapes), every file this rank opens, renames or deletes under the run directories (DUMP_DIR/touched-rankR.json),
-each trained model's weights as this rank holds them (DUMP_DIR/weights-MODEL-rankR.pt), and a SIGKILL of
-one rank at the start of an epoch.
+each trained model's weights as this rank holds them (DUMP_DIR/weights-RUN-rankR.pt), a SIGKILL of one
+rank at the start of an epoch, and a NaN loss reported by one rank in one epoch of the run named NAME.
 """
 from __future__ import annotations
 
@@ -43,7 +43,15 @@ def watch_runs(dump: Path, touched: list[str]) -> None:
     sys.addaudithook(hook)
 
 
-def patch_trainer(dump: Path, kill_rank: int | None, kill_at_epoch: int | None) -> None:
+def poisoned(step):
+    """The step, reporting a NaN loss (the weights stay as they are)."""
+    def step_with_nan(x, y):
+        parts = step(x, y)
+        return {**parts, "loss": parts["loss"] * float("nan")}
+    return step_with_nan
+
+
+def patch_trainer(dump: Path, kill_rank: int | None, kill_at_epoch: int | None, nan: dict[str, str]) -> None:
     fit, run_epoch = Trainer.fit, Trainer.run_epoch
 
     def fit_and_dump(self, *args, **kwargs):
@@ -55,6 +63,9 @@ def patch_trainer(dump: Path, kill_rank: int | None, kill_at_epoch: int | None) 
     def run_epoch_or_die(self, bar):
         if RANK == kill_rank and self.epoch + 1 == kill_at_epoch:
             os.kill(os.getpid(), signal.SIGKILL)
+        if nan and RANK == int(nan["--nan-rank"]) and self.out.name == nan["--nan-run"]:
+            if self.epoch + 1 == int(nan["--nan-at-epoch"]):
+                self.step_fn = poisoned(self.step_fn)
         return run_epoch(self, bar)
 
     Trainer.fit, Trainer.run_epoch = fit_and_dump, run_epoch_or_die
@@ -78,7 +89,8 @@ def run(argv: list[str]) -> int:
     touched: list[str] = []
     watch_runs(dump, touched)
     kill = options.get("--kill-rank")
-    patch_trainer(dump, int(kill) if kill else None, int(options.get("--kill-at-epoch", "0")))
+    nan = {k: v for k, v in options.items() if k.startswith("--nan-")}
+    patch_trainer(dump, int(kill) if kill else None, int(options.get("--kill-at-epoch", "0")), nan)
     status = 0
     try:
         for command in commands(argv):

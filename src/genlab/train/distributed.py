@@ -308,3 +308,26 @@ def rank_rng(world: World, state: dict[str, Any], name: str) -> Tensor | None:
 
 def diverged(world: World, message: str) -> TrainingError:
     return every_rank(TrainingError(message)) if world.active else TrainingError(message)
+
+
+# ---------------------------------------------------------------- sharded evaluation
+
+
+def shard(world: World, n: int) -> slice:
+    """This rank's contiguous share of n items (shares differ by at most one)."""
+    return slice(n * world.rank // world.size, n * (world.rank + 1) // world.size)
+
+
+def sharded(world: World, work: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
+    """work(x) with the rows of x split over the ranks and the per-row results gathered back in order
+    (on the CPU), so every rank holds what one process computes alone."""
+    if not world.active:
+        return work(x)
+    part = work(x[shard(world, len(x))]).cpu()
+    device = torch.device("cuda", world.local_rank) if dist.get_backend() == "nccl" else torch.device("cpu")
+    sizes = [len(x[shard(World(r, world.size), len(x))]) for r in range(world.size)]
+    padded = torch.zeros((max(sizes), *part.shape[1:]), dtype=part.dtype, device=device)
+    padded[:len(part)] = part.to(device)
+    parts = [torch.empty_like(padded) for _ in range(world.size)]
+    dist.all_gather(parts, padded)
+    return torch.cat([p[:size].cpu() for p, size in zip(parts, sizes)])
