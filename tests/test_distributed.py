@@ -21,6 +21,8 @@ import genlab
 from genlab.cli import main
 from genlab.data.catalog import register_dataset
 from genlab.data.shapes import make_shapes
+from genlab.errors import ConfigError
+from genlab.train.distributed import World, shard, sharded
 from genlab.train.run import load_run, read_metrics
 
 DRIVER = Path(__file__).with_name("torchrun_driver.py")
@@ -176,3 +178,38 @@ def test_two_nodes_on_loopback_train_and_evaluate_as_one_process_does(tmp_path) 
     assert nll_two["images"] == nll_one["images"] == 96
     assert abs(nll_two["nats"] - nll_one["nats"]) < 3 * nll_one["standard_error"]
     assert nll_two["nats"] < two["neg_elbo"]["neg_elbo"]  # the IWAE bound is tighter than the ELBO
+
+
+def test_rank_slices_partition_each_global_batch() -> None:
+    perm = torch.randperm(70)
+    one = list(World().batch_indices(perm, 16, drop_last=False))
+    assert [len(b) for b in one] == [16, 16, 16, 16, 6]
+    slices = [list(World(rank, 2).batch_indices(perm, 16, drop_last=False)) for rank in (0, 1)]
+    for step, whole in enumerate(one):
+        assert torch.equal(torch.cat([slices[0][step], slices[1][step]]), whole)  # 6 splits 3 + 3
+    three = [list(World(rank, 3).batch_indices(perm, 15, drop_last=False)) for rank in range(3)]
+    assert [len(b) for b in three[2]] == [5, 5, 5, 5, 3]  # the last 10 lose one image so each rank gets 3
+    assert len(torch.cat([torch.cat(ranks) for ranks in three]).unique()) == 69
+
+
+def test_the_last_batch_rule_is_the_one_process_rule_per_rank() -> None:
+    for n in range(2, 80):  # one process: a last batch of a single image is skipped, as before
+        assert World().drops_last_batch(n, 16) == (n % 16 == 1)
+    assert World(0, 2).drops_last_batch(16 * 3 + 3, 16)  # 3 images over 2 ranks: 1 each, too few
+    assert not World(0, 2).drops_last_batch(16 * 3 + 4, 16)
+
+
+def test_the_global_batch_must_split_evenly() -> None:
+    World(1, 4).check_batch_size(64)
+    with pytest.raises(ConfigError, match="multiple of 3") as caught:
+        World(0, 3).check_batch_size(64)
+    assert caught.value.every_rank  # every rank raises it: rank 0 alone prints it
+
+
+def test_one_process_world_changes_nothing() -> None:
+    world = World()
+    assert not world.active and world.writes and world.seed(7) == 7
+    assert world.place(torch.device("cpu")) == torch.device("cpu")
+    x = torch.arange(10.0)
+    assert sharded(world, lambda part: part * 2, x).tolist() == (x * 2).tolist()
+    assert [shard(World(r, 3), 10) for r in range(3)] == [slice(0, 3), slice(3, 6), slice(6, 10)]

@@ -76,8 +76,8 @@ class World:
 
     def check_batch_size(self, batch_size: int) -> None:
         if batch_size % self.size:
-            raise ConfigError(f"--batch-size is the global batch and must split evenly over the {self.size} "
-                              f"processes: {batch_size} does not; use a multiple of {self.size}")
+            raise every_rank(ConfigError(f"--batch-size is the global batch and must split evenly over the {self.size} "
+                                         f"processes: {batch_size} does not; use a multiple of {self.size}"))
 
     def drops_last_batch(self, n: int, batch_size: int) -> bool:
         """A last batch whose share per process is under 2 images is skipped (batch norm needs 2)."""
@@ -226,8 +226,8 @@ def build_step(world: World, model: nn.Module, optimizers: Optimizers, precision
 def convert_sync_batch_norm(model: nn.Module) -> None:
     """Batch norm statistics over the global batch (a collective per layer per step; CUDA only)."""
     if next(model.parameters()).device.type != "cuda":
-        raise ConfigError("--sync-bn needs CUDA GPUs (PyTorch's SyncBatchNorm has no CPU kernel); "
-                          "leave it out on CPU processes")
+        raise every_rank(ConfigError("--sync-bn needs CUDA GPUs (PyTorch's SyncBatchNorm has no CPU kernel); "
+                                     "leave it out on CPU processes"))
     for name, child in model.named_children():
         setattr(model, name, nn.SyncBatchNorm.convert_sync_batchnorm(child))
 
