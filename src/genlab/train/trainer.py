@@ -118,7 +118,7 @@ class Trainer:
         self.new_record: runs.RunRecord | None = None  # a resumed run's changed record, committed with its next epoch
 
     def drops_last_batch(self) -> bool:
-        """A last batch of one image is skipped: batch norm cannot normalise a single example."""
+        """A last batch of one image (per process) is skipped: batch norm cannot normalise a single example."""
         return self.world.drops_last_batch(self.train_x.shape[0], self.config.batch_size)
 
     def steps_per_epoch(self) -> int:
@@ -205,8 +205,9 @@ class Trainer:
             kept = f"; the last good checkpoint (epoch {self.epoch - 1}) in {self.out} is kept"
         else:
             kept = f"; no epoch completed, so {self.out} holds no checkpoint"
-        raise distributed.diverged(self.world, f"training diverged at epoch {record['epoch']}: {', '.join(bad)} became NaN or infinite "
-                            f"(or passed {EXPLODED_LOSS:.0e}){kept}; try a smaller --lr (now {self.config.lr})")
+        raise distributed.diverged(  # under torchrun every rank sees the all-reduced NaN; rank 0 says so
+            self.world, f"training diverged at epoch {record['epoch']}: {', '.join(bad)} became NaN or infinite "
+                        f"(or passed {EXPLODED_LOSS:.0e}){kept}; try a smaller --lr (now {self.config.lr})")
 
     def save(self, record: dict[str, Any]) -> None:
         """Per-epoch images, then the epoch committed as one unit (weights, state, metrics)."""
