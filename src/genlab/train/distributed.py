@@ -270,9 +270,10 @@ def sum_over_ranks(world: World, sums: Tensor, seen: int) -> tuple[Tensor, int]:
     """The loss sums and image count of all ranks: one all-reduce per epoch, never per step."""
     if not world.active:
         return sums, seen
-    packed = torch.cat([sums.float(), sums.new_tensor([seen], dtype=torch.float32)])
+    # float64: the image count stays exact far beyond float32's 2^24
+    packed = torch.cat([sums.double(), sums.new_tensor([seen], dtype=torch.float64)])
     dist.all_reduce(packed)
-    return packed[:-1], int(packed[-1].item())
+    return packed[:-1].to(sums.dtype), int(packed[-1].item())
 
 
 def share_buffers(world: World, model: nn.Module) -> None:
