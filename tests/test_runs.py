@@ -240,6 +240,8 @@ def test_absurdly_nested_config_is_one_line(small_run, tmp_path, capsys) -> None
 @pytest.mark.parametrize("state", [
     {"epoch": "one"},
     {"epoch": 1, "step": 6, "rng_cpu": torch.zeros(3), "optimizers": {}, "model": {}, "metrics": [{}]},
+    {"epoch": 1, "step": 6, "rng_cpu": torch.zeros(3, dtype=torch.uint8), "rng_cpu_ranks": [torch.zeros(2, 2)],
+     "optimizers": {}, "model": {}, "metrics": [{}]},
     [1, 2, 3],
 ])
 def test_a_state_of_the_wrong_structure_is_one_line(small_run, tmp_path, capsys, state) -> None:

@@ -11,7 +11,7 @@ import re
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ from genlab.models.registry import create_model, data_fields
 from genlab.nn import module_device
 from genlab.files import atomic_write_text
 from genlab.train.config import TrainConfig
+from genlab.train.distributed import World, from_rank_zero, launched_world_size, sharded
 from genlab.train.run import Run, RunRecord, load_run, read_metrics
 from genlab.train.trainer import train
 
@@ -99,7 +100,9 @@ def train_classifier(folder: Path, record: RunRecord, data: Dataset, log: Log, p
         f"on a GPU), kept in {folder}. --skip-fid skips the distances; --classifier RUN uses a classifier of yours")
     torch.manual_seed(CLASSIFIER_SEED)
     model = create_model("classifier", **data_fields("classifier", data.image_shape, len(data.classes)))
-    train_config = TrainConfig(epochs=CLASSIFIER_EPOCHS, seed=CLASSIFIER_SEED)  # device "auto": CUDA if present
+    processes = launched_world_size()  # under torchrun the batch of 128 must split evenly over the ranks
+    train_config = TrainConfig(epochs=CLASSIFIER_EPOCHS, seed=CLASSIFIER_SEED,  # device "auto": CUDA if present
+                               batch_size=-(-128 // processes) * processes)
 
     def estimate(row: dict[str, Any]) -> None:
         left = CLASSIFIER_EPOCHS - row["epoch"]
@@ -127,14 +130,17 @@ def classifier_lock(folder: Path, log: Log) -> Iterator[None]:
 
 
 def load_classifier(record: RunRecord, data: Dataset, given: str | None, device: torch.device, log: Log,
-                    progress: bool = False) -> tuple[nn.Module, Path]:
-    """The given classifier run, or the cached one for this dataset (trained now if missing)."""
+                    progress: bool = False, world: World = World()) -> tuple[nn.Module, Path]:
+    """The given classifier run, or the cached one for this dataset (trained now if missing; under torchrun
+    by every rank, into rank 0's cache)."""
     folder = Path(given) if given else classifier_dir(record)
-    if not given and not classifier_finished(folder):
-        with classifier_lock(folder, log):
-            if not classifier_finished(folder):  # another process may have finished it while this one waited
+    if not given and from_rank_zero(world, lambda: not classifier_finished(folder)):
+        # the lock keeps two jobs from writing one cache; under torchrun rank 0 (the writer) holds it for its job,
+        # and every rank trains, so the ranks follow rank 0's decision instead of each re-checking the folder
+        with classifier_lock(folder, log) if world.writes else nullcontext():
+            if world.active or not classifier_finished(folder):  # another job may have finished it meanwhile
                 train_classifier(folder, record, data, log, progress)
-    run = load_run(folder, device)
+    run = load_everywhere(world, folder, device)
     model = run.model
     if not isinstance(model, Classifier):
         raise RunError(f"--classifier {folder} holds a {run.record.model} run, not a classifier; "
@@ -145,16 +151,27 @@ def load_classifier(record: RunRecord, data: Dataset, given: str | None, device:
     return model, folder
 
 
+def load_everywhere(world: World, folder: str | os.PathLike, device: str | torch.device) -> Run:
+    """load_run on rank 0, handed to every rank (the others may run on machines without the run directory)."""
+    if not world.active:
+        return load_run(folder, device)
+    run = from_rank_zero(world, lambda: load_run(folder, "cpu"))
+    run.model.to(device)
+    return run
+
+
 # ---------------------------------------------------------------- the parts
 
 
-def likelihood_metrics(model: nn.Module, x: Tensor, options: EvaluationOptions, progress: bool) -> dict[str, Any]:
+def likelihood_metrics(model: nn.Module, x: Tensor, options: EvaluationOptions, progress: bool,
+                       world: World = World()) -> dict[str, Any]:
     """-ELBO and its parts on x, and the IWAE NLL on the first nll_images of x; nats and bits per dim."""
     dims = x[0].numel()
     parts = metrics.elbo_parts(model, x, progress=progress)
     result: dict[str, Any] = {"neg_elbo": {**parts, "bits_per_dim": metrics.bits_per_dim(parts["neg_elbo"], dims)}}
     subset = x[:options.nll_images] if options.nll_images else x
-    nll = metrics.iwae_nll(model, subset, options.k, options.max_decodes, progress).double()
+    nll = sharded(world, lambda part: metrics.iwae_nll(model, part, options.k, options.max_decodes, progress),
+                  subset).double()
     same = metrics.elbo_parts(model, subset)["neg_elbo"] if len(subset) < len(x) else parts["neg_elbo"]
     error = float(nll.std() / len(nll) ** 0.5) if len(nll) > 1 else float("nan")
     result["iwae_nll"] = {"nats": float(nll.mean()), "bits_per_dim": metrics.bits_per_dim(float(nll.mean()), dims),
@@ -174,34 +191,38 @@ def probe_metrics(model: nn.Module, record: RunRecord, data: Dataset, options: E
 
 
 def frechet_metrics(model: nn.Module, record: RunRecord, data: Dataset, options: EvaluationOptions,
-                    test_x: Tensor, log: Log, progress: bool) -> dict[str, Any]:
+                    test_x: Tensor, log: Log, progress: bool, world: World = World()) -> dict[str, Any]:
     """Fréchet distances in classifier feature space: samples vs test images, and train vs test as the floor.
 
     test_x: the test images as the model is tested on them (binarized for dynamic runs).
     """
     n_test = len(test_x)
-    classifier, folder = load_classifier(record, data, options.classifier, module_device(model), log, progress)
-    samples = metrics.draw_samples(model, options.fid_samples, options.seed)
-    test_f = metrics.features(classifier, data.test_x[:n_test], progress=progress)
-    sample_f = metrics.features(classifier, samples, progress=progress)
+    classifier, folder = load_classifier(record, data, options.classifier, module_device(model), log, progress,
+                                         world)
+    samples = metrics.draw_samples(model, options.fid_samples, options.seed)  # every rank: the same samples
+
+    def features(x: Tensor) -> Tensor:  # under torchrun each rank extracts a share; all ranks get them all
+        return sharded(world, lambda part: metrics.features(classifier, part, progress=progress), x)
+    test_f, sample_f = features(data.test_x[:n_test]), features(samples)
     result = {"samples_vs_test": metrics.frechet_distance(sample_f, test_f),
-              "train_vs_test": metrics.frechet_distance(
-                  metrics.features(classifier, data.train_x[:n_test], progress=progress), test_f),
+              "train_vs_test": metrics.frechet_distance(features(data.train_x[:n_test]), test_f),
               "samples": options.fid_samples, "test_images": n_test, "classifier": str(folder)}
     if record.train.binarize == "dynamic":
-        binary_f = metrics.features(classifier, test_x, progress=progress)
+        binary_f = features(test_x)
         result["samples_vs_binarized_test"] = metrics.frechet_distance(sample_f, binary_f)
-    result["inception"] = inception_metrics(samples, data.test_x[:n_test], module_device(model), progress)
+    result["inception"] = inception_metrics(samples, data.test_x[:n_test], module_device(model), progress, world)
     return result
 
 
-def inception_metrics(samples: Tensor, test_x: Tensor, device: torch.device, progress: bool) -> dict[str, Any]:
+def inception_metrics(samples: Tensor, test_x: Tensor, device: torch.device, progress: bool,
+                      world: World = World()) -> dict[str, Any]:
     """Inception FID (pytorch-fid's network) when its package and weights are here, else the reason why not."""
     reason = metrics.inception_fid_unavailable()
     if reason is not None:
         return {"fid": None, "note": reason}
-    fid = metrics.frechet_distance(metrics.inception_features(samples, device, progress=progress),
-                                   metrics.inception_features(test_x, device, progress=progress))
+    def features(x: Tensor) -> Tensor:
+        return sharded(world, lambda part: metrics.inception_features(part, device, progress=progress), x)
+    fid = metrics.frechet_distance(features(samples), features(test_x))
     return {"fid": fid, "note": f"pytorch-fid InceptionV3 pool-3 features, {len(samples)} samples"}
 
 
@@ -209,28 +230,32 @@ def inception_metrics(samples: Tensor, test_x: Tensor, device: torch.device, pro
 
 
 def evaluate_run(run: Run, data: Dataset, options: EvaluationOptions = EvaluationOptions(), log: Log = log_to_stderr,
-                 progress: bool = False) -> dict[str, Any]:
-    """Every metric that applies to the run's model, as a JSON-ready dict (nats per image, fractions)."""
+                 progress: bool = False, world: World = World()) -> dict[str, Any]:
+    """Every metric that applies to the run's model, as a JSON-ready dict (nats per image, fractions).
+
+    Under torchrun (`world` of several ranks) the IWAE estimate and the classifier features are sharded over
+    the ranks and gathered, so every rank returns the whole record.
+    """
     model, record = run.model, run.record
     if not isinstance(model, (AutoEncoder, Generative)):
         raise RunError(f"{record.model} is neither an autoencoder nor a generative model: there is nothing to "
                        f"evaluate beyond the test loss and accuracy already in {run.path / 'metrics.jsonl'}")
     model.eval()
-    torch.manual_seed(options.seed)
+    torch.manual_seed(world.seed(options.seed))  # rank 0 draws what one process draws
     x = run.test_images(data)[:options.test_images]
     y = data.test_y[:options.test_images]
     result = evaluation_header(run, data, options, len(x))
     seconds = result["seconds"]
     if isinstance(model, VAE):
         with timed(seconds, "likelihood"):
-            result.update(likelihood_metrics(model, x, options, progress))
+            result.update(likelihood_metrics(model, x, options, progress, world))
     if isinstance(model, AutoEncoder):
         with timed(seconds, "reconstruction and probe"):
             result["reconstruction_mse"] = metrics.reconstruction_mse(model, x, progress=progress)
             result["probe"] = probe_metrics(model, record, data, options, x, y)
     if isinstance(model, Generative) and not options.skip_fid:
         with timed(seconds, "frechet"):
-            result["frechet"] = frechet_metrics(model, record, data, options, x, log, progress)
+            result["frechet"] = frechet_metrics(model, record, data, options, x, log, progress, world)
     return result
 
 

@@ -13,6 +13,7 @@ from genlab.data.dataset import Dataset
 from genlab.models.registry import create_model, data_fields
 from genlab.report import write_report
 from genlab.train.config import TrainConfig
+from genlab.train.distributed import is_rank_zero
 from genlab.train.plan import RunPlan
 from genlab.errors import ConfigError
 from genlab.train.run import DataRecord, data_record, read_record
@@ -32,10 +33,11 @@ def train(model: nn.Module, data: Dataset, config: TrainConfig = TrainConfig(), 
     """
     if tensorboard and out is None:
         raise ConfigError("tensorboard=True logs into the run directory: give out= as well")
-    board = TensorBoardLog(out) if tensorboard else None
+    writes = out is not None and is_rank_zero()  # under torchrun rank 0 alone writes
+    board = TensorBoardLog(out) if tensorboard and writes else None
 
     def after_epoch(record: dict[str, Any]) -> None:
-        if out is not None:
+        if writes:
             write_report(out)
         if board is not None:
             board.log_epoch(record)
@@ -50,7 +52,7 @@ def train(model: nn.Module, data: Dataset, config: TrainConfig = TrainConfig(), 
         raise
     if board is not None:
         board.close(read_record(out), metrics[-1] if metrics else None)
-    if out is not None and metrics:
+    if writes and metrics:
         write_report(out)  # also when --resume found the run finished
     return metrics
 
@@ -59,7 +61,7 @@ def train_planned(plan: RunPlan, out: Path, resume: bool = False, command: str =
                   log: Callable[[str], None] | None = None, progress: bool | None = None,
                   tensorboard: bool = False) -> list[dict[str, Any]]:
     """`genlab train`: load the planned data, build the model from the seed, train into `out` with its report."""
-    log = log or (lambda line: print(line, flush=True))
+    log = log or ((lambda line: print(line, flush=True)) if is_rank_zero() else (lambda line: None))
     spec, data_dir = plan.data["spec"], plan.data["data_dir"]
     data = load_dataset(spec, data_dir=data_dir, image_size=plan.data["image_size"], channels=plan.data["channels"])
     torch.manual_seed(plan.train.seed)  # model initialisation depends on the seed too

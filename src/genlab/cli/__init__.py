@@ -10,6 +10,7 @@ import typing
 
 from genlab.cli.commands import COMMANDS
 from genlab.errors import GenlabError
+from genlab.train import distributed
 
 
 class Parser(argparse.ArgumentParser):
@@ -57,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.handler(args)
     except GenlabError as e:
-        print(f"genlab: error: {e}", file=sys.stderr)
+        if distributed.should_print(e):  # an error every torchrun rank raised alike is printed by rank 0
+            print(f"genlab: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # a command may say what survives and how to go on
         print(f"genlab: interrupted{getattr(args, 'on_interrupt', '')}", file=sys.stderr)

@@ -6,18 +6,23 @@ import sys
 
 from genlab.cli.commands import COMMANDS
 from genlab.cli.common import add_config_flags, add_data_flags, add_device_flag, given
-from genlab.evaluation import EvaluationOptions, evaluate_run, write_evaluation
+from genlab.evaluation import EvaluationOptions, evaluate_run, load_everywhere, log_to_stderr, write_evaluation
 from genlab.report import write_report
 from genlab.tables import evaluation_rows, format_table
-from genlab.train.run import load_run
+from genlab.train import distributed
 from genlab.train.trainer import resolve_device
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     options = EvaluationOptions.from_dict(given(args, "evaluation"))
-    run = load_run(args.run, resolve_device(args.device))
+    device = resolve_device(args.device)
+    world = distributed.join(device)  # under torchrun the expensive estimates are sharded over the ranks
+    run = load_everywhere(world, args.run, world.place(device))
     data = run.dataset(args.data_dir)
-    result = evaluate_run(run, data, options, progress=sys.stderr.isatty())
+    log = log_to_stderr if world.writes else (lambda line: None)
+    result = evaluate_run(run, data, options, log, progress=sys.stderr.isatty() and world.writes, world=world)
+    if not world.writes:
+        return 0  # rank 0 alone writes and prints
     path = write_evaluation(run.path, result)
     print(format_table(evaluation_rows(result)))
     print(f"wrote {path}; report: {write_report(run.path)}")

@@ -25,8 +25,9 @@ from genlab.models.config import field_types
 from genlab.models.contract import AutoEncoder
 from genlab.models.registry import MODELS, model_names
 from genlab.report import write_report
+from genlab.train import distributed
 from genlab.train.config import TrainConfig
-from genlab.train.plan import SET_FROM_DATA, plan_run
+from genlab.train.plan import SET_FROM_DATA, RunPlan, plan_run
 from genlab.train.run import load_run
 from genlab.train.trainer import resolve_device
 from genlab.workflow import train_planned
@@ -64,15 +65,24 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise ConfigError("--out is empty; give a run directory, or leave --out out for runs/MODEL-DATA")
     data_flags = {"spec": args.data, "data_dir": args.data_dir, "image_size": args.image_size,
                   "channels": args.channels}
+    world = distributed.join(given(args, "train").get("device", "auto"))
+    # rank 0 plans from the files it holds (a resumed run's config.json); every rank trains that plan
+    plan, out = distributed.from_rank_zero(world, lambda: plan_train(args, data_flags))
+    train_planned(plan, out, resume=args.resume, command=shlex.join(["genlab", *args.argv]),
+                  tensorboard=args.tensorboard)
+    if world.writes:
+        print(f"report: {out / 'report.html'}")
+    return 0
+
+
+def plan_train(args: argparse.Namespace, data_flags: dict) -> tuple[RunPlan, Path]:
+    """The run's settings and its directory: flags over --config or the resumed run's own config.json."""
     resume_dir = Path(args.out) if args.resume and args.out else None
     plan = plan_run(args.model, given(args, "model"), data_flags, given(args, "train"), args.config, resume_dir)
     out = Path(args.out) if args.out else plan.default_out()
     if args.resume and resume_dir is None and args.config is None:
         plan = plan_run(args.model, given(args, "model"), data_flags, given(args, "train"), None, out)
-    train_planned(plan, out, resume=args.resume, command=shlex.join(["genlab", *args.argv]),
-                  tensorboard=args.tensorboard)
-    print(f"report: {out / 'report.html'}")
-    return 0
+    return plan, out
 
 
 def cmd_sample(args: argparse.Namespace) -> int:

@@ -11,14 +11,15 @@ DEVICES = ("auto", "cpu", "cuda")
 MAX_SEED = 2**63 - 1
 
 # fields that say how a run is executed, not what it is: --resume may change them
-EXECUTION_FIELDS = ("epochs", "max_steps", "lr", "device", "compile", "channels_last")
+EXECUTION_FIELDS = ("epochs", "max_steps", "lr", "device", "compile", "channels_last", "sync_bn")
 
 
 @dataclass(frozen=True)
 class TrainConfig(Config):
     epochs: int = option(10, "epochs to train", low=1, high=1_000_000)
     max_steps: int | None = option(None, "stop after this many optimizer steps in total", low=1, high=10**12)
-    batch_size: int = option(128, "images per optimizer step", low=1, high=1_000_000)
+    batch_size: int = option(128, "images per optimizer step; under torchrun the global batch, "
+                                       "split evenly over the processes", low=1, high=1_000_000)
     lr: float = option(1e-3, "Adam learning rate; --resume may lower or raise it", low=1e-12)
     beta1: float = option(0.9, "Adam's first-moment decay (0.5 for GANs, after Radford et al.)", low=0.0, high=0.999)
     seed: int = option(0, "seeds initialisation, shuffling and noise", low=0, high=MAX_SEED)
@@ -29,3 +30,5 @@ class TrainConfig(Config):
     precision: str = option("fp32", "bf16: autocast the forward pass to bfloat16", PRECISIONS)
     compile: bool = option(False, "torch.compile the loss (GANs: both networks); costs seconds to minutes up front")
     channels_last: bool = option(False, "NHWC memory format for conv models (faster convs on many devices)")
+    sync_bn: bool = option(False, "under torchrun on GPUs: batch-norm statistics over the global batch "
+                                  "(SyncBatchNorm) instead of each process's share")

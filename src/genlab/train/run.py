@@ -372,6 +372,11 @@ def check_state(state: Any, path: Path) -> None:
     rng = state.get("rng_cpu")
     if not isinstance(rng, Tensor) or rng.dtype != torch.uint8 or rng.dim() != 1:
         raise bad("'rng_cpu' must be the generator state (a uint8 vector)")
+    for name in ("rng_cpu_ranks", "rng_cuda_ranks"):  # one per torchrun process, when trained with several
+        ranks = state.get(name, [])
+        if not isinstance(ranks, list) or not all(
+                isinstance(r, Tensor) and r.dtype == torch.uint8 and r.dim() == 1 for r in ranks):
+            raise bad(f"'{name}' must be a list of generator states (uint8 vectors)")
     if not isinstance(state.get("optimizers"), dict) or not all(
             isinstance(k, str) and isinstance(v, dict) for k, v in state["optimizers"].items()):
         raise bad("'optimizers' must map names to optimizer states")

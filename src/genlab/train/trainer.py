@@ -19,20 +19,21 @@ from tqdm import tqdm
 from genlab.data.batches import (
     binarize_dynamic,
     binarize_fixed,
+    check_batch_size,
     epoch_permutation,
-    iter_batches,
     iter_ordered,
     to_unit_float,
 )
 from genlab.data.dataset import Dataset
-from genlab.errors import ConfigError, RunError, TrainingError
+from genlab.errors import ConfigError, RunError
 from genlab.images import make_grid, save_png
 from genlab.models.config import Config
 from genlab.models.contract import AutoEncoder, Classifier, Generative
 from genlab.models.registry import spec_name
+from genlab.train import distributed
 from genlab.train import run as runs
 from genlab.train.config import TrainConfig
-from genlab.train.steps import make_optimizers, make_step, model_loss
+from genlab.train.steps import make_optimizers, model_loss
 from genlab.version import __version__
 
 N_RECON = 8      # test images shown above their reconstructions each epoch
@@ -95,15 +96,19 @@ class Trainer:
     """Trains `model` on `data`; with `out`, keeps a resumable run directory there."""
 
     def __init__(self, model: nn.Module, data: Dataset, config: TrainConfig, out: Path | None = None,
-                 log: Callable[[str], None] | None = None, progress: bool | None = None) -> None:
-        self.model, self.data, self.config, self.out = model, data, config, out
-        self.device = resolve_device(config.device)
+                 log: Callable[[str], None] | None = None, progress: bool | None = None,
+                 world: distributed.World = distributed.World()) -> None:
+        self.model, self.data, self.config, self.out, self.world = model, data, config, out, world
+        self.device = world.place(resolve_device(config.device))
         self.log = log or (lambda line: print(line, flush=True))
         self.progress = sys.stderr.isatty() if progress is None else progress
+        if not world.writes:  # under torchrun rank 0 alone prints
+            self.log, self.progress = (lambda line: None), False
         self.memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
         self.model.to(self.device, memory_format=self.memory_format)
         self.optimizers = make_optimizers(model, config.lr, config.beta1)
-        self.step_fn = make_step(model, self.optimizers, config.precision, config.compile)
+        self.step_fn = distributed.build_step(world, model, self.optimizers, config.precision, config.compile,
+                                              config.sync_bn)
         self.needs_labels = isinstance(model, Classifier)
         self.train_x = data.train_x.to(self.device)  # uint8 on the device: 1/4 the memory of float
         test_x = binarize_fixed(data.test_x) if config.binarize == "dynamic" else data.test_x
@@ -113,8 +118,8 @@ class Trainer:
         self.new_record: runs.RunRecord | None = None  # a resumed run's changed record, committed with its next epoch
 
     def drops_last_batch(self) -> bool:
-        """A last batch of one image is skipped: batch norm cannot normalise a single example."""
-        return self.train_x.shape[0] % self.config.batch_size == 1
+        """A last batch of one image (per process) is skipped: batch norm cannot normalise a single example."""
+        return self.world.drops_last_batch(self.train_x.shape[0], self.config.batch_size)
 
     def steps_per_epoch(self) -> int:
         return math.ceil(self.train_x.shape[0] / self.config.batch_size) - self.drops_last_batch()
@@ -149,9 +154,11 @@ class Trainer:
             for group in optimizer.param_groups:
                 group["lr"] = self.config.lr  # --resume may change the learning rate
         try:
-            torch.set_rng_state(state["rng_cpu"])
-            if "rng_cuda" in state and self.device.type == "cuda":
-                torch.cuda.set_rng_state(state["rng_cuda"], self.device)
+            rng_cpu, rng_cuda = (distributed.rank_rng(self.world, state, name) for name in ("rng_cpu", "rng_cuda"))
+            if rng_cpu is not None:
+                torch.set_rng_state(rng_cpu)
+            if rng_cuda is not None and self.device.type == "cuda":
+                torch.cuda.set_rng_state(rng_cuda, self.device)
         except (RuntimeError, TypeError) as err:
             raise RunError(f"{source}: the random-number state is damaged ({str(err)[:120]})") from None
         self.epoch, self.step, self.metrics = state["epoch"], state["step"], list(state["metrics"])
@@ -161,10 +168,11 @@ class Trainer:
         self.model.train()
         perm = epoch_permutation(self.train_x.shape[0], self.config.seed, self.epoch, self.device)
         start, sums, seen, last_step = time.perf_counter(), None, 0, self.total_steps()
-        for offset, x in zip(range(0, len(perm), self.config.batch_size),
-                             iter_batches(self.train_x, perm, self.config.batch_size, self.drops_last_batch())):
-            y = (torch.index_select(self.train_y, 0, perm[offset:offset + self.config.batch_size])
-                 if self.needs_labels else None)
+        check_batch_size(self.config.batch_size)
+        for indices in self.world.batch_indices(perm, self.config.batch_size, self.drops_last_batch()):
+            # index_select, not x[idx]: advanced indexing is ~10x slower for this gather on CPU
+            x = to_unit_float(torch.index_select(self.train_x, 0, indices))
+            y = torch.index_select(self.train_y, 0, indices) if self.needs_labels else None
             if self.config.binarize == "dynamic":
                 x = binarize_dynamic(x)
             if self.config.channels_last:
@@ -177,7 +185,9 @@ class Trainer:
             if self.step >= last_step:
                 break
         names = list(parts)
+        sums, seen = distributed.sum_over_ranks(self.world, sums, seen)
         train_means = read_means(names, sums, seen)  # syncs, so the timing below is honest on a GPU
+        distributed.share_buffers(self.world, self.model)
         seconds = time.perf_counter() - start
         self.epoch += 1
         return {"epoch": self.epoch, "step": self.step, "epoch_seconds": round(seconds, 4),
@@ -195,16 +205,18 @@ class Trainer:
             kept = f"; the last good checkpoint (epoch {self.epoch - 1}) in {self.out} is kept"
         else:
             kept = f"; no epoch completed, so {self.out} holds no checkpoint"
-        raise TrainingError(f"training diverged at epoch {record['epoch']}: {', '.join(bad)} became NaN or infinite "
-                            f"(or passed {EXPLODED_LOSS:.0e}){kept}; try a smaller --lr (now {self.config.lr})")
+        raise distributed.diverged(  # under torchrun every rank sees the all-reduced NaN; rank 0 says so
+            self.world, f"training diverged at epoch {record['epoch']}: {', '.join(bad)} became NaN or infinite "
+                        f"(or passed {EXPLODED_LOSS:.0e}){kept}; try a smaller --lr (now {self.config.lr})")
 
     def save(self, record: dict[str, Any]) -> None:
         """Per-epoch images, then the epoch committed as one unit (weights, state, metrics)."""
-        if self.out is None:
+        rng_ranks = distributed.gather_rng(self.world, self.device)  # every rank takes part
+        if self.out is None or not self.world.writes:
             return
         for name, grid in epoch_images(self.model, self.test_x, self.config.seed).items():
             save_png(grid, self.out / "images" / f"{name}_epoch{record['epoch']:03d}.png")
-        runs.commit_epoch(self.out, self.model, self.state(), self.metrics, self.new_record)
+        runs.commit_epoch(self.out, self.model, {**self.state(), **rng_ranks}, self.metrics, self.new_record)
         self.new_record = None
 
     def describe(self, record: dict[str, Any]) -> str:
@@ -321,14 +333,16 @@ def train(model: nn.Module, data: Dataset, config: TrainConfig = TrainConfig(), 
     """
     out = Path(out) if out is not None else None
     name = check_trainable(model, data, config, out)
-    resolve_device(config.device)  # fails before the run directory exists
-    torch.manual_seed(config.seed)
-    trainer = Trainer(model, data, config, out, log=log, progress=progress)
-    record = new_record(name, model, data, config, data_spec, command) if out else None
-    state = open_run(out, resume, record) if out else None
-    if state is not None:
-        trainer.restore(state)
-        trainer.new_record = resumed_record(out, record)
-        if trainer.finished():
-            trainer.log(f"{out} already finished {trainer.epoch} epoch(s); raise --epochs to train further")
-    return trainer.fit(on_epoch_end)
+    world = distributed.join(resolve_device(config.device))  # fails before the run directory exists
+    world.check_batch_size(config.batch_size)
+    torch.manual_seed(world.seed(config.seed))
+    with distributed.peer_failures(world):
+        trainer = Trainer(model, data, config, out, log=log, progress=progress, world=world)
+        record = new_record(name, model, data, config, data_spec, command) if out else None
+        state = distributed.from_rank_zero(world, lambda: open_run(out, resume, record)) if out else None
+        if state is not None:
+            trainer.restore(state)
+            trainer.new_record = resumed_record(out, record) if world.writes else None
+            if trainer.finished():
+                trainer.log(f"{out} already finished {trainer.epoch} epoch(s); raise --epochs to train further")
+        return trainer.fit(on_epoch_end)
