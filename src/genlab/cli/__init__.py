@@ -10,7 +10,6 @@ import typing
 
 from genlab.cli.commands import COMMANDS
 from genlab.errors import GenlabError
-from genlab.train import distributed
 
 
 class Parser(argparse.ArgumentParser):
@@ -58,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.handler(args)
     except GenlabError as e:
+        from genlab.train import distributed  # imports torch: only once a command has run
+
         if distributed.should_print(e):  # an error every torchrun rank raised alike is printed by rank 0
             print(f"genlab: error: {e}", file=sys.stderr)
         return 2
