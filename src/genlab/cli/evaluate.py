@@ -4,17 +4,23 @@ from __future__ import annotations
 import argparse
 import sys
 
-from genlab.cli.common import add_config_flags, add_data_flags, add_device_flag, given
+from genlab.cli.common import (
+    add_config_flags,
+    add_data_flags,
+    add_device_flag,
+    add_weights_flag,
+    given,
+    open_trained_run,
+)
 from genlab.evaluation import EvaluationOptions, evaluate_run, write_evaluation
 from genlab.report import write_report
 from genlab.tables import evaluation_rows, format_table
-from genlab.train.run import load_run
 from genlab.train.trainer import resolve_device
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     options = EvaluationOptions.from_dict(given(args, "evaluation"))
-    run = load_run(args.run, resolve_device(args.device))
+    run = open_trained_run(args, resolve_device(args.device))
     data = run.dataset(args.data_dir)
     result = evaluate_run(run, data, options, progress=sys.stderr.isatty())
     path = write_evaluation(run.path, result)
@@ -34,4 +40,5 @@ def register(commands: argparse._SubParsersAction) -> None:
     add_config_flags(p, EvaluationOptions, "evaluation", aliases={"k": ("-k",)})
     add_data_flags(p, with_name=False)
     add_device_flag(p)
+    add_weights_flag(p)
     p.set_defaults(handler=cmd_evaluate)

@@ -14,8 +14,10 @@ from genlab.cli.common import (
     add_data_flags,
     add_device_flag,
     add_field_flag,
+    add_weights_flag,
     given,
     in_range,
+    open_trained_run,
     run_test_images,
 )
 from genlab.data.batches import to_unit_float
@@ -28,7 +30,6 @@ from genlab.nn import module_device
 from genlab.report import write_report
 from genlab.train.config import TrainConfig
 from genlab.train.plan import SET_FROM_DATA, plan_run
-from genlab.train.run import load_run
 from genlab.train.trainer import resolve_device
 from genlab.workflow import train_planned
 
@@ -78,7 +79,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_sample(args: argparse.Namespace) -> int:
     in_range("-n", args.n, 1, MAX_IMAGES)
     in_range("--nrow", args.nrow, 1, MAX_IMAGES)
-    run = load_run(args.run, resolve_device(args.device))
+    run = open_trained_run(args, resolve_device(args.device))
     if not isinstance(run.model, Generative):
         raise RunError(f"{run.record.model} cannot sample: it has no prior to draw from; "
                        f"train a VAE or a GAN (e.g. `genlab train vae`) to sample")
@@ -91,7 +92,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 def cmd_reconstruct(args: argparse.Namespace) -> int:
     in_range("-n", args.n, 1, MAX_IMAGES)
-    run = load_run(args.run, resolve_device(args.device))
+    run = open_trained_run(args, resolve_device(args.device))
     if not isinstance(run.model, AutoEncoder):
         raise RunError(f"{run.record.model} cannot reconstruct: it has no encoder; "
                        f"reconstruct with an autoencoder or VAE run")
@@ -149,6 +150,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--nrow", type=int, default=8, help="images per grid row (default 8)")
     p.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
     add_device_flag(p)
+    add_weights_flag(p)
     p.add_argument("--out", help="PNG path (default RUN/images/samples.png)")
     p.set_defaults(handler=cmd_sample)
 
@@ -159,6 +161,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("-n", type=int, default=8, help="number of test images (default 8)")
     add_data_flags(p, with_name=False)
     add_device_flag(p)
+    add_weights_flag(p)
     p.add_argument("--out", help="PNG path (default RUN/images/reconstructions.png)")
     p.set_defaults(handler=cmd_reconstruct)
 

@@ -33,6 +33,8 @@ class VAEConfig(Config):
     decoder_variance: str = option("fixed", "Gaussian decoder variance: fixed at gaussian_std, or learned, "
                                    "one for all pixels or one per pixel", ("fixed", "global", "per-pixel"))
     batch_norm: bool = option(False, "batch norm before each hidden activation of the MLP encoder and decoder")
+    gated: bool = option(False, "gated MLP hidden layers, h = (W1 x + b1) * sigmoid(W2 x + b2), as in the "
+                                "VampPrior paper's MLP models (instead of ReLU)")
     conv_padding: str = option("same", "conv padding: 'same' halves H and W per layer (odd kernels); 'valid' "
                                "pads nothing and the decoder's kernels are sized to rebuild the image",
                                ("same", "valid"))
@@ -54,6 +56,8 @@ class VAEConfig(Config):
         require(self.conv_padding in ("same", "valid"), f"conv_padding must be same or valid, not {self.conv_padding!r}")
         require(self.conv_padding == "valid" or self.kernel_size % 2 == 1,
                 f"kernel_size must be odd with 'same' padding, got {self.kernel_size}")
+        require(not (self.gated and self.batch_norm), "gated layers take no batch norm: drop --batch-norm or --gated")
+        require(not self.gated or self.arch == "mlp", "--gated applies to MLP hidden layers; conv models have none")
         check_image_shape(self.arch, self.image_shape, len(self.conv_channels), self.kernel_size, self.conv_padding)
 
 
@@ -64,7 +68,8 @@ class VAE(nn.Module):
         super().__init__()
         self.config = config
         c = config
-        shape = (c.arch, c.image_shape, c.hidden, c.conv_channels, c.kernel_size, c.batch_norm, c.conv_padding)
+        shape = (c.arch, c.image_shape, c.hidden, c.conv_channels, c.kernel_size, c.batch_norm, c.conv_padding,
+                 c.gated)
         self.encoder, features = encoder_body(*shape)
         self.mu_head = nn.Linear(features, c.latent_dim)
         self.log_var_head = nn.Linear(features, c.latent_dim)
@@ -115,21 +120,34 @@ class VAE(nn.Module):
             return losses.bernoulli_log_likelihood(decoded, x)
         return losses.gaussian_log_likelihood(decoded, x, self.decoder_log_variance())
 
-    def loss(self, x: Tensor) -> dict[str, Tensor]:
-        """-ELBO with KL weight beta (or, with k > 1, the negative IWAE bound), batch mean: nats per image."""
+    def loss(self, x: Tensor, kl_weight: Tensor | float | None = None) -> dict[str, Tensor]:
+        """-ELBO with KL weight beta (or, with k > 1, the negative IWAE bound), batch mean: nats per image.
+
+        kl_weight (KL warm-up) scales beta further; with it, "bound" is the true beta = 1 negative bound.
+        """
+        weight = self.config.beta if kl_weight is None else self.config.beta * kl_weight
         if self.config.k > 1:
-            return self.iwae_loss(x, self.config.k)
+            return self.iwae_loss(x, self.config.k, weight, report_bound=kl_weight is not None)
         mu, log_var = self.posterior(x)
         z = self.reparameterize(mu, log_var)
         rec = -self.log_px_z(self.decode(z), x)
         kl = losses.kl_std_normal(mu, log_var)
-        return {"loss": (rec + self.config.beta * kl).mean(), "rec": rec.mean(), "kl": kl.mean()}
+        parts = {"loss": (rec + weight * kl).mean(), "rec": rec.mean(), "kl": kl.mean()}
+        if kl_weight is not None:
+            parts["bound"] = (rec + kl).mean()
+        return parts
 
-    def iwae_loss(self, x: Tensor, k: int) -> dict[str, Tensor]:
-        """-log (1/k) sum_i p(x|z_i) p(z_i)^beta / q(z_i|x)^beta (Burda et al. 2016); rec and kl averaged over z_i."""
+    def iwae_loss(self, x: Tensor, k: int, weight: Tensor | float | None = None,
+                  report_bound: bool = False) -> dict[str, Tensor]:
+        """-log (1/k) sum_i p(x|z_i) p(z_i)^b / q(z_i|x)^b (Burda et al. 2016), b = weight (beta by default);
+        rec and kl averaged over z_i."""
+        weight = self.config.beta if weight is None else weight
         log_px_z, log_pz, log_qz = self.log_weight_terms(x, k)
-        bound = losses.iwae_bound(log_px_z, self.config.beta * log_pz, self.config.beta * log_qz)
-        return {"loss": -bound.mean(), "rec": -log_px_z.mean(), "kl": (log_qz - log_pz).mean()}
+        bound = losses.iwae_bound(log_px_z, weight * log_pz, weight * log_qz)
+        parts = {"loss": -bound.mean(), "rec": -log_px_z.mean(), "kl": (log_qz - log_pz).mean()}
+        if report_bound:
+            parts["bound"] = -losses.iwae_bound(log_px_z, log_pz, log_qz).mean()
+        return parts
 
     def log_weight_terms(self, x: Tensor, k: int) -> tuple[Tensor, Tensor, Tensor]:
         """log p(x|z_i), log p(z_i), log q(z_i|x) for k reparameterized samples z_i per image: each (k, N)."""
