@@ -9,6 +9,7 @@ from torch import Tensor, nn
 
 from genlab import losses
 from genlab.models.config import Config, option, require
+from genlab.models.vampprior import VampPrior
 from genlab.nn import check_image_shape, decoder, encoder_body, standard_normal
 
 MIN_DECODER_STD = 0.01  # floor of a learned Gaussian decoder's standard deviation, in pixel units [0, 1]
@@ -38,6 +39,9 @@ class VAEConfig(Config):
     conv_padding: str = option("same", "conv padding: 'same' halves H and W per layer (odd kernels); 'valid' "
                                "pads nothing and the decoder's kernels are sized to rebuild the image",
                                ("same", "valid"))
+    prior: str = option("standard", "p(z): standard normal, or the VampPrior (Tomczak & Welling 2018), a mixture "
+                                    "of the posteriors at learned pseudo-inputs", ("standard", "vamp"))
+    pseudo_inputs: int = option(500, "VampPrior components K (learned pseudo-inputs)", low=1, high=100_000)
     k: int = option(1, "importance samples per image in the objective: 1 is the ELBO, > 1 the IWAE bound",
                     low=1, high=10000)
 
@@ -57,12 +61,16 @@ class VAEConfig(Config):
         require(self.conv_padding == "valid" or self.kernel_size % 2 == 1,
                 f"kernel_size must be odd with 'same' padding, got {self.kernel_size}")
         require(not (self.gated and self.batch_norm), "gated layers take no batch norm: drop --batch-norm or --gated")
+        require(self.prior in ("standard", "vamp"), f"prior must be standard or vamp, not {self.prior!r}")
+        require(self.prior == "standard" or not self.batch_norm,
+                "the VampPrior encodes its pseudo-inputs through the encoder: it takes no --batch-norm")
         require(not self.gated or self.arch == "mlp", "--gated applies to MLP hidden layers; conv models have none")
         check_image_shape(self.arch, self.image_shape, len(self.conv_channels), self.kernel_size, self.conv_padding)
 
 
 class VAE(nn.Module):
-    """q(z|x) = N(mu(x), diag sigma^2(x)), p(z) = N(0, I), p(x|z) Bernoulli (logits) or Gaussian (means)."""
+    """q(z|x) = N(mu(x), diag sigma^2(x)), p(z) = N(0, I) or a VampPrior, p(x|z) Bernoulli (logits) or
+    Gaussian (means)."""
 
     def __init__(self, config: VAEConfig) -> None:
         super().__init__()
@@ -78,6 +86,8 @@ class VAE(nn.Module):
             # log sigma^2 of p(x|z), shared by all pixels or one per pixel, starting at gaussian_std
             size = (1, 1, 1) if c.decoder_variance == "global" else tuple(c.image_shape)
             self.decoder_log_var = nn.Parameter(torch.full(size, 2 * math.log(c.gaussian_std)))
+        if c.prior == "vamp":
+            self.vamp = VampPrior(c.pseudo_inputs, tuple(c.image_shape))
 
     @property
     def latent_dim(self) -> int:
@@ -114,6 +124,19 @@ class VAE(nn.Module):
         # without a floor the variance of always-black background pixels collapses and log p(x|z) diverges
         return self.decoder_log_var.clamp(min=2 * math.log(MIN_DECODER_STD))
 
+    def log_prior(self, z: Tensor) -> Tensor:
+        """log p(z) for z (..., latent_dim): shape z.shape[:-1], nats."""
+        if self.config.prior == "vamp":
+            return self.vamp.log_prob(z, self.posterior)
+        return losses.log_std_normal(z)
+
+    def kl(self, mu: Tensor, log_var: Tensor, z: Tensor) -> Tensor:
+        """KL(q(z|x) || p(z)), (N,) nats: closed form for N(0, I); for the VampPrior, which has none, the
+        one-sample estimate log q(z|x) - log p(z) at the drawn z."""
+        if self.config.prior == "vamp":
+            return losses.log_normal_diag(z, mu, log_var) - self.log_prior(z)
+        return losses.kl_std_normal(mu, log_var)
+
     def log_px_z(self, decoded: Tensor, x: Tensor) -> Tensor:
         """log p(x|z), (N,) nats summed over pixels."""
         if self.config.likelihood == "bernoulli":
@@ -131,7 +154,7 @@ class VAE(nn.Module):
         mu, log_var = self.posterior(x)
         z = self.reparameterize(mu, log_var)
         rec = -self.log_px_z(self.decode(z), x)
-        kl = losses.kl_std_normal(mu, log_var)
+        kl = self.kl(mu, log_var, z)
         parts = {"loss": (rec + weight * kl).mean(), "rec": rec.mean(), "kl": kl.mean()}
         if kl_weight is not None:
             parts["bound"] = (rec + kl).mean()
@@ -155,7 +178,7 @@ class VAE(nn.Module):
         z = mu + torch.exp(0.5 * log_var) * torch.randn(k, *mu.shape, device=mu.device, dtype=mu.dtype)
         decoded = self.decode(z.flatten(0, 1))
         log_px_z = self.log_px_z(decoded, x.expand(k, *x.shape).flatten(0, 1)).view(k, -1)
-        return log_px_z, losses.log_std_normal(z), losses.log_normal_diag(z, mu, log_var)
+        return log_px_z, self.log_prior(z), losses.log_normal_diag(z, mu, log_var)
 
     def reconstruct(self, x: Tensor) -> Tensor:
         """Decode the posterior mean: (N, C, H, W) in [0, 1]."""
@@ -164,13 +187,20 @@ class VAE(nn.Module):
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """n images from the prior, (n, C, H, W) in [0, 1] (decoder means, not pixel samples)."""
+        if self.config.prior == "vamp":
+            return self.to_image(self.decode(self.vamp.sample(n, self.posterior, generator)))
         return self.to_image(self.decode(standard_normal(n, self.latent_dim, self.mu_head.weight.device, generator)))
+
+    def elbo_terms(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """-log p(x|z) at one posterior sample and KL(q(z|x) || p(z)): each (N,) nats; their sum is -ELBO."""
+        mu, log_var = self.posterior(x)
+        z = self.reparameterize(mu, log_var)
+        return -self.log_px_z(self.decode(z), x), self.kl(mu, log_var, z)
 
     def elbo(self, x: Tensor) -> Tensor:
         """One-sample ELBO (beta = 1), (N,) nats."""
-        mu, log_var = self.posterior(x)
-        z = self.reparameterize(mu, log_var)
-        return losses.elbo(self.log_px_z(self.decode(z), x), losses.kl_std_normal(mu, log_var))
+        rec, kl = self.elbo_terms(x)
+        return -(rec + kl)
 
     def log_likelihood(self, x: Tensor, k: int = 100) -> Tensor:
         """Importance-weighted estimate of log p(x) with k posterior samples, (N,) nats."""
