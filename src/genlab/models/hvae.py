@@ -101,7 +101,7 @@ class HVAE(nn.Module):
         z1 = self.draw(mu1, log_var1)
         p_mu1, p_log_var1 = self.p_z1(z2)
         logits = self.logits(z1.flatten(0, 1), z2.flatten(0, 1))
-        log_px = losses.bernoulli_log_likelihood(logits, x.expand(k, *x.shape).flatten(0, 1)).view(k, -1)
+        log_px = losses.bernoulli_log_likelihood_samples(logits.view(k, *x.shape), x)
         log_p = losses.log_normal_diag(z1, p_mu1, p_log_var1) + self.log_prior(z2)
         log_q = losses.log_normal_diag(z1, mu1, log_var1) + losses.log_normal_diag(z2, mu2, log_var2)
         return log_px, log_p, log_q

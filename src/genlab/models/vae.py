@@ -177,7 +177,10 @@ class VAE(nn.Module):
         mu, log_var = self.posterior(x)
         z = mu + torch.exp(0.5 * log_var) * torch.randn(k, *mu.shape, device=mu.device, dtype=mu.dtype)
         decoded = self.decode(z.flatten(0, 1))
-        log_px_z = self.log_px_z(decoded, x.expand(k, *x.shape).flatten(0, 1)).view(k, -1)
+        if self.config.likelihood == "bernoulli":  # x broadcast over the k samples, not copied k times
+            log_px_z = losses.bernoulli_log_likelihood_samples(decoded.view(k, *x.shape), x)
+        else:
+            log_px_z = self.log_px_z(decoded, x.expand(k, *x.shape).flatten(0, 1)).view(k, -1)
         return log_px_z, self.log_prior(z), losses.log_normal_diag(z, mu, log_var)
 
     def reconstruct(self, x: Tensor) -> Tensor:
