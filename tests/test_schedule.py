@@ -90,6 +90,8 @@ def test_a_controlled_run_records_validation_warmup_and_keeps_the_best_weights(t
     assert not all(torch.equal(best_w[k], last_w[k]) for k in best_w)
     saved = [json.loads(line) for line in (out / runs.METRICS_FILE).read_text().splitlines()]
     assert saved[-1]["patience_left"] == 0
+    report = (out / "report.html").read_text()
+    assert "validation loss" in report and "stopped early" in report and f"at epoch {best}" in report
 
 
 def test_commands_say_which_weights_they_use(tiny_shapes, tmp_path, capsys) -> None:
