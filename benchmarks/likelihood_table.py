@@ -8,7 +8,8 @@ Protocol (Tomczak & Welling 2018; the figures as tabulated by Norouzi et al. 202
 pixels; the last 10,000 training images held out for validation; z of 40 dims; gated MLPs of two 300-unit
 layers; Adam, lr 5e-4, batch 100; KL warm-up over 100 epochs; early stopping after 50 epochs without a better
 validation loss, keeping the best weights; test NLL with k = 5000 on the fixed binarization of all 10,000 test
-images. Each row trains into OUT/ROW and resumes there when run again, so an interrupted table continues.
+images. Each row trains into OUT/ROW and resumes there when run again, so an interrupted table continues;
+its learning curves (train, validation and test loss per epoch) go to OUT/ROW-curves.png.
 """
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ from pathlib import Path
 import genlab
 from genlab import metrics
 from genlab.data.batches import binarize_fixed
+from genlab.files import atomic_write_bytes
+from genlab.report import loss_curves_png
 from genlab.train.config import TrainConfig
 
 PUBLISHED = {  # test NLL in nats, mean +- std over runs
@@ -73,6 +76,8 @@ def main() -> None:
     rows = []
     for row in args.rows:
         metrics_log = train_row(row, args.out, args.epochs)
+        curves = atomic_write_bytes(args.out / f"{row}-curves.png", loss_curves_png(metrics_log))
+        print(f"[{row}] learning curves: {curves}", file=sys.stderr)
         nll, error, images, seconds = test_nll(args.out / row, args.k, args.nll_images)
         train_seconds = sum(m["epoch_seconds"] for m in metrics_log)
         stopped = metrics_log[-1].get("patience_left") == 0
