@@ -295,3 +295,15 @@ def test_sums_stay_float32_under_bf16_inputs() -> None:
     exact = losses.bernoulli_log_likelihood(half[0].float(), half[1].float())
     assert torch.allclose(rec, exact, atol=0.5)  # bf16 elementwise terms, float32 sum (bf16 sum: off by up to 2)
     assert losses.kl_std_normal(mu.double(), log_var.double()).dtype == torch.float64
+
+
+def test_bernoulli_samples_broadcast_x_and_match_the_copied_form() -> None:
+    from genlab.losses import bernoulli_log_likelihood, bernoulli_log_likelihood_samples
+    logits = torch.randn(3, 4, 1, 5, 5, requires_grad=True)
+    x = (torch.rand(4, 1, 5, 5) > 0.5).float().requires_grad_()
+    broadcast = bernoulli_log_likelihood_samples(logits, x)
+    copied = bernoulli_log_likelihood(logits.flatten(0, 1), x.expand(3, *x.shape).flatten(0, 1)).view(3, 4)
+    assert broadcast.shape == (3, 4) and torch.allclose(broadcast, copied)
+    grads = torch.autograd.grad(broadcast.sum(), [logits, x])
+    expected = torch.autograd.grad(copied.sum(), [logits, x])
+    assert all(torch.allclose(a, b) for a, b in zip(grads, expected))

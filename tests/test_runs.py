@@ -81,14 +81,14 @@ class KillPoints:
         monkeypatch.setattr(runs, "write_synced", write_synced)
 
 
-def tiny_training(out: Path, resume: bool) -> None:
+def tiny_training(out: Path, resume: bool, config: TrainConfig | None = None) -> None:
     data = genlab.load_dataset("shapes")
     small = Dataset("shapes", data.train_x[:192], data.train_y[:192], data.test_x[:64], data.test_y[:64],
                     data.classes)
     torch.manual_seed(5)
     model = create_model("vae", hidden=(16,), latent_dim=2)
-    genlab.train(model, small, TrainConfig(epochs=2, batch_size=64, seed=5, device="cpu"), out, resume=resume,
-                 log=lambda _: None, progress=False)
+    config = config or TrainConfig(epochs=2, batch_size=64, seed=5, device="cpu")
+    genlab.train(model, small, config, out, resume=resume, log=lambda _: None, progress=False)
 
 
 def in_child(work) -> int:
@@ -132,6 +132,40 @@ def test_a_kill_at_every_write_resumes_to_the_uninterrupted_run(tmp_path, monkey
         left = [p.name for p in out.rglob("*") if p.name.endswith(".tmp") or p.name.startswith((".staging", ".commit"))]
         assert not left, f"kill at {kill_at} left {left}"
         assert (out / "report.html").is_file()
+
+
+# a high learning rate makes the validation loss turn back up early: this run warms up for 3 epochs, has its
+# best at epoch 4, loses patience once at epoch 5 and stops at epoch 6, well before its 10
+CONTROLLED = TrainConfig(epochs=10, batch_size=64, lr=0.2, seed=5, device="cpu", val_images=64, kl_warmup=3,
+                         early_stop=2)
+
+
+def test_a_kill_mid_run_with_warmup_and_early_stopping_resumes_to_the_same_numbers(tmp_path, monkeypatch) -> None:
+    torch.set_num_threads(1)
+    whole = tmp_path / "whole"
+
+    def counted() -> None:
+        points = KillPoints(monkeypatch, None)
+        tiny_training(whole, resume=False, config=CONTROLLED)
+        (tmp_path / "count").write_text(str(points.count))
+    assert in_child(counted) == 0
+    expected = final_numbers(whole)
+    assert [m["kl_weight"] for m in expected[:4]] == pytest.approx([1 / 3, 2 / 3, 1, 1])
+    assert [m["patience_left"] for m in expected] == [2, 2, 2, 2, 1, 0], "the run is meant to stop at epoch 6"
+    files = {name: (whole / name).read_bytes() for name in (runs.WEIGHTS_FILE, runs.BEST_WEIGHTS_FILE)}
+    total = int((tmp_path / "count").read_text())
+    for kill_at in sorted({total // 4, total // 2 + 1, 3 * total // 4 + 2, total - 3}):  # across the epochs
+        out = tmp_path / f"killed-{kill_at}"
+
+        def killed() -> None:
+            KillPoints(monkeypatch, kill_at)
+            tiny_training(out, resume=False, config=CONTROLLED)
+        status = in_child(killed)
+        assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL, f"not killed at {kill_at}"
+        assert in_child(lambda: tiny_training(out, resume=True, config=CONTROLLED)) == 0, f"resume at {kill_at}"
+        assert final_numbers(out) == expected, f"kill at {kill_at}"
+        for name, content in files.items():
+            assert (out / name).read_bytes() == content, f"{name} after a kill at {kill_at}"
 
 
 def test_a_killed_first_config_write_leaves_a_folder_a_fresh_start_accepts(tmp_path) -> None:

@@ -151,11 +151,12 @@ def load_classifier(record: RunRecord, data: Dataset, given: str | None, device:
     return model, folder
 
 
-def load_everywhere(world: World, folder: str | os.PathLike, device: str | torch.device) -> Run:
+def load_everywhere(world: World, folder: str | os.PathLike, device: str | torch.device,
+                    weights: str = "best") -> Run:
     """load_run on rank 0, handed to every rank (the others may run on machines without the run directory)."""
     if not world.active:
-        return load_run(folder, device)
-    run = from_rank_zero(world, lambda: load_run(folder, "cpu"))
+        return load_run(folder, device, weights)
+    run = from_rank_zero(world, lambda: load_run(folder, "cpu", weights))
     run.model.to(device)
     return run
 

@@ -52,7 +52,8 @@ class _BernoulliLogProb(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: Tensor) -> tuple[Tensor, Tensor | None]:  # type: ignore[override]
         logits, x = ctx.saved_tensors
-        grad_x = grad * logits if ctx.needs_input_grad[1] else None
+        # x may be broadcast over leading sample dims of the logits: its gradient sums over them
+        grad_x = (grad * logits).sum_to_size(x.shape) if ctx.needs_input_grad[1] else None
         return grad * (x - torch.sigmoid(logits)), grad_x
 
 
@@ -60,6 +61,18 @@ def bernoulli_log_likelihood(logits: Tensor, x: Tensor) -> Tensor:
     """log p(x | logits) for x in [0, 1]: (N,) nats, summed over all non-batch dims."""
     _require_same_shape(logits, x, "logits")
     return _sum_per_example(_BernoulliLogProb.apply(logits, x))
+
+
+def bernoulli_log_likelihood_samples(logits: Tensor, x: Tensor) -> Tensor:
+    """log p(x | logits) for k decodings of each image: logits (k, N, ...), x (N, ...) -> (k, N) nats.
+
+    x is broadcast, never copied k times: at k = 5000 that copy costs as much as the log-likelihood itself.
+    """
+    if logits.shape[1:] != x.shape:
+        raise ValueError(f"logits of shape {tuple(logits.shape)} must be (k, *x.shape) for x of shape "
+                         f"{tuple(x.shape)}")
+    values = _BernoulliLogProb.apply(logits, x)
+    return values.flatten(2).sum(2, dtype=torch.promote_types(values.dtype, torch.float32))
 
 
 def gaussian_log_likelihood(mean: Tensor, x: Tensor, log_var: Tensor | float = 0.0) -> Tensor:

@@ -22,12 +22,28 @@ def standard_normal(n: int, dim: int, device: torch.device, generator: torch.Gen
     return z.to(device)
 
 
+class GatedLinear(nn.Module):
+    """A gated hidden layer (Dauphin et al. 2017): h = (W1 x + b1) * sigmoid(W2 x + b2), (N, n_in) -> (N, n_out)."""
+
+    def __init__(self, n_in: int, n_out: int) -> None:
+        super().__init__()
+        self.linear = nn.Linear(n_in, 2 * n_out)  # W1 and W2 stacked: one matmul computes both halves
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        value, gate = self.linear(x).chunk(2, dim=-1)
+        return value * torch.sigmoid(gate)
+
+
 def mlp(sizes: Sequence[int], activation: type[nn.Module] = nn.ReLU,
-        final_activation: bool = False, batch_norm: bool = False) -> nn.Sequential:
-    """Linear layers sizes[0] -> ... -> sizes[-1] with `activation` (after batch norm, if asked) between them."""
+        final_activation: bool = False, batch_norm: bool = False, gated: bool = False) -> nn.Sequential:
+    """Linear layers sizes[0] -> ... -> sizes[-1] with `activation` (after batch norm, if asked) between them;
+    gated: every hidden layer a GatedLinear instead (no batch norm, no separate activation)."""
     layers: list[nn.Module] = []
     for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
         hidden = i < len(sizes) - 2 or final_activation
+        if hidden and gated:
+            layers.append(GatedLinear(n_in, n_out))
+            continue
         # a bias before batch norm is cancelled by its mean subtraction: leave it out
         layers.append(nn.Linear(n_in, n_out, bias=not (hidden and batch_norm)))
         if hidden:
@@ -101,12 +117,14 @@ def check_image_shape(arch: str, image_shape: Sequence[int], n_conv_layers: int,
 
 
 def encoder_body(arch: str, image_shape: Sequence[int], hidden: Sequence[int], conv_channels: Sequence[int],
-                 kernel_size: int, batch_norm: bool = False, padding: str = "same") -> tuple[nn.Module, int]:
-    """Image (N, C, H, W) -> features (N, F); returns the module and F."""
+                 kernel_size: int, batch_norm: bool = False, padding: str = "same",
+                 gated: bool = False) -> tuple[nn.Module, int]:
+    """Image (N, C, H, W) -> features (N, F); returns the module and F (gated: MLP hidden layers gated)."""
     channels, height, width = image_shape
     if arch == "mlp":
         sizes = [channels * height * width, *hidden]
-        return nn.Sequential(nn.Flatten(), mlp(sizes, final_activation=True, batch_norm=batch_norm)), sizes[-1]
+        body = mlp(sizes, final_activation=True, batch_norm=batch_norm, gated=gated)
+        return nn.Sequential(nn.Flatten(), body), sizes[-1]
     body = nn.Sequential(conv_stack([channels, *conv_channels], kernel_size, padding), nn.Flatten())
     n = len(conv_channels)
     h, w = conv_sizes(height, n, kernel_size, padding)[-1], conv_sizes(width, n, kernel_size, padding)[-1]
@@ -115,12 +133,12 @@ def encoder_body(arch: str, image_shape: Sequence[int], hidden: Sequence[int], c
 
 def decoder(arch: str, latent_dim: int, image_shape: Sequence[int], hidden: Sequence[int],
             conv_channels: Sequence[int], kernel_size: int, batch_norm: bool = False,
-            padding: str = "same") -> nn.Module:
+            padding: str = "same", gated: bool = False) -> nn.Module:
     """Code (N, latent_dim) -> unbounded outputs (N, C, H, W), mirroring `encoder_body`."""
     channels, height, width = image_shape
     if arch == "mlp":
         sizes = [latent_dim, *reversed(hidden), math.prod(image_shape)]
-        return nn.Sequential(mlp(sizes, batch_norm=batch_norm), nn.Unflatten(1, tuple(image_shape)))
+        return nn.Sequential(mlp(sizes, batch_norm=batch_norm, gated=gated), nn.Unflatten(1, tuple(image_shape)))
     n = len(conv_channels)
     heights = conv_sizes(height, n, kernel_size, padding)[::-1]
     widths = conv_sizes(width, n, kernel_size, padding)[::-1]

@@ -103,8 +103,12 @@ def _find_images(run_dir: Path) -> _RunImages:
 # ---------------------------------------------------------------- loss curves
 
 
+SPLITS = ("train", "val", "test")
+SPLIT_NAMES = {"train": "train", "val": "validation", "test": "test"}
+
+
 def loss_curves_png(metrics: list[dict]) -> bytes:
-    """PNG bytes: one panel per loss part (loss, rec, kl, ...), train and test against epoch."""
+    """PNG bytes: one panel per loss part (loss, rec, kl, ...), train, validation and test against epoch."""
     parts = _loss_parts(metrics)
     columns = min(len(parts), _PANELS_PER_ROW) or 1
     rows = max(1, math.ceil(len(parts) / _PANELS_PER_ROW))
@@ -126,7 +130,7 @@ def _loss_parts(metrics: list[dict]) -> list[str]:
     """Part names across all epochs and splits: "loss" first, then in order of appearance."""
     names: dict[str, None] = {}
     for row in metrics:
-        for split in ("train", "test"):
+        for split in SPLITS:
             if isinstance(row.get(split), dict):
                 names.update(dict.fromkeys(row[split]))
     if all(part in names for part in _GAN_PARTS):  # a GAN: its two losses; D's outputs have their own figure
@@ -136,7 +140,7 @@ def _loss_parts(metrics: list[dict]) -> list[str]:
 
 def _plot_part(ax, metrics: list[dict], part: str, legend: bool) -> None:
     epochs = [row.get("epoch", index) for index, row in enumerate(metrics, 1)]
-    for split, style in (("train", "-"), ("test", "--")):
+    for split, style in zip(SPLITS, ("-", ":", "--")):
         values = np.array([_number(row.get(split, {}), part) for row in metrics])
         if np.isfinite(values).any():
             ax.plot(epochs, values, style, marker="o", markersize=3, label=split)
@@ -236,10 +240,11 @@ def _summary_html(metrics: list[dict], config: dict) -> str:
     planned = config.get("train", {}).get("epochs") if isinstance(config.get("train"), dict) else None
     epoch = f"Epoch {last.get('epoch', len(metrics))}" + (f" of {planned}" if planned else "")
     pieces = [epoch + (f" (step {last['step']:,})" if isinstance(last.get("step"), int) else "")]
-    for split in ("train", "test"):
+    for split in SPLITS:
         if isinstance(last.get(split), dict) and last[split]:
             text = _gan_text(last[split]) if _is_gan([last]) else f"loss {_loss_text(last[split])}"
-            pieces.append(f"{split} {text}")
+            pieces.append(f"{SPLIT_NAMES[split]} {text}")
+    pieces += _controls_text(last)
     seconds = [row["epoch_seconds"] for row in metrics if isinstance(row.get("epoch_seconds"), (int, float))]
     if seconds:
         pieces.append(f"{sum(seconds) / len(seconds):.2f} s per epoch on average")
@@ -260,6 +265,20 @@ def _gan_text(split_metrics: dict) -> str:
 
 def _is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _controls_text(last: dict) -> list[str]:
+    """KL warm-up and early-stopping state of the last epoch, where the run has them."""
+    pieces = []
+    if isinstance(last.get("kl_weight"), (int, float)):
+        pieces.append(f"KL weight {last['kl_weight']:.2f}")
+    if isinstance(last.get("best_epoch"), int):
+        pieces.append(f"best validation loss at epoch {last['best_epoch']} (its weights kept as best.safetensors)")
+    if last.get("patience_left") == 0:
+        pieces.append("stopped early")
+    elif isinstance(last.get("patience_left"), int):
+        pieces.append(f"early stopping after {last['patience_left']} more epoch(s) without a better one")
+    return pieces
 
 
 def _curves_html(metrics: list[dict]) -> str:

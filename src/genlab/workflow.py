@@ -68,7 +68,10 @@ def train_planned(plan: RunPlan, out: Path, resume: bool = False, command: str =
     model = create_model(plan.model, **data_fields(plan.model, data.image_shape, len(data.classes)),
                          **plan.model_options)
     record = data_record(data, spec, data_dir, plan.data["image_size"], plan.data["channels"])
+    held_out = plan.train.val_images
+    split = (f"{data.train_x.shape[0] - held_out} train / {held_out} validation" if held_out
+             else f"{data.train_x.shape[0]} train")
     log(f"training {plan.model} on {data.name} {tuple(data.image_shape)}: "
-        f"{data.train_x.shape[0]} train / {data.test_x.shape[0]} test images -> {out}")
+        f"{split} / {data.test_x.shape[0]} test images -> {out}")
     return train(model, data, plan.train, out, resume=resume, data_spec=record, command=command, log=log,
                  progress=progress, tensorboard=tensorboard)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 import types
 import typing
 from collections.abc import Iterable
@@ -10,6 +11,7 @@ from typing import Any
 
 from genlab.errors import ConfigError
 from genlab.models.config import field_types
+from genlab.train.run import WEIGHT_CHOICES, Run, load_run
 
 MAX_IMAGES = 10_000  # images one picture command draws: a grid past this is a typo, not a figure
 
@@ -73,6 +75,21 @@ def given(args: argparse.Namespace, prefix: str) -> dict[str, Any]:
     """The PREFIX__FIELD values the user gave on the command line, by field name; lists become tuples."""
     found = {k.removeprefix(prefix + "__"): v for k, v in vars(args).items() if k.startswith(prefix + "__")}
     return {k: tuple(v) if isinstance(v, list) else v for k, v in found.items()}
+
+
+def add_weights_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--weights", choices=WEIGHT_CHOICES, default="best",
+                        help="best: the epoch of the best validation loss, where the run kept one (runs trained "
+                             "with --val-images); last: the last epoch's (default best)")
+
+
+def open_trained_run(args: argparse.Namespace, device: str | torch.device = "cpu") -> Run:
+    """load_run with --weights, saying on stderr which weights a run with a validation split uses."""
+    run = load_run(args.run, device, args.weights)
+    note = run.weights_note()
+    if note:
+        print(f"genlab: {note}", file=sys.stderr, flush=True)
+    return run
 
 
 def add_device_flag(parser: argparse.ArgumentParser) -> None:

@@ -5,7 +5,7 @@ import argparse
 import sys
 
 from genlab.cli.commands import COMMANDS
-from genlab.cli.common import add_config_flags, add_data_flags, add_device_flag, given
+from genlab.cli.common import add_config_flags, add_data_flags, add_device_flag, add_weights_flag, given
 from genlab.evaluation import EvaluationOptions, evaluate_run, load_everywhere, log_to_stderr, write_evaluation
 from genlab.report import write_report
 from genlab.tables import evaluation_rows, format_table
@@ -17,7 +17,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     options = EvaluationOptions.from_dict(given(args, "evaluation"))
     device = resolve_device(args.device)
     world = distributed.join(device)  # under torchrun the expensive estimates are sharded over the ranks
-    run = load_everywhere(world, args.run, world.place(device))
+    run = load_everywhere(world, args.run, world.place(device), args.weights)
+    note = run.weights_note()
+    if note and world.writes:
+        print(f"genlab: {note}", file=sys.stderr, flush=True)
     data = run.dataset(args.data_dir)
     log = log_to_stderr if world.writes else (lambda line: None)
     result = evaluate_run(run, data, options, log, progress=sys.stderr.isatty() and world.writes, world=world)
@@ -40,4 +43,5 @@ def register(commands: argparse._SubParsersAction) -> None:
     add_config_flags(p, EvaluationOptions, "evaluation", aliases={"k": ("-k",)})
     add_data_flags(p, with_name=False)
     add_device_flag(p)
+    add_weights_flag(p)
     p.set_defaults(handler=cmd_evaluate)

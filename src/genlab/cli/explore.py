@@ -6,9 +6,16 @@ from collections.abc import Callable
 
 from genlab import figures
 from genlab.cli.commands import COMMANDS
-from genlab.cli.common import add_data_flags, add_device_flag, add_zoom_flag, at_least, check_zoom
+from genlab.cli.common import (
+    add_data_flags,
+    add_device_flag,
+    add_weights_flag,
+    add_zoom_flag,
+    at_least,
+    check_zoom,
+    open_trained_run,
+)
 from genlab.figures import MAX_DEFAULT_TRAVERSAL_ROWS, LabelledFigure
-from genlab.train.run import load_run
 from genlab.train.trainer import resolve_device
 
 
@@ -17,7 +24,7 @@ def write(args: argparse.Namespace, make: Callable[..., LabelledFigure], **optio
     check_zoom(args)
     if getattr(args, "zoom", None) is not None:
         options["zoom"] = args.zoom
-    run = load_run(args.run, resolve_device(args.device))
+    run = open_trained_run(args, resolve_device(args.device))
     figure = make(run, **options, data_dir=args.data_dir)
     print(figures.save_figure(figure, run.path, args.out))
     return 0
@@ -73,6 +80,7 @@ def add_common(p: argparse.ArgumentParser, default_name: str) -> None:
     p.add_argument("--out", help=f"PNG path (default RUN/images/explore/{default_name})")
     add_data_flags(p, with_name=False)
     add_device_flag(p)
+    add_weights_flag(p)
 
 
 def add_dims(p: argparse.ArgumentParser) -> None:

@@ -13,10 +13,12 @@ from genlab.cli.common import (
     add_data_flags,
     add_device_flag,
     add_field_flag,
+    add_weights_flag,
     add_zoom_flag,
     check_zoom,
     given,
     in_range,
+    open_trained_run,
 )
 from genlab import figures
 from genlab.errors import ConfigError, RunError
@@ -28,7 +30,6 @@ from genlab.report import write_report
 from genlab.train import distributed
 from genlab.train.config import TrainConfig
 from genlab.train.plan import SET_FROM_DATA, RunPlan, plan_run
-from genlab.train.run import load_run
 from genlab.train.trainer import resolve_device
 from genlab.workflow import train_planned
 
@@ -89,7 +90,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     in_range("-n", args.n, 1, MAX_IMAGES)
     in_range("--nrow", args.nrow, 1, MAX_IMAGES)
     check_zoom(args)
-    run = load_run(args.run, resolve_device(args.device))
+    run = open_trained_run(args, resolve_device(args.device))
     figure = figures.samples_figure(run, args.n, args.nrow, args.seed, args.zoom)
     print(save_image(figure.image, Path(args.out) if args.out else run.path / "images" / figure.name))
     return 0
@@ -98,7 +99,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 def cmd_reconstruct(args: argparse.Namespace) -> int:
     in_range("-n", args.n, 1, MAX_IMAGES)
     check_zoom(args)
-    run = load_run(args.run, resolve_device(args.device))
+    run = open_trained_run(args, resolve_device(args.device))
     if not isinstance(run.model, AutoEncoder):
         raise RunError(f"{run.record.model} cannot reconstruct: it has no encoder; "
                        f"reconstruct with an autoencoder or VAE run")
@@ -157,6 +158,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
     add_device_flag(p)
     add_zoom_flag(p)
+    add_weights_flag(p)
     p.add_argument("--out", help="PNG path (default RUN/images/samples.png)")
     p.set_defaults(handler=cmd_sample)
 
@@ -168,6 +170,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     add_data_flags(p, with_name=False)
     add_device_flag(p)
     add_zoom_flag(p)
+    add_weights_flag(p)
     p.add_argument("--out", help="PNG path (default RUN/images/reconstructions.png)")
     p.set_defaults(handler=cmd_reconstruct)
 

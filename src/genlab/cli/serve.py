@@ -5,17 +5,16 @@ import argparse
 import sys
 
 from genlab.cli.commands import COMMANDS
-from genlab.cli.common import add_data_flags
+from genlab.cli.common import add_data_flags, add_weights_flag, open_trained_run
 from genlab.errors import ConfigError
 from genlab.serve.api import Explorer
 from genlab.serve.server import is_loopback, make_server
-from genlab.train.run import load_run
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         raise ConfigError(f"--port must be 0..65535 (0 picks a free port), got {args.port}")
-    explorer = Explorer(load_run(args.run), args.data_dir)
+    explorer = Explorer(open_trained_run(args), args.data_dir)
     try:
         server = make_server(explorer, args.host, args.port)
     except OSError as e:
@@ -43,4 +42,5 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--host", default="127.0.0.1",
                    help="default 127.0.0.1 (this machine only); any other address warns: the explorer has no login")
     add_data_flags(p, with_name=False)
+    add_weights_flag(p)
     p.set_defaults(handler=cmd_serve)

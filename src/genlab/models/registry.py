@@ -18,6 +18,7 @@ from genlab.models.autoencoder import AE, AEConfig
 from genlab.models.classifier import Classifier, ClassifierConfig
 from genlab.models.config import Config
 from genlab.models.dcgan import DCGAN, DCGANConfig
+from genlab.models.hvae import HVAE, HVAEConfig
 from genlab.models.vae import VAE, VAEConfig
 from genlab.plugins import MODELS_GROUP, entry_point_objects
 
@@ -31,6 +32,7 @@ class ModelSpec(NamedTuple):
 
 
 DCGAN_TRAINING = {"lr": 2e-4, "beta1": 0.5, "batch_size": 64}  # Radford et al. 2016
+PROTOCOL_MLP = {"gated": True, "hidden": (300, 300), "latent_dim": 40}  # the VampPrior paper's MLP VAEs
 
 MODELS: dict[str, ModelSpec] = {
     "vae": ModelSpec(VAE, VAEConfig, {}, "MLP VAE 784-400-20, Bernoulli decoder (the standard tutorial model)"),
@@ -46,6 +48,12 @@ MODELS: dict[str, ModelSpec] = {
                           "beta-VAE (Higgins et al. 2017): the MLP VAE with KL weight beta = 4"),
     "iwae": ModelSpec(VAE, VAEConfig, {"k": 5},
                       "importance-weighted autoencoder (Burda et al. 2016): the MLP VAE trained on the k = 5 bound"),
+    "vamp-vae": ModelSpec(VAE, VAEConfig, {**PROTOCOL_MLP, "prior": "vamp"},
+                          "VampPrior VAE (Tomczak & Welling 2018): gated MLP 784-300-300-40, p(z) a mixture of "
+                          "the posteriors at 500 learned pseudo-inputs"),
+    "hvae": ModelSpec(HVAE, HVAEConfig, {},
+                      "two-level hierarchical VAE (Tomczak & Welling 2018): gated 300-unit MLPs, z1 and z2 of 40 "
+                      "dims; --prior vamp for a VampPrior on z2"),
     "ae": ModelSpec(AE, AEConfig, {}, "MLP autoencoder 784-128-64-12-3 with a mirrored decoder, MSE loss"),
     "conv-ae": ModelSpec(AE, AEConfig, {"arch": "conv", "latent_dim": 16},
                          "conv autoencoder: two 5x5 stride-2 convs (16, 32) to a 16-d code, MSE loss"),

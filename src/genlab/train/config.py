@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from genlab.errors import ConfigError
 from genlab.models.config import Config, option
 
 PRECISIONS = ("fp32", "bf16")
@@ -32,3 +33,14 @@ class TrainConfig(Config):
     channels_last: bool = option(False, "NHWC memory format for conv models (faster convs on many devices)")
     sync_bn: bool = option(False, "under torchrun on GPUs: batch-norm statistics over the global batch "
                                   "(SyncBatchNorm) instead of each process's share")
+    val_images: int = option(0, "hold out the last N training images as a validation split (never the test "
+                                "set); its loss is reported each epoch and drives --early-stop", low=0, high=10**9)
+    kl_warmup: int = option(0, "KL warm-up: the KL weight rises linearly from 1/EPOCHS to 1 over the first EPOCHS "
+                               "epochs (0: no warm-up); metrics also report the true bound", low=0, high=1_000_000)
+    early_stop: int = option(0, "stop when the validation loss has not improved for PATIENCE epochs, keeping the "
+                                "best weights beside the last (0: off; needs --val-images)", low=0, high=1_000_000)
+
+    def __post_init__(self) -> None:
+        if self.early_stop and not self.val_images:
+            raise ConfigError("--early-stop watches the validation loss: give --val-images N as well "
+                              "(e.g. --val-images 10000 holds out the last 10,000 training images)")

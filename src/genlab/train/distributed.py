@@ -188,12 +188,12 @@ def from_rank_zero(world: World, work: Callable[[], T]) -> T:
 class LossCall(nn.Module):
     """Routes DDP's forward to the model's loss(): the gradient averaging hooks into forward()."""
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: nn.Module, options: dict[str, Tensor]) -> None:
         super().__init__()
-        self.model = model
+        self.model, self.options = model, options
 
     def forward(self, *args: Tensor) -> dict[str, Tensor]:
-        return self.model.loss(*args)
+        return self.model.loss(*args, **self.options)
 
 
 def wrap(world: World, module: nn.Module) -> DistributedDataParallel:
@@ -203,16 +203,17 @@ def wrap(world: World, module: nn.Module) -> DistributedDataParallel:
 
 
 def build_step(world: World, model: nn.Module, optimizers: Optimizers, precision: str = "fp32",
-               compile: bool = False, sync_bn: bool = False) -> Step:
-    """The step of `steps.make_step` for one process; with several, the same step under DDP."""
+               compile: bool = False, sync_bn: bool = False, loss_options: dict[str, Tensor] | None = None) -> Step:
+    """The step of `steps.make_step` for one process; with several, the same step under DDP. `loss_options` are
+    extra keyword arguments of model.loss (the KL weight under warm-up)."""
     if not world.active:
-        return make_step(model, optimizers, precision, compile)
+        return make_step(model, optimizers, precision, compile, loss_options)
     if sync_bn:
         convert_sync_batch_norm(model)
     precision_context = autocast(next(model.parameters()).device, precision)
     if isinstance(model, GAN):
         return gan_step(world, model, optimizers, precision_context)
-    ddp = wrap(world, LossCall(model))
+    ddp = wrap(world, LossCall(model, loss_options or {}))
     loss = torch.compile(ddp) if compile else ddp
     needs_labels = isinstance(model, Classifier)
 

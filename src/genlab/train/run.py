@@ -3,7 +3,7 @@
 RUN/config.json      one typed, versioned record: model and config, the data as the model saw it, training
                      config, versions, the command (written when training has really started)
 RUN/model.safetensors, RUN/state.pt, RUN/metrics.jsonl
-                     the last complete epoch; an epoch is staged in RUN/.staging-NNNNNN/ and published by one
+                     the last complete epoch (RUN/best.safetensors: the epoch of the best validation loss); an epoch is staged in RUN/.staging-NNNNNN/ and published by one
                      rename to RUN/.commit/, whose files then move into place (a kill at any instant leaves the
                      last complete epoch, and the next start finishes or discards the interrupted one)
 """
@@ -35,14 +35,17 @@ CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 STATE_FILE = "state.pt"
 METRICS_FILE = "metrics.jsonl"
-EPOCH_FILES = (WEIGHTS_FILE, STATE_FILE, METRICS_FILE, CONFIG_FILE)  # committed together (config.json when
-                                                                     # a resumed run's record changed)
+BEST_WEIGHTS_FILE = "best.safetensors"  # the weights of the best validation loss so far (runs with --val-images)
+EPOCH_FILES = (WEIGHTS_FILE, STATE_FILE, METRICS_FILE, CONFIG_FILE, BEST_WEIGHTS_FILE)  # committed together
+# (config.json when a resumed run's record changed, best.safetensors when the epoch set a new best)
+WEIGHT_CHOICES = ("best", "last")
 COMMIT_DIR = ".commit"
 STAGING_PREFIX = ".staging-"
 RUN_FORMAT = 2
 MAX_CONFIG_BYTES = 1_000_000    # a config.json is a few kB; a huge one is damage, not a run
 MAX_METRICS_BYTES = 200_000_000
-IDENTITY_TRAIN_FIELDS = ("seed", "batch_size", "beta1", "binarize", "precision")
+IDENTITY_TRAIN_FIELDS = ("seed", "batch_size", "beta1", "binarize", "precision", "val_images", "kl_warmup",
+                         "early_stop")
 
 
 @dataclass(frozen=True)
@@ -306,9 +309,10 @@ def state_bytes(state: dict[str, Any]) -> bytes:
 
 
 def commit_epoch(run_dir: Path, model: nn.Module, state: dict[str, Any], metrics: list[dict],
-                 record: RunRecord | None = None) -> None:
-    """Commit an epoch as one unit: weights, resumable state (weights included), the metrics log, and the
-    run's record when it changed (a resumed run's new epochs or learning rate).
+                 record: RunRecord | None = None, best: bool = False) -> None:
+    """Commit an epoch as one unit: weights, resumable state (weights included), the metrics log, the
+    run's record when it changed (a resumed run's new epochs or learning rate), and with `best` the weights
+    again as the best so far.
 
     All three are staged in a fresh folder, published by one rename, then moved into place. A full disk
     (or any write error) leaves the previous epoch untouched and says so.
@@ -319,6 +323,8 @@ def commit_epoch(run_dir: Path, model: nn.Module, state: dict[str, Any], metrics
     contents = {WEIGHTS_FILE: lambda: save_safetensors(weights, metadata={"epoch": str(state["epoch"])}),
                 STATE_FILE: lambda: state_bytes({**state, "model": weights, "metrics": metrics}),
                 METRICS_FILE: lambda: "".join(json.dumps(m) + "\n" for m in metrics).encode("utf-8")}
+    if best:
+        contents[BEST_WEIGHTS_FILE] = contents[WEIGHTS_FILE]
     if record is not None:
         contents[CONFIG_FILE] = lambda: record_text(record).encode("utf-8")
     try:
@@ -383,15 +389,29 @@ def check_state(state: Any, path: Path) -> None:
     if not isinstance(state.get("model"), dict) or not all(
             isinstance(k, str) and isinstance(v, Tensor) for k, v in state["model"].items()):
         raise bad("'model' must map parameter names to tensors")
+    check_schedule_state(state.get("schedule"), bad)
     metrics = state.get("metrics")
     if not isinstance(metrics, list) or len(metrics) != state["epoch"] or not all(isinstance(m, dict) for m in metrics):
         raise bad("'metrics' must hold one record per completed epoch")
 
 
-def load_weights(run_dir: Path) -> dict[str, Tensor]:
-    path = Path(run_dir) / WEIGHTS_FILE
+def check_schedule_state(schedule: Any, bad) -> None:
+    """The early-stopping state: best validation loss, its epoch, the patience counter, whether it stopped."""
+    if schedule is None:
+        return  # written before early stopping existed
+    if not isinstance(schedule, dict) or set(schedule) != {"best", "best_epoch", "bad_epochs", "stopped"}:
+        raise bad("'schedule' must hold best, best_epoch, bad_epochs and stopped")
+    counts = [schedule[key] for key in ("best_epoch", "bad_epochs")]
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in counts):
+        raise bad("'schedule' epochs must be whole numbers >= 0")
+    if not isinstance(schedule["best"], float) or not isinstance(schedule["stopped"], bool):
+        raise bad("'schedule' best must be a number and stopped true or false")
+
+
+def load_weights(run_dir: Path, name: str = WEIGHTS_FILE) -> dict[str, Tensor]:
+    path = Path(run_dir) / name
     if not path.is_file():
-        raise RunError(f"{run_dir} has no {WEIGHTS_FILE}; it never finished an epoch")
+        raise RunError(f"{run_dir} has no {name}; it never finished an epoch")
     try:
         return load_safetensors(path.read_bytes())
     except Exception as e:  # safetensors raises its own error type for bad headers
@@ -443,6 +463,7 @@ class Run:
     record: RunRecord
     model: nn.Module
     metrics: list[dict]
+    weights: str = "last"  # which weights the model holds: "best" (by validation loss) or "last"
 
     @property
     def config(self) -> dict[str, Any]:
@@ -457,9 +478,26 @@ class Run:
         """uint8 test images as the model is tested on them (binarized for dynamic runs)."""
         return self.record.model_images(data.test_x)
 
+    def weights_note(self) -> str:
+        """Which weights are loaded, for the commands to print: '' for a run without a validation split."""
+        best = next((m.get("best_epoch") for m in reversed(self.metrics) if "best_epoch" in m), None)
+        if best is None:
+            return ""
+        last = self.metrics[-1].get("epoch")
+        if self.weights == "best":
+            return (f"using the best weights (epoch {best} of {last}, by validation loss); "
+                    f"--weights last for the last epoch's")
+        return f"using the last epoch's weights (epoch {last}); the best by validation loss are epoch {best}'s"
 
-def load_run(run_dir: str | os.PathLike, device: str | torch.device = "cpu") -> Run:
-    """Rebuild the model of a run directory from config.json and model.safetensors, both checked first."""
+
+def load_run(run_dir: str | os.PathLike, device: str | torch.device = "cpu", weights: str = "best") -> Run:
+    """Rebuild the model of a run directory from config.json and its weights, both checked first.
+
+    weights="best" loads best.safetensors (the best validation loss) where the run has one, else the last
+    epoch's model.safetensors; "last" always the last epoch's.
+    """
+    if weights not in WEIGHT_CHOICES:
+        raise ConfigError(f"weights must be one of {', '.join(WEIGHT_CHOICES)}, not {weights!r}")
     run_dir = Path(run_dir)
     record = read_record(run_dir)
     finish_commit_quietly(run_dir)
@@ -467,8 +505,10 @@ def load_run(run_dir: str | os.PathLike, device: str | torch.device = "cpu") -> 
         model = build_model(record.model, record.model_config)
     except GenlabError as e:
         raise RunError(f"{run_dir / CONFIG_FILE} has an invalid model config: {e}") from None
-    apply_weights(model, load_weights(run_dir), run_dir / WEIGHTS_FILE)
-    return Run(run_dir, record, model.to(device).eval(), read_metrics(run_dir))
+    use = "best" if weights == "best" and (run_dir / BEST_WEIGHTS_FILE).is_file() else "last"
+    name = BEST_WEIGHTS_FILE if use == "best" else WEIGHTS_FILE
+    apply_weights(model, load_weights(run_dir, name), run_dir / name)
+    return Run(run_dir, record, model.to(device).eval(), read_metrics(run_dir), use)
 
 
 def finish_commit_quietly(run_dir: Path) -> None:

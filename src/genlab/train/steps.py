@@ -6,6 +6,7 @@ device-resident batches; it returns detached loss parts that stay on the device 
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 
@@ -56,8 +57,10 @@ def optimize(parts: dict[str, Tensor], optimizer: torch.optim.Optimizer,
     return {name: value.detach().float() for name, value in parts.items()}
 
 
-def make_step(model: nn.Module, optimizers: Optimizers, precision: str = "fp32", compile: bool = False) -> Step:
-    """The step function for this model, decided once (a Protocol isinstance check costs ~20 us)."""
+def make_step(model: nn.Module, optimizers: Optimizers, precision: str = "fp32", compile: bool = False,
+              loss_options: dict[str, Tensor] | None = None) -> Step:
+    """The step function for this model, decided once (a Protocol isinstance check costs ~20 us);
+    `loss_options` are extra keyword arguments of model.loss (the KL weight under warm-up)."""
     device = module_device(model)
     precision_context = autocast(device, precision)
     if isinstance(model, GAN):
@@ -67,6 +70,8 @@ def make_step(model: nn.Module, optimizers: Optimizers, precision: str = "fp32",
         generator_weights = list(model.generator.parameters())
         return lambda x, y: gan_step(model, optimizers, x, precision_context, generator_weights)
     loss = torch.compile(model.loss) if compile else model.loss
+    if loss_options:
+        loss = functools.partial(loss, **loss_options)
     needs_labels = isinstance(model, Classifier)
 
     def step(x: Tensor, y: Tensor | None) -> dict[str, Tensor]:

@@ -33,6 +33,7 @@ from genlab.models.registry import spec_name
 from genlab.train import distributed
 from genlab.train import run as runs
 from genlab.train.config import TrainConfig
+from genlab.train.schedule import Schedule
 from genlab.train.steps import make_optimizers, model_loss
 from genlab.version import __version__
 
@@ -107,13 +108,16 @@ class Trainer:
         self.memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
         self.model.to(self.device, memory_format=self.memory_format)
         self.optimizers = make_optimizers(model, config.lr, config.beta1)
+        self.schedule = Schedule(config, model, self.device)  # validation split, KL warm-up, early stopping
         self.step_fn = distributed.build_step(world, model, self.optimizers, config.precision, config.compile,
-                                              config.sync_bn)
+                                              config.sync_bn, self.schedule.loss_options())
         self.needs_labels = isinstance(model, Classifier)
-        self.train_x = data.train_x.to(self.device)  # uint8 on the device: 1/4 the memory of float
+        train_x, train_y, val_x, val_y = self.schedule.split(data.train_x, data.train_y)
+        self.train_x = train_x.to(self.device)  # uint8 on the device: 1/4 the memory of float
+        self.val_x, self.val_y = val_x.to(self.device), val_y.to(self.device)
         test_x = binarize_fixed(data.test_x) if config.binarize == "dynamic" else data.test_x
         self.test_x = test_x.to(self.device)
-        self.train_y, self.test_y = data.train_y.to(self.device), data.test_y.to(self.device)
+        self.train_y, self.test_y = train_y.to(self.device), data.test_y.to(self.device)
         self.epoch, self.step, self.metrics = 0, 0, []
         self.new_record: runs.RunRecord | None = None  # a resumed run's changed record, committed with its next epoch
 
@@ -129,11 +133,12 @@ class Trainer:
         return min(total, self.config.max_steps) if self.config.max_steps else total
 
     def finished(self) -> bool:
-        return self.epoch >= self.config.epochs or self.step >= self.total_steps()
+        return self.epoch >= self.config.epochs or self.step >= self.total_steps() or self.schedule.stopped
 
     def state(self) -> dict[str, Any]:
         state = {"epoch": self.epoch, "step": self.step, "rng_cpu": torch.get_rng_state(),
-                 "optimizers": {name: opt.state_dict() for name, opt in self.optimizers.items()}}
+                 "optimizers": {name: opt.state_dict() for name, opt in self.optimizers.items()},
+                 "schedule": self.schedule.state_dict()}
         if self.device.type == "cuda":
             state["rng_cuda"] = torch.cuda.get_rng_state(self.device)
         return state
@@ -162,10 +167,12 @@ class Trainer:
         except (RuntimeError, TypeError) as err:
             raise RunError(f"{source}: the random-number state is damaged ({str(err)[:120]})") from None
         self.epoch, self.step, self.metrics = state["epoch"], state["step"], list(state["metrics"])
+        self.schedule.load_state_dict(state.get("schedule"))
 
     def run_epoch(self, bar: tqdm) -> dict[str, Any]:
         """Train one epoch (or up to max_steps), then evaluate; returns the metrics record."""
         self.model.train()
+        controls = self.schedule.start_epoch(self.epoch + 1)
         perm = epoch_permutation(self.train_x.shape[0], self.config.seed, self.epoch, self.device)
         start, sums, seen, last_step = time.perf_counter(), None, 0, self.total_steps()
         check_batch_size(self.config.batch_size)
@@ -190,12 +197,15 @@ class Trainer:
         distributed.share_buffers(self.world, self.model)
         seconds = time.perf_counter() - start
         self.epoch += 1
-        return {"epoch": self.epoch, "step": self.step, "epoch_seconds": round(seconds, 4),
-                "train": train_means, "test": held_out_loss(self.model, self.test_x, self.test_y)}
+        record = {"epoch": self.epoch, "step": self.step, "epoch_seconds": round(seconds, 4), **controls,
+                  "train": train_means}
+        if self.val_x.shape[0]:
+            record["val"] = held_out_loss(self.model, self.val_x, self.val_y)
+        return {**record, "test": held_out_loss(self.model, self.test_x, self.test_y)}
 
     def check_finite(self, record: dict[str, Any]) -> None:
         """Stop on a NaN, infinite or exploded loss, saying what was kept."""
-        bad = [f"{split} {name}" for split in ("train", "test") for name, v in record[split].items()
+        bad = [f"{split} {name}" for split in ("train", "val", "test") for name, v in record.get(split, {}).items()
                if not math.isfinite(v) or abs(v) > EXPLODED_LOSS]
         if not bad:
             return
@@ -209,14 +219,16 @@ class Trainer:
             self.world, f"training diverged at epoch {record['epoch']}: {', '.join(bad)} became NaN or infinite "
                         f"(or passed {EXPLODED_LOSS:.0e}){kept}; try a smaller --lr (now {self.config.lr})")
 
-    def save(self, record: dict[str, Any]) -> None:
-        """Per-epoch images, then the epoch committed as one unit (weights, state, metrics)."""
+    def save(self, record: dict[str, Any], best: bool = False) -> None:
+        """Per-epoch images, then the epoch committed as one unit (weights, state, metrics; with `best`, the
+        weights also as the best so far)."""
         rng_ranks = distributed.gather_rng(self.world, self.device)  # every rank takes part
         if self.out is None or not self.world.writes:
             return
         for name, grid in epoch_images(self.model, self.test_x, self.config.seed).items():
             save_png(grid, self.out / "images" / f"{name}_epoch{record['epoch']:03d}.png")
-        runs.commit_epoch(self.out, self.model, {**self.state(), **rng_ranks}, self.metrics, self.new_record)
+        runs.commit_epoch(self.out, self.model, {**self.state(), **rng_ranks}, self.metrics, self.new_record,
+                          best=best)
         self.new_record = None
 
     def describe(self, record: dict[str, Any]) -> str:
@@ -224,7 +236,9 @@ class Trainer:
             values = record[split]
             rest = ", ".join(f"{k} {v:.2f}" for k, v in values.items() if k != "loss")
             return f"{values['loss']:.2f}" + (f" ({rest})" if rest else "")
-        return (f"epoch {record['epoch']}/{self.config.epochs}  train loss {parts('train')}  "
+        val = f"val loss {parts('val')}  " if "val" in record else ""
+        warm = f"KL weight {record['kl_weight']:.2f}  " if "kl_weight" in record else ""
+        return (f"epoch {record['epoch']}/{self.config.epochs}  {warm}train loss {parts('train')}  {val}"
                 f"test loss {parts('test')}  {record['epoch_seconds']:.2f} s")
 
     def fit(self, on_epoch_end: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
@@ -235,13 +249,22 @@ class Trainer:
                 bar.set_description(f"epoch {self.epoch + 1}/{self.config.epochs}")
                 record = self.run_epoch(bar)
                 self.check_finite(record)
+                best = self.schedule.end_epoch(record)
                 self.metrics.append(record)
-                self.save(record)
+                self.save(record, best)
                 bar.clear()
                 self.log(self.describe(record))
+                if self.schedule.stopped:
+                    self.log(early_stop_line(self.schedule, self.config.early_stop))
                 if on_epoch_end:
                     on_epoch_end(record)
         return self.metrics
+
+
+def early_stop_line(schedule: Schedule, patience: int) -> str:
+    stopping = schedule.stopping
+    return (f"early stopping: no better validation loss in {patience} epochs; the best, {stopping.best:.2f} at "
+            f"epoch {stopping.best_epoch}, is kept as {runs.BEST_WEIGHTS_FILE} beside the last weights")
 
 
 def check_trainable(model: nn.Module, data: Dataset, config: TrainConfig, out: Path | None) -> str | None:

@@ -1,0 +1,122 @@
+"""The controls around the training loop: a validation split, KL warm-up and early stopping.
+
+Their state (best validation loss, its epoch, the patience counter) goes into state.pt with every epoch,
+so --resume continues exactly where a run stopped; the warm-up position follows from the epoch alone.
+"""
+from __future__ import annotations
+
+import inspect
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from genlab.data.batches import binarize_fixed
+from genlab.errors import ConfigError
+from genlab.train.config import TrainConfig
+
+BINARIZE_VAL_SEED = 1  # the validation split's one binarization (the test set's uses seed 0)
+
+
+def split_validation(x: Tensor, y: Tensor, n: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """(train_x, train_y, val_x, val_y): the last n training images held out, the same ones on every run."""
+    if n == 0:
+        return x, y, x[:0], y[:0]
+    if n >= x.shape[0] - 1:
+        raise ConfigError(f"--val-images {n} leaves fewer than 2 of the {x.shape[0]:,} training images to train "
+                          f"on; hold out fewer (the published Fashion-MNIST protocol holds out 10000 of 60000)")
+    return x[:-n], y[:-n], x[-n:], y[-n:]
+
+
+def kl_weight(epoch: int, warmup: int) -> float:
+    """The KL weight during 1-based `epoch`: epoch / warmup, reaching 1 at epoch `warmup` (1 without warm-up)."""
+    return 1.0 if warmup == 0 else min(1.0, epoch / warmup)
+
+
+@dataclass
+class EarlyStopping:
+    """Patience on the validation loss: stop after `patience` epochs past warm-up without a new best."""
+
+    patience: int
+    best: float = math.inf
+    best_epoch: int = 0
+    bad_epochs: int = 0
+    stopped: bool = False
+
+    def update(self, value: float, epoch: int, warming_up: bool) -> bool:
+        """Record epoch's validation loss; True when it is a new best (its weights are then kept)."""
+        if value < self.best:  # a NaN is never better
+            self.best, self.best_epoch, self.bad_epochs = value, epoch, 0
+            return True
+        # during warm-up the objective itself is still changing: a flat stretch then is no reason to stop
+        self.bad_epochs = 0 if warming_up else self.bad_epochs + 1
+        self.stopped = self.patience > 0 and self.bad_epochs >= self.patience
+        return False
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self.best, "best_epoch": self.best_epoch, "bad_epochs": self.bad_epochs,
+                "stopped": self.stopped}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.best, self.best_epoch = float(state["best"]), int(state["best_epoch"])
+        self.bad_epochs, self.stopped = int(state["bad_epochs"]), bool(state["stopped"])
+
+
+def accepts_kl_weight(model: nn.Module) -> bool:
+    return "kl_weight" in inspect.signature(model.loss).parameters
+
+
+class Schedule:
+    """Validation split, KL weight and early stopping for one run; the trainer calls it at three points."""
+
+    def __init__(self, config: TrainConfig, model: nn.Module, device: torch.device) -> None:
+        if config.kl_warmup and not accepts_kl_weight(model):
+            raise ConfigError(f"--kl-warmup needs a model whose loss takes a KL weight (the VAE family); "
+                              f"{type(model).__name__} has no KL term to warm up")
+        self.config = config
+        self.stopping = EarlyStopping(config.early_stop)
+        # a device tensor filled once per epoch: the captured step reads it without recompiling or syncing
+        self.weight = torch.ones((), device=device) if config.kl_warmup else None
+
+    def split(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Training and validation images; the validation images binarized once for dynamic runs."""
+        train_x, train_y, val_x, val_y = split_validation(x, y, self.config.val_images)
+        if self.config.binarize == "dynamic":
+            val_x = binarize_fixed(val_x, BINARIZE_VAL_SEED)
+        return train_x, train_y, val_x, val_y
+
+    def loss_options(self) -> dict[str, Tensor]:
+        """Keyword arguments of model.loss during training: the KL weight under warm-up."""
+        return {} if self.weight is None else {"kl_weight": self.weight}
+
+    def start_epoch(self, epoch: int) -> dict[str, Any]:
+        """Set the KL weight for 1-based `epoch`; the metrics fields that say so."""
+        if self.weight is None:
+            return {}
+        value = kl_weight(epoch, self.config.kl_warmup)
+        self.weight.fill_(value)
+        return {"kl_weight": value}
+
+    def end_epoch(self, record: dict[str, Any]) -> bool:
+        """Judge the epoch by its validation loss (record["val"]); True when its weights are the best so far."""
+        if "val" not in record:
+            return False
+        improved = self.stopping.update(record["val"]["loss"], record["epoch"],
+                                        record["epoch"] < self.config.kl_warmup)
+        record["best_epoch"] = self.stopping.best_epoch
+        if self.config.early_stop:
+            record["patience_left"] = self.config.early_stop - self.stopping.bad_epochs
+        return improved
+
+    @property
+    def stopped(self) -> bool:
+        return self.stopping.stopped
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.stopping.state_dict()
+
+    def load_state_dict(self, state: dict[str, Any] | None) -> None:
+        if state is not None:  # runs written before these controls existed have none
+            self.stopping.load_state_dict(state)
