@@ -18,7 +18,8 @@ from genlab import latent
 from genlab.data.batches import to_unit_float
 from genlab.data.dataset import Dataset
 from genlab.errors import ConfigError, RunError
-from genlab.images import GridLabels, atomic_save, labelled_grid, to_pil
+from genlab.images import GridLabels, atomic_save, captioned_grid, fit_zoom, labelled_grid, make_grid, to_pil
+from genlab.invert.measured import ClassPictures
 from genlab.models.contract import GAN, VAE, AutoEncoder, Generative
 from genlab.nn import module_device
 from genlab.train.run import Run
@@ -298,3 +299,14 @@ def reconstruction_figure(run: Run, n: int = 8, data_dir: str | None = None,
                         title=f"{run.config['model']}: test images and their reconstructions")
     caption = f"The first {len(x)} test images (top row) and the model's reconstructions of them (bottom row)"
     return labelled(torch.cat([x, x_hat]), len(x), labels, caption, "reconstructions.png", zoom)
+
+
+def class_pictures_grid(pictures: ClassPictures, network: str, nrow: int = 5, zoom: int | None = None,
+                        captions: bool = True) -> Tensor:
+    """Class visualizations as one grid, each picture over its class name and the probabilities the networks
+    give it; zoom repeats pixels (default: what brings the grid to a readable width)."""
+    images = pictures.images
+    zoom = zoom or fit_zoom(images.shape[-1], min(nrow, len(pictures.classes)))
+    if zoom != 1:
+        images = torch.nn.functional.interpolate(images, scale_factor=zoom, mode="nearest")
+    return captioned_grid(images, pictures.captions(network), nrow=nrow) if captions else make_grid(images, nrow=nrow)

@@ -9,12 +9,12 @@ from pathlib import Path
 import torch.nn.functional as F
 from torch import Tensor
 
-from genlab import invert
+from genlab import figures, invert
 from genlab.cli.commands import COMMANDS
 from genlab.cli.common import add_device_flag, at_least
 from genlab.data.photos import PHOTOS, photo_path
 from genlab.errors import ConfigError
-from genlab.images import captioned_grid, fit_zoom, make_grid, save_image
+from genlab.images import make_grid, save_image
 from genlab.invert import measured
 from genlab.invert.measured import Photo
 from genlab.invert_models import (
@@ -126,10 +126,8 @@ def cmd_invert_class(args: argparse.Namespace) -> int:
     for c, name, p0, p1 in zip(classes, pictures.names, pictures.start.tolist(), pictures.probability.tolist()):
         judged = "".join(f"  {judge} {float(q[classes.index(c)]):.4f}" for judge, q in pictures.judged.items())
         print(f"{c:>4} {name:<{width}}  p {p0:.3f} -> {p1:.4f}{judged}")
-    images = zoomed(pictures.images, args.zoom or fit_zoom(pictures.images.shape[-1], min(args.nrow, len(classes))))
-    grid = make_grid(images, nrow=args.nrow) if args.no_captions else \
-        captioned_grid(images, pictures.captions(network.name), nrow=args.nrow)
-    print(save_image(grid, out))
+    print(save_image(figures.class_pictures_grid(pictures, network.name, args.nrow, args.zoom, not args.no_captions),
+                     out))
     return 0
 
 
