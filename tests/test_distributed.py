@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -141,7 +142,8 @@ def test_a_sigkilled_rank_ends_the_job_and_resume_finishes_the_same_run(two_proc
     text = killed.stdout + killed.stderr
     ours = [line for line in text.splitlines() if line.startswith("genlab:")]
     assert len(ours) == 1 and "--resume" in ours[0], killed.stderr[-3000:]
-    assert not [line for line in text.splitlines() if line.strip().startswith("File") and "genlab" in line]
+    # torchrun's own traceback may follow; none from genlab's package (a checkout's path may hold "genlab" too)
+    assert not [line for line in text.splitlines() if re.match(r'\s*File ".*[/\\]genlab[/\\][^"]*"', line)]
     # rank 1 cannot reach epoch 3 before rank 0 committed epoch 1; epoch 2 may or may not have landed
     kept = load_run(out).metrics
     assert [m["epoch"] for m in kept] in ([1], [1, 2])

@@ -118,9 +118,17 @@ def backend_for(device_type: str) -> str:
     return "nccl" if device_type == "cuda" else "gloo"
 
 
+EXIT_WAIT = datetime.timedelta(seconds=10)
+
+
 def leave() -> None:
     """Destroy the process group, if this process joined one (at exit)."""
     if dist.is_available() and dist.is_initialized():
+        try:  # every rank reaches the teardown before any closes its connections (a peer's gloo thread aborts
+            # when the other side vanishes under it); a dead or stuck peer costs at most EXIT_WAIT
+            dist.monitored_barrier(timeout=EXIT_WAIT)
+        except RuntimeError:
+            pass
         dist.destroy_process_group()
 
 
