@@ -17,6 +17,7 @@ from cli_helpers import fails
 from PIL import Image
 
 import genlab.cli.runs
+import genlab.workflow
 from genlab.cli import build_parser, main
 from genlab.cli.common import given
 from genlab.train.plan import plan_run
@@ -318,7 +319,7 @@ def test_ctrl_c_hints_at_resume_only_for_training(monkeypatch, tmp_path, capsys)
         raise KeyboardInterrupt
 
     monkeypatch.setattr(genlab.cli.runs, "cmd_report", interrupted)
-    monkeypatch.setattr(genlab.cli.runs, "train_planned", lambda *a, **k: interrupted(None))
+    monkeypatch.setattr(genlab.workflow, "train_planned", lambda *a, **k: interrupted(None))  # imported when train runs
     assert main(["report", "somewhere"]) == 130
     assert capsys.readouterr().err.strip() == "genlab: interrupted"
     assert main(["train", "vae", "--data", "shapes", "--out", str(tmp_path / "run")]) == 130

@@ -1,9 +1,12 @@
-"""`genlab --help` answers without importing torch; the command's own module loads only when it is named."""
+"""`genlab --help` and every command's --help answer without importing torch; the command's own module loads only
+when it is named."""
 from __future__ import annotations
 
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
@@ -49,3 +52,47 @@ def test_genlab_train_stays_the_function_after_the_subpackage_loads() -> None:
         "from genlab.workflow import train\n"
         "print(genlab.train is train, genlab.TrainConfig is TrainConfig)\n")
     assert out.strip() == "True True"
+
+
+HELP_ARGV = [["train"], ["sample"], ["reconstruct"], ["report"], ["models"], ["data", "list"], ["data", "fetch"],
+             ["convarith", "explain"], ["convarith", "demo"], ["convarith", "animate"], ["invert", "class"],
+             ["invert", "dream"], ["invert", "style"], ["explore", "manifold"], ["explore", "traverse"],
+             ["explore", "attribute"], ["evaluate"], ["serve"]]
+
+
+@pytest.mark.parametrize("argv", HELP_ARGV, ids=" ".join)
+def test_every_command_help_imports_no_torch(argv: list[str]) -> None:
+    """The flags are built from torch-free declarations (model configs, the catalog, option sets), so that each
+    --help answers in a fraction of a second; the help names the command's own flags."""
+    out = in_fresh_python(
+        "import contextlib, io\n"
+        "from genlab.cli import main\n"
+        "buffer = io.StringIO()\n"
+        "with contextlib.redirect_stdout(buffer):\n"
+        "    try:\n"
+        f"        main({[*argv, '--help']!r})\n"
+        "    except SystemExit as stop:\n"
+        "        assert stop.code == 0\n"
+        "print('torch' in sys.modules, '--help' in buffer.getvalue(), len(buffer.getvalue().splitlines()))\n")
+    imported, has_help, lines = out.split()
+    assert (imported, has_help) == ("False", "True") and int(lines) > 3, out
+
+
+def test_train_help_lists_every_model_and_its_flags() -> None:
+    """The torch-free catalog gives train --help what the registry gives a training: every model, every flag."""
+    out = in_fresh_python(
+        "import contextlib, io\n"
+        "from genlab.cli import main\n"
+        "buffer = io.StringIO()\n"
+        "with contextlib.redirect_stdout(buffer):\n"
+        "    try:\n"
+        "        main(['train', '--help'])\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "text = ' '.join(buffer.getvalue().split())\n"
+        "from genlab.models.registry import MODELS\n"
+        "import dataclasses\n"
+        "flags = {'--' + f.name.replace('_', '-') for s in MODELS.values() for f in dataclasses.fields(s.config_cls)}\n"
+        "flags -= {'--image-shape', '--n-classes'}\n"
+        "print(sorted(m for m in MODELS if m not in text), sorted(f for f in flags if f not in text))\n")
+    assert out.strip() == "[] []"

@@ -10,10 +10,10 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "genlab"
 LAYERS = {
     "genlab.errors": 0, "genlab.version": 0, "genlab.data": 0, "genlab.nn": 0, "genlab.losses": 0,
     "genlab.convarith": 0, "genlab.convarith_pictures": 0, "genlab.images": 0, "genlab.files": 0,
-    "genlab.plugins": 0,
+    "genlab.plugins": 0, "genlab.shapes": 0,
     "genlab.models": 1,
     "genlab.train": 2, "genlab.latent": 2, "genlab.metrics": 2, "genlab.evaluation": 2, "genlab.invert": 2,
-    "genlab.invert_models": 2,
+    "genlab.invert_models": 2, "genlab.options": 2,
     "genlab.figures": 3, "genlab.report": 3, "genlab.serve": 3, "genlab.tables": 3, "genlab.workflow": 3,
     "genlab.cli": 4, "genlab.__main__": 4,
 }

@@ -172,7 +172,7 @@ def test_the_report_names_the_explorer_command_for_latent_models_only(runs) -> N
 
 
 def test_ctrl_c_stops_the_explorer_cleanly(runs, monkeypatch, capsys) -> None:
-    import genlab.cli.serve
+    import genlab.serve.server
 
     class Stopped:
         server_address = ("127.0.0.1", 8765)
@@ -184,7 +184,7 @@ def test_ctrl_c_stops_the_explorer_cleanly(runs, monkeypatch, capsys) -> None:
         def server_close(self):
             Stopped.closed = True
 
-    monkeypatch.setattr(genlab.cli.serve, "make_server", lambda *args: Stopped())
+    monkeypatch.setattr(genlab.serve.server, "make_server", lambda *args: Stopped())
     assert main(["serve", str(runs["vae"])]) == 0  # Ctrl-C is how it is meant to stop
     assert Stopped.closed and "stopped" in capsys.readouterr().out
 
@@ -285,7 +285,8 @@ def test_png_and_jpeg_uploads_are_encoded(vae, format) -> None:
 
 
 def test_binding_beyond_loopback_warns_that_there_is_no_authentication(runs, monkeypatch, capsys) -> None:
-    import genlab.cli.serve
+    import genlab.serve.api
+    import genlab.serve.server
 
     class Stopped:
         def __init__(self, host: str) -> None:
@@ -298,8 +299,8 @@ def test_binding_beyond_loopback_warns_that_there_is_no_authentication(runs, mon
             pass
 
     for host, warned in (("0.0.0.0", True), ("127.0.0.1", False)):
-        monkeypatch.setattr(genlab.cli.serve, "Explorer", lambda run, data_dir: None)  # the data need not load
-        monkeypatch.setattr(genlab.cli.serve, "make_server", lambda explorer, h, port: Stopped(h))
+        monkeypatch.setattr(genlab.serve.api, "Explorer", lambda run, data_dir: None)  # the data need not load
+        monkeypatch.setattr(genlab.serve.server, "make_server", lambda explorer, h, port: Stopped(h))
         assert main(["serve", str(runs["vae"]), "--host", host]) == 0
         err = capsys.readouterr().err
         assert ("no authentication" in err) == warned and len(err.strip().splitlines()) == int(warned), err

@@ -12,7 +12,6 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +22,11 @@ from genlab import metrics
 from genlab.data.dataset import Dataset
 from genlab.errors import ConfigError, RunError
 from genlab.latent import encode_means
-from genlab.models.config import Config, option
 from genlab.models.contract import VAE, AutoEncoder, Classifier, Generative
 from genlab.models.registry import create_model, data_fields
 from genlab.nn import module_device
 from genlab.files import atomic_write_text
+from genlab.options import EvaluationOptions
 from genlab.train.config import TrainConfig
 from genlab.train.distributed import World, from_rank_zero, launched_world_size, sharded
 from genlab.train.run import Run, RunRecord, load_run, read_metrics
@@ -42,33 +41,6 @@ Log = Callable[[str], None]
 
 def log_to_stderr(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
-
-
-@dataclass(frozen=True)
-class EvaluationOptions(Config):
-    """What `evaluate_run` measures and on how much data."""
-
-    k: int = option(1000, "importance samples per image for the IWAE NLL", high=1_000_000)
-    test_images: int | None = option(None, "use the first N test images for every metric (default all)",
-                                     high=10**9)
-    nll_images: int | None = option(None, "estimate the IWAE NLL on the first N of them (default all)", high=10**9)
-    fid_samples: int = option(10000, "model samples for the Fréchet distance", high=10_000_000)
-    skip_fid: bool = option(False, "skip the Fréchet distances (no classifier needed)")
-    classifier: str | None = option(None, "classifier run for the features (default: one trained once per dataset, "
-                                          "cached under $GENLAB_CACHE or ~/.cache/genlab)")
-    probe_train: int | None = option(None, "training images for the linear probes (default all)", high=10**9)
-    seed: int = option(0, "seeds posterior and model samples", low=0, high=2**63 - 1)
-    max_decodes: int = option(metrics.MAX_DECODES, "codes decoded per pass of the NLL estimate: bounds memory",
-                              high=10**9)
-
-    def __post_init__(self) -> None:
-        checks = {"k": (self.k, 1), "--test-images": (self.test_images, 1), "--nll-images": (self.nll_images, 1),
-                  "--fid-samples": (self.fid_samples, 2), "--probe-train": (self.probe_train, 2),
-                  "--max-decodes": (self.max_decodes, 1)}
-        for name, (value, least) in checks.items():
-            if value is not None and value < least:
-                raise ConfigError(f"{name} must be >= {least}, got {value}"
-                                  + ("; k = 1 gives the ELBO, 1000 is the usual choice" if name == "k" else ""))
 
 
 # ---------------------------------------------------------------- the cached classifier

@@ -22,11 +22,11 @@ from genlab.images import GridLabels, atomic_save, captioned_grid, fit_zoom, lab
 from genlab.invert.measured import ClassPictures
 from genlab.models.contract import GAN, VAE, AutoEncoder, Generative
 from genlab.nn import module_device
+from genlab.options import MAX_DEFAULT_TRAVERSAL_ROWS
 from genlab.train.run import Run
 
 EXPLORE_DIR = Path("images") / "explore"  # under the run directory, where the report finds figures
 CAPTION_KEY = "Description"               # the PNG text chunk that carries a figure's caption
-MAX_DEFAULT_TRAVERSAL_ROWS = 10           # a 100-d DCGAN would otherwise make a 100-row picture
 
 
 @dataclass(frozen=True)

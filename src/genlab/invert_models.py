@@ -17,6 +17,7 @@ from genlab.data.shapes import CLASSES as SHAPES_CLASSES
 from genlab.errors import ConfigError, RunError
 from genlab.models.contract import Classifier
 from genlab.models.efficientnet import LITE, EfficientNetLite, load_efficientnet_lite, stage_ends
+from genlab.options import NETWORK_HELP, WEIGHT_FILES
 from genlab.train.run import load_run
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)  # the statistics torchvision's ImageNet weights were trained with
@@ -27,11 +28,6 @@ VGG_LAYOUTS: dict[str, tuple[int | str, ...]] = {
     "vgg19": (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M",
               512, 512, 512, 512, "M"),
 }
-WEIGHT_FILES = {"vgg16": "vgg16-397923af.pth", "vgg19": "vgg19-dcbb9e9d.pth",
-                "googlenet": "googlenet-1378be20.pth"}  # torchvision's names in its download cache
-NETWORK_HELP = ("efficientnet-lite0, efficientnet-lite1, efficientnet-lite2, vgg-random, vgg16, vgg19, googlenet, "
-                "or a classifier run directory")
-DEFAULT_NETWORK = "efficientnet-lite0"
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,8 @@ from genlab import losses
 from genlab.data.batches import iter_ordered
 from genlab.errors import ConfigError
 from genlab.nn import module_device
+from genlab.options import MAX_DECODES
 
-MAX_DECODES = 2 ** 15  # decoder evaluations per forward pass in the IWAE estimate: bounds memory
 FID_WEIGHTS = "pt_inception-2015-12-05-6726825d.pth"  # pytorch-fid's port of the TF FID Inception weights
 
 

@@ -10,6 +10,11 @@ MODELS_GROUP = "genlab.models"
 DATASETS_GROUP = "genlab.datasets"
 
 
+def has_entry_points(group: str) -> bool:
+    """Whether any installed package declares an entry point in `group` (nothing is imported to find out)."""
+    return bool(entry_points(group=group))
+
+
 def entry_point_objects(group: str) -> list[tuple[str, Any]]:
     """(name, loaded object) for each entry point of `group`; a broken one is named on stderr and skipped."""
     found = []

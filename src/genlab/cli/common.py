@@ -7,11 +7,16 @@ import sys
 import types
 import typing
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from genlab.errors import ConfigError
 from genlab.models.config import field_types
-from genlab.train.run import WEIGHT_CHOICES, Run, load_run
+from genlab.train.config import WEIGHT_CHOICES
+
+if TYPE_CHECKING:
+    import torch
+
+    from genlab.train.run import Run
 
 MAX_IMAGES = 10_000  # images one picture command draws: a grid past this is a typo, not a figure
 
@@ -85,6 +90,8 @@ def add_weights_flag(parser: argparse.ArgumentParser) -> None:
 
 def open_trained_run(args: argparse.Namespace, device: str | torch.device = "cpu") -> Run:
     """load_run with --weights, saying on stderr which weights a run with a validation split uses."""
+    from genlab.train.run import load_run
+
     run = load_run(args.run, device, args.weights)
     note = run.weights_note()
     if note:

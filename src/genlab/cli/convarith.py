@@ -4,18 +4,21 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from genlab import convarith, convarith_pictures
 from genlab.cli.commands import COMMANDS
 from genlab.cli.common import add_zoom_flag, at_least, check_zoom
-from genlab.images import load_image, save_gif, save_png
 
 
 def cmd_convarith_explain(args: argparse.Namespace) -> int:
+    from genlab import convarith
+
     print(convarith.explain(args.i, args.k, args.s, args.p, args.output_padding, args.d))
     return 0
 
 
 def cmd_convarith_demo(args: argparse.Namespace) -> int:
+    from genlab import convarith_pictures
+    from genlab.images import load_image, save_png
+
     at_least("--size", args.size, 8)
     check_zoom(args)
     image = load_image(args.image, size=args.size).float() / 255
@@ -25,6 +28,9 @@ def cmd_convarith_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_convarith_animate(args: argparse.Namespace) -> int:
+    from genlab import convarith, convarith_pictures
+    from genlab.images import save_gif
+
     o = convarith.conv_output_size(args.i, args.k, args.s, args.p, args.d)  # checks the numbers first
     a = args.output_padding
     if a is None:

@@ -5,10 +5,11 @@ import argparse
 
 from genlab.cli.commands import COMMANDS
 from genlab.cli.common import add_data_flags
-from genlab.data.catalog import fetch_dataset, list_datasets
 
 
 def cmd_data_list(args: argparse.Namespace) -> int:
+    from genlab.data.catalog import list_datasets
+
     for status in list_datasets(args.data_dir):
         print(f"{status.name:<14} {'found  ' if status.available else 'missing'}  {status.detail}")
     print("folder:PATH    a folder of PNG/JPEG images (sub-folders become labels)")
@@ -16,6 +17,8 @@ def cmd_data_list(args: argparse.Namespace) -> int:
 
 
 def cmd_data_fetch(args: argparse.Namespace) -> int:
+    from genlab.data.catalog import fetch_dataset
+
     print(fetch_dataset(args.name, args.data_dir))
     return 0
 

@@ -6,14 +6,16 @@ import sys
 
 from genlab.cli.commands import COMMANDS
 from genlab.cli.common import add_config_flags, add_data_flags, add_device_flag, add_weights_flag, given
-from genlab.evaluation import EvaluationOptions, evaluate_run, load_everywhere, log_to_stderr, write_evaluation
-from genlab.report import write_report
-from genlab.tables import evaluation_rows, format_table
-from genlab.train import distributed
-from genlab.train.trainer import resolve_device
+from genlab.options import EvaluationOptions
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from genlab.evaluation import evaluate_run, load_everywhere, log_to_stderr, write_evaluation
+    from genlab.report import write_report
+    from genlab.tables import evaluation_rows, format_table
+    from genlab.train import distributed
+    from genlab.train.trainer import resolve_device
+
     options = EvaluationOptions.from_dict(given(args, "evaluation"))
     device = resolve_device(args.device)
     world = distributed.join(device)  # under torchrun the expensive estimates are sharded over the ranks

@@ -2,9 +2,7 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 
-from genlab import figures
 from genlab.cli.commands import COMMANDS
 from genlab.cli.common import (
     add_data_flags,
@@ -15,17 +13,20 @@ from genlab.cli.common import (
     check_zoom,
     open_trained_run,
 )
-from genlab.figures import MAX_DEFAULT_TRAVERSAL_ROWS, LabelledFigure
-from genlab.train.trainer import resolve_device
+from genlab.options import MAX_DEFAULT_TRAVERSAL_ROWS
 
 
-def write(args: argparse.Namespace, make: Callable[..., LabelledFigure], **options: object) -> int:
-    """Load RUN, make the figure from the options, save it (to --out or RUN/images/explore/), print its path."""
+def write(args: argparse.Namespace, make: str, **options: object) -> int:
+    """Load RUN, make the figure (the function of genlab.figures named `make`) from the options, save it (to --out
+    or RUN/images/explore/), print its path."""
+    from genlab import figures
+    from genlab.train.trainer import resolve_device
+
     check_zoom(args)
     if getattr(args, "zoom", None) is not None:
         options["zoom"] = args.zoom
     run = open_trained_run(args, resolve_device(args.device))
-    figure = make(run, **options, data_dir=args.data_dir)
+    figure = getattr(figures, make)(run, **options, data_dir=args.data_dir)
     print(figures.save_figure(figure, run.path, args.out))
     return 0
 
@@ -36,40 +37,40 @@ def optional_range(values: list[float] | None) -> tuple[float, float] | None:
 
 def cmd_manifold(args: argparse.Namespace) -> int:
     at_least("-n", args.n, 2)
-    return write(args, figures.manifold_figure, n=args.n, dims=tuple(args.dims),
+    return write(args, "manifold_figure", n=args.n, dims=tuple(args.dims),
                  value_range=optional_range(args.range), index=args.index)
 
 
 def cmd_neighbourhood(args: argparse.Namespace) -> int:
     at_least("-n", args.n, 2)
     at_least("--std", args.std, 0)
-    return write(args, figures.neighbourhood_figure, n=args.n, dims=tuple(args.dims), std=args.std,
+    return write(args, "neighbourhood_figure", n=args.n, dims=tuple(args.dims), std=args.std,
                  index=args.index, seed=args.seed)
 
 
 def cmd_traverse(args: argparse.Namespace) -> int:
     at_least("-n", args.n, 2)
-    return write(args, figures.traversal_figure, dims=args.dims, n=args.n, value_range=tuple(args.range),
+    return write(args, "traversal_figure", dims=args.dims, n=args.n, value_range=tuple(args.range),
                  index=args.index)
 
 
 def cmd_interpolate(args: argparse.Namespace) -> int:
     at_least("-n", args.n, 2)
     at_least("--pairs", args.pairs, 1)
-    return write(args, figures.interpolation_figure, indices=args.indices, pairs=args.pairs, n=args.n,
+    return write(args, "interpolation_figure", indices=args.indices, pairs=args.pairs, n=args.n,
                  spherical=args.spherical, seed=args.seed)
 
 
 def cmd_attribute(args: argparse.Namespace) -> int:
     at_least("-n", args.n, 1)
     at_least("--steps", args.steps, 2)
-    return write(args, figures.attribute_figure, from_class=args.from_class, to_class=args.to_class,
+    return write(args, "attribute_figure", from_class=args.from_class, to_class=args.to_class,
                  strength=args.strength, steps=args.steps, n=args.n)
 
 
 def cmd_scatter(args: argparse.Namespace) -> int:
     at_least("--test-images", args.test_images, 2)
-    return write(args, figures.scatter_figure, n_images=args.test_images)
+    return write(args, "scatter_figure", n_images=args.test_images)
 
 
 # ---------------------------------------------------------------- flags

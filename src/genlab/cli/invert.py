@@ -5,27 +5,20 @@ import argparse
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch.nn.functional as F
-from torch import Tensor
-
-from genlab import figures, invert
 from genlab.cli.commands import COMMANDS
 from genlab.cli.common import add_device_flag, at_least
 from genlab.data.photos import PHOTOS, photo_path
 from genlab.errors import ConfigError
-from genlab.images import make_grid, save_image
-from genlab.invert import measured
-from genlab.invert.measured import Photo
-from genlab.invert_models import (
-    DEFAULT_NETWORK,
-    NETWORK_HELP,
-    WEIGHT_FILES,
-    Network,
-    layer_table,
-    load_network,
-)
-from genlab.train.trainer import resolve_device
+from genlab.options import DEFAULT_NETWORK, NETWORK_HELP, RECIPES, WEIGHT_FILES
+
+if TYPE_CHECKING:
+    from torch import Tensor
+
+    from genlab.invert import OnStep
+    from genlab.invert.measured import Photo
+    from genlab.invert_models import Network
 
 MAX_DEFAULT_CLASSES = 64  # above this (ImageNet's 1000) the classes must be chosen with --class
 MAX_SIDE = 1024  # a photo's longest side is scaled down to --size, never above this
@@ -33,10 +26,15 @@ DREAM_STEPS = 150
 
 
 def open_network(args: argparse.Namespace, spec: str) -> Network:
+    from genlab.invert_models import load_network
+    from genlab.train.trainer import resolve_device
+
     return load_network(spec, args.weights, args.seed, resolve_device(args.device))
 
 
 def print_layers(network: Network) -> int:
+    from genlab.invert_models import layer_table
+
     size = network.size or (network.preview_size, network.preview_size)
     rows = layer_table(network)
     width = max(len(name) for name, _, _ in rows)
@@ -65,11 +63,15 @@ def output_path(args: argparse.Namespace) -> Path:
 
 
 def zoomed(images: Tensor, zoom: int) -> Tensor:
+    import torch.nn.functional as F
+
     return images if zoom == 1 else F.interpolate(images, scale_factor=zoom, mode="nearest")
 
 
-def step_saver(out: Path, every: int, to_png: Callable[[Tensor], Tensor]) -> invert.OnStep | None:
+def step_saver(out: Path, every: int, to_png: Callable[[Tensor], Tensor]) -> OnStep | None:
     """on_step that writes OUT-0010.png, OUT-0020.png, ... (OUT's suffix) every `every` steps; None for 0."""
+    from genlab.images import save_image
+
     if every == 0:
         return None
 
@@ -94,6 +96,8 @@ def default_jitter(jitter: int | None, side: int) -> int:
 
 def recipe_options(args: argparse.Namespace, network: Network, side: int) -> dict:
     """The chosen recipe's settings: the library's defaults for this network, then the flags given."""
+    from genlab.invert import measured
+
     recipe = args.recipe or measured.default_recipe(network)
     options = measured.recipe_defaults(network, recipe)
     given = {"steps": args.steps, "lr": args.lr}
@@ -110,6 +114,10 @@ def print_notes(photo: Photo) -> Tensor:
 
 
 def cmd_invert_class(args: argparse.Namespace) -> int:
+    from genlab import figures
+    from genlab.images import make_grid, save_image
+    from genlab.invert import measured
+
     out = output_path(args)
     network = open_network(args, args.model)
     if args.list_layers:
@@ -140,6 +148,10 @@ def image_argument(given: str | None, photo: str | None, what: str, flag: str) -
 
 
 def cmd_invert_dream(args: argparse.Namespace) -> int:
+    from genlab import invert
+    from genlab.images import save_image
+    from genlab.invert import measured
+
     out = output_path(args)
     network = open_network(args, args.model)
     if args.list_layers:
@@ -160,6 +172,10 @@ def cmd_invert_dream(args: argparse.Namespace) -> int:
 
 
 def cmd_invert_style(args: argparse.Namespace) -> int:
+    from genlab import invert
+    from genlab.images import save_image
+    from genlab.invert import measured
+
     out = output_path(args)
     network = open_network(args, args.model)
     if args.list_layers:
@@ -232,7 +248,7 @@ def register_class(actions: argparse._SubParsersAction) -> None:
     q.add_argument("--class", "--classes", dest="classes", nargs="+", metavar="C",
                    help="class names or numbers, e.g. --class tarantula 967 'garden spider' (default: all classes "
                         f"of a classifier with at most {MAX_DEFAULT_CLASSES})")
-    q.add_argument("--recipe", choices=measured.RECIPES, help="default: robust, or seeds for a grayscale "
+    q.add_argument("--recipe", choices=RECIPES, help="default: robust, or seeds for a grayscale "
                                                               "classifier run")
     q.add_argument("--judge", nargs="+", metavar="MODEL", help="also print the probability these networks give "
                                                                "each picture's class, e.g. efficientnet-lite2")

@@ -4,7 +4,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import shlex
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from genlab.cli.commands import COMMANDS
 from genlab.cli.common import (
@@ -20,20 +22,31 @@ from genlab.cli.common import (
     in_range,
     open_trained_run,
 )
-from genlab import figures
 from genlab.errors import ConfigError, RunError
-from genlab.images import save_image
+from genlab.models.catalog import CATALOG, SET_FROM_DATA
 from genlab.models.config import field_types
-from genlab.models.contract import AutoEncoder
-from genlab.models.registry import MODELS, model_names
-from genlab.report import write_report
-from genlab.train import distributed
+from genlab.plugins import MODELS_GROUP, has_entry_points
 from genlab.train.config import TrainConfig
-from genlab.train.plan import SET_FROM_DATA, RunPlan, plan_run
-from genlab.train.trainer import resolve_device
-from genlab.workflow import train_planned
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from genlab.models.catalog import Entry
+    from genlab.train.plan import RunPlan
 
 TUNED_TRAIN_FLAGS = ("lr", "beta1", "batch_size")  # defaults come from the model's registry entry
+
+
+def known_models() -> Mapping[str, Entry]:
+    """Every model by name, as the flags and `genlab models` need it: the built-in catalog (no torch), unless
+    models were added, by installed packages' entry points or by register_model in this process (which imported
+    the registry): then the full registry, theirs included."""
+    if "genlab.models.registry" not in sys.modules and not has_entry_points(MODELS_GROUP):
+        return CATALOG
+    from genlab.models.registry import MODELS, load_entry_points
+
+    load_entry_points()
+    return MODELS
 
 
 def add_model_flags(parser: argparse.ArgumentParser) -> None:
@@ -41,9 +54,10 @@ def add_model_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("model options (defaults depend on the model: see `genlab models -v`)")
     owners: dict[str, list[str]] = {}
     fields: dict[str, tuple[dataclasses.Field, object]] = {}
-    names = model_names()
+    models = known_models()
+    names = list(models)
     for name in names:
-        config_cls = MODELS[name].config_cls
+        config_cls = models[name].config_cls
         for field in dataclasses.fields(config_cls):
             if field.name not in SET_FROM_DATA:
                 fields.setdefault(field.name, (field, field_types(config_cls)[field.name]))
@@ -56,12 +70,16 @@ def add_model_flags(parser: argparse.ArgumentParser) -> None:
 
 def tuned_help(name: str, what: str) -> str:
     """'Adam learning rate (default 0.001; dcgan 0.0002)': TrainConfig's default, then the models that differ."""
-    special = [f"{model} {spec.train_defaults[name]}" for model, spec in MODELS.items() if name in spec.train_defaults]
+    special = [f"{model} {spec.train_defaults[name]}" for model, spec in known_models().items()
+               if name in spec.train_defaults]
     default = getattr(TrainConfig(), name)
     return f"{what} (default {default}" + (f"; {', '.join(special)})" if special else ")")
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from genlab.train import distributed
+    from genlab.workflow import train_planned
+
     if args.out is not None and not args.out.strip():
         raise ConfigError("--out is empty; give a run directory, or leave --out out for runs/MODEL-DATA")
     data_flags = {"spec": args.data, "data_dir": args.data_dir, "image_size": args.image_size,
@@ -78,6 +96,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def plan_train(args: argparse.Namespace, data_flags: dict) -> tuple[RunPlan, Path]:
     """The run's settings and its directory: flags over --config or the resumed run's own config.json."""
+    from genlab.train.plan import plan_run
+
     resume_dir = Path(args.out) if args.resume and args.out else None
     plan = plan_run(args.model, given(args, "model"), data_flags, given(args, "train"), args.config, resume_dir)
     out = Path(args.out) if args.out else plan.default_out()
@@ -87,6 +107,10 @@ def plan_train(args: argparse.Namespace, data_flags: dict) -> tuple[RunPlan, Pat
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
+    from genlab import figures
+    from genlab.images import save_image
+    from genlab.train.trainer import resolve_device
+
     in_range("-n", args.n, 1, MAX_IMAGES)
     in_range("--nrow", args.nrow, 1, MAX_IMAGES)
     check_zoom(args)
@@ -97,6 +121,11 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_reconstruct(args: argparse.Namespace) -> int:
+    from genlab import figures
+    from genlab.images import save_image
+    from genlab.models.contract import AutoEncoder
+    from genlab.train.trainer import resolve_device
+
     in_range("-n", args.n, 1, MAX_IMAGES)
     check_zoom(args)
     run = open_trained_run(args, resolve_device(args.device))
@@ -109,14 +138,16 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from genlab.report import write_report
+
     print(write_report(args.run))
     return 0
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    names = model_names()
-    width = max(map(len, names))
-    for name, spec in ((name, MODELS[name]) for name in names):
+    models = known_models()
+    width = max(map(len, models))
+    for name, spec in models.items():
         print(f"{name:<{width}}  {spec.description}")
         if args.verbose:
             config = spec.config_cls.from_dict({**spec.config_cls().to_dict(), **spec.defaults})
@@ -130,7 +161,7 @@ def register(commands: argparse._SubParsersAction) -> None:
                                         "state.pt, metrics.jsonl, images/ and report.html into --out. "
                                         "With --config, a run's config.json (or a JSON/YAML file in its shape) "
                                         "gives every setting; flags given beside it override its values.")
-    p.add_argument("model", metavar="MODEL", nargs="?", help=f"one of {', '.join(model_names())} "
+    p.add_argument("model", metavar="MODEL", nargs="?", help=f"one of {', '.join(known_models())} "
                                                              f"(optional with --config)")
     p.add_argument("--config", metavar="FILE", help="repeat or vary a run: its config.json, or a JSON/YAML file "
                                                     "with model, model_config, data and train entries")

@@ -7,11 +7,12 @@ import sys
 from genlab.cli.commands import COMMANDS
 from genlab.cli.common import add_data_flags, add_weights_flag, open_trained_run
 from genlab.errors import ConfigError
-from genlab.serve.api import Explorer
-from genlab.serve.server import is_loopback, make_server
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from genlab.serve.api import Explorer
+    from genlab.serve.server import is_loopback, make_server
+
     if not 0 <= args.port <= 65535:
         raise ConfigError(f"--port must be 0..65535 (0 picks a free port), got {args.port}")
     explorer = Explorer(open_trained_run(args), args.data_dir)

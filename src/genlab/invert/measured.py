@@ -21,8 +21,8 @@ from genlab.invert.ascent import OnStep, activation_norm, class_probabilities, c
 from genlab.invert.robust import FourierImage, robust_class_visualization
 from genlab.invert.style import StyleResult, style_losses, style_targets, style_transfer
 from genlab.invert_models import Network
+from genlab.options import RECIPES
 
-RECIPES = ("robust", "seeds")
 
 
 # -- photographs ----------------------------------------------------------------------------------------------

@@ -14,12 +14,13 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from genlab.errors import ConfigError
-from genlab.models.autoencoder import AE, AEConfig
-from genlab.models.classifier import Classifier, ClassifierConfig
+from genlab.models.autoencoder import AE
+from genlab.models.catalog import CATALOG
+from genlab.models.classifier import Classifier
 from genlab.models.config import Config
-from genlab.models.dcgan import DCGAN, DCGANConfig
-from genlab.models.hvae import HVAE, HVAEConfig
-from genlab.models.vae import VAE, VAEConfig
+from genlab.models.dcgan import DCGAN
+from genlab.models.hvae import HVAE
+from genlab.models.vae import VAE
 from genlab.plugins import MODELS_GROUP, entry_point_objects
 
 
@@ -31,47 +32,8 @@ class ModelSpec(NamedTuple):
     train_defaults: Mapping[str, Any] = MappingProxyType({})  # TrainConfig fields the model prefers (flags win)
 
 
-DCGAN_TRAINING = {"lr": 2e-4, "beta1": 0.5, "batch_size": 64}  # Radford et al. 2016
-PROTOCOL_MLP = {"gated": True, "hidden": (300, 300), "latent_dim": 40}  # the VampPrior paper's MLP VAEs
-
-MODELS: dict[str, ModelSpec] = {
-    "vae": ModelSpec(VAE, VAEConfig, {}, "MLP VAE 784-400-20, Bernoulli decoder (the standard tutorial model)"),
-    "conv-vae": ModelSpec(VAE, VAEConfig, {"arch": "conv"},
-                          "conv VAE: two 5x5 stride-2 convs (16, 32), 20-d latent, transposed-conv decoder"),
-    "vae-bn": ModelSpec(VAE, VAEConfig, {"hidden": (512, 512, 512), "batch_norm": True, "latent_dim": 2},
-                        "MLP VAE, three 512-unit layers with batch norm + ReLU, 2-d latent (for manifold plots)"),
-    "conv-vae-4x4": ModelSpec(VAE, VAEConfig, {"arch": "conv", "conv_channels": (32, 64), "kernel_size": 4,
-                                               "conv_padding": "valid"},
-                              "lecture conv VAE: 4x4 stride-2 convs (32, 64) to 64x5x5, 20-d latent, "
-                              "transposed convs (5x5, 4x4) back; batch 64", {"batch_size": 64}),
-    "beta-vae": ModelSpec(VAE, VAEConfig, {"beta": 4.0},
-                          "beta-VAE (Higgins et al. 2017): the MLP VAE with KL weight beta = 4"),
-    "iwae": ModelSpec(VAE, VAEConfig, {"k": 5},
-                      "importance-weighted autoencoder (Burda et al. 2016): the MLP VAE trained on the k = 5 bound"),
-    "vamp-vae": ModelSpec(VAE, VAEConfig, {**PROTOCOL_MLP, "prior": "vamp"},
-                          "VampPrior VAE (Tomczak & Welling 2018): gated MLP 784-300-300-40, p(z) a mixture of "
-                          "the posteriors at 500 learned pseudo-inputs"),
-    "hvae": ModelSpec(HVAE, HVAEConfig, {},
-                      "two-level hierarchical VAE (Tomczak & Welling 2018): gated 300-unit MLPs, z1 and z2 of 40 "
-                      "dims; --prior vamp for a VampPrior on z2"),
-    "ae": ModelSpec(AE, AEConfig, {}, "MLP autoencoder 784-128-64-12-3 with a mirrored decoder, MSE loss"),
-    "conv-ae": ModelSpec(AE, AEConfig, {"arch": "conv", "latent_dim": 16},
-                         "conv autoencoder: two 5x5 stride-2 convs (16, 32) to a 16-d code, MSE loss"),
-    "deep-ae": ModelSpec(AE, AEConfig, {"hidden": (512, 256, 128, 64), "latent_dim": 32},
-                         "deep MLP autoencoder 784-512-256-128-64-32, five layers each side, MSE loss"),
-    "denoising-ae": ModelSpec(AE, AEConfig, {"hidden": (256, 128), "latent_dim": 32, "corruption": "gaussian",
-                                             "corruption_level": 0.3},
-                              "denoising autoencoder 784-256-128-32: rebuilds clean images from inputs with "
-                              "Gaussian noise (std 0.3)"),
-    "contractive-ae": ModelSpec(AE, AEConfig, {"hidden": (), "latent_dim": 64, "code_activation": "sigmoid",
-                                               "contractive": 0.1},
-                                "contractive autoencoder (Rifai et al. 2011): one sigmoid layer of 64 units, "
-                                "lambda ||dh/dx||^2 = 0.1"),
-    "dcgan": ModelSpec(DCGAN, DCGANConfig, {}, "DCGAN (Radford et al. 2016): z of 100 dims, transposed-conv "
-                       "generator, conv discriminator; 28, 32 or 64 pixels", DCGAN_TRAINING),
-    "classifier": ModelSpec(Classifier, ClassifierConfig, {},
-                            "small CNN classifier (two conv blocks, 128-d features): for metrics and inversion"),
-}
+CLASSES: dict[str, type[nn.Module]] = {"AE": AE, "VAE": VAE, "HVAE": HVAE, "DCGAN": DCGAN, "Classifier": Classifier}
+MODELS: dict[str, ModelSpec] = {name: ModelSpec(CLASSES[e.cls], *e[1:]) for name, e in CATALOG.items()}
 
 
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")

@@ -15,6 +15,9 @@ MAX_SEED = 2**63 - 1
 EXECUTION_FIELDS = ("epochs", "max_steps", "lr", "device", "compile", "channels_last", "sync_bn")
 
 
+WEIGHT_CHOICES = ("best", "last")  # the weights a run keeps: of the best validation loss, of the last epoch
+
+
 @dataclass(frozen=True)
 class TrainConfig(Config):
     epochs: int = option(10, "epochs to train", low=1, high=1_000_000)

@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from genlab.errors import ConfigError, GenlabError, RunError
+from genlab.models.catalog import SET_FROM_DATA
 from genlab.models.registry import make_config, model_spec
 from genlab.train.config import TrainConfig
 from genlab.train.run import CONFIG_FILE, check_data_spec, read_user_config
 
 DATA_FIELDS = ("spec", "data_dir", "image_size", "channels")
-SET_FROM_DATA = ("image_shape", "n_classes")  # model fields a dataset decides, never a file or a flag
 DEFAULT_DATA = "fashion-mnist"
 
 

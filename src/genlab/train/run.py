@@ -29,7 +29,7 @@ from genlab.errors import ConfigError, GenlabError, RunError
 from genlab.files import atomic_write_text, fsync_dir, remove_leftovers, write_failure
 from genlab.models.config import Config, option
 from genlab.models.registry import build_model, model_spec
-from genlab.train.config import TrainConfig
+from genlab.train.config import WEIGHT_CHOICES, TrainConfig
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -38,7 +38,6 @@ METRICS_FILE = "metrics.jsonl"
 BEST_WEIGHTS_FILE = "best.safetensors"  # the weights of the best validation loss so far (runs with --val-images)
 EPOCH_FILES = (WEIGHTS_FILE, STATE_FILE, METRICS_FILE, CONFIG_FILE, BEST_WEIGHTS_FILE)  # committed together
 # (config.json when a resumed run's record changed, best.safetensors when the epoch set a new best)
-WEIGHT_CHOICES = ("best", "last")
 COMMIT_DIR = ".commit"
 STAGING_PREFIX = ".staging-"
 RUN_FORMAT = 2
