@@ -100,6 +100,23 @@ def test_l2_pulls_towards_zero_and_blur_smooths() -> None:
     torch.testing.assert_close(invert.gaussian_blur(torch.full((1, 1, 6, 6), 0.3), 2.0), torch.full((1, 1, 6, 6), 0.3))
 
 
+def test_the_step_falls_along_a_half_cosine_and_the_blur_stops_at_blur_until() -> None:
+    assert [invert.cosine_decay(1.0, 0.1, step, 5) for step in (0, 2, 4)] == pytest.approx([1.0, 0.55, 0.1])
+    network = tiny_network()
+    start = invert.noise_images(1, 1, (16, 16), seed=0)
+    frames = [start]
+    invert.class_visualization(network.logits, [0], start, steps=6, lr=0.05, final_lr_fraction=0.1, jitter=0,
+                               blur_every=0, clip=False, on_step=lambda step, x: frames.append(x))
+    moved = [(b - a).pow(2).mean().sqrt().item() for a, b in zip(frames, frames[1:])]  # RMS of each step
+    assert moved == pytest.approx([invert.cosine_decay(0.05, 0.005, step, 6) for step in range(6)], rel=1e-4)
+    common = dict(steps=12, lr=0.05, jitter=0, blur_every=2)
+    unblurred = invert.class_visualization(network.logits, [0], start, **{**common, "blur_every": 0})
+    torch.testing.assert_close(invert.class_visualization(network.logits, [0], start, blur_until=0.0, **common),
+                               unblurred)
+    assert not torch.allclose(invert.class_visualization(network.logits, [0], start, blur_until=0.5, **common),
+                              unblurred)
+
+
 def test_deep_dream_raises_the_layer_norm() -> None:
     network = tiny_network(channels=3)
     image = invert.noise_images(1, 3, (24, 20), seed=3, spread=0.2)
@@ -136,7 +153,8 @@ def test_bad_numbers_are_config_errors() -> None:
     network = tiny_network()
     start = torch.rand(1, 1, 8, 8)
     for kwargs, needle in (({"steps": 0}, "steps"), ({"lr": -1.0}, "learning rate"), ({"jitter": -1}, "jitter"),
-                           ({"blur_sigma": 0.0}, "blur")):
+                           ({"blur_sigma": 0.0}, "blur"), ({"final_lr_fraction": 0.0}, "final_lr_fraction"),
+                           ({"blur_until": 1.5}, "blur_until")):
         with pytest.raises(ConfigError, match=needle):
             invert.class_visualization(network.logits, [0], start, **kwargs)
     with pytest.raises(ConfigError, match="octaves"):
@@ -280,6 +298,8 @@ def test_cli_bad_inputs_end_in_one_line(classifier_run, pictures, tmp_path, monk
     fails(["invert", "dream", str(noise), "--model", run, "--layer", "body.66"], capsys, "unknown layer", "body.6")
     fails(["invert", "dream", "--model", run], capsys, "needs an image file or --photo NAME, not neither")
     fails(["invert", "class", run, "--steps", "0"], capsys, "steps must be at least 1")
+    fails(["invert", "class", run, "--blur-until", "2"], capsys, "blur_until is the fraction of the steps")
+    fails(["invert", "class", run, "--final-lr-fraction", "0"], capsys, "final_lr_fraction is the last step's")
     fails(["invert", "class", run, "--classes", "7"], capsys, "out of range")
     fails(["invert", "class", run, "--zoom", "0"], capsys, "--zoom")
     fails(["invert", "class", run, "--nrow", "0"], capsys, "--nrow")

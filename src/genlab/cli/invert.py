@@ -102,8 +102,9 @@ def recipe_options(args: argparse.Namespace, network: Network, side: int) -> dic
     options = measured.recipe_defaults(network, recipe)
     given = {"steps": args.steps, "lr": args.lr}
     if recipe == "seeds":
-        given |= {"l2": args.l2, "jitter": default_jitter(args.jitter, side), "blur_every": args.blur_every,
-                  "blur_sigma": args.blur_sigma, "clip": not args.no_clip}
+        given |= {"final_lr_fraction": args.final_lr_fraction, "l2": args.l2,
+                  "jitter": default_jitter(args.jitter, side), "blur_every": args.blur_every,
+                  "blur_sigma": args.blur_sigma, "blur_until": args.blur_until, "clip": not args.no_clip}
     return options | {name: value for name, value in given.items() if value is not None}
 
 
@@ -254,7 +255,7 @@ def register_class(actions: argparse._SubParsersAction) -> None:
                                                                "each picture's class, e.g. efficientnet-lite2")
     add_run_flags(q, None, None, "invert-class.png", "optimisation steps (default 128 robust, 300 seeds on "
                                                      "ImageNet networks, 200 on classifier runs)",
-                  "robust: Adam's step on the spectrum (default 0.05); seeds: pixels moved per step, RMS "
+                  "robust: Adam's step on the spectrum (default 0.05); seeds: pixels moved by the first step, RMS "
                   "(default 0.03 on ImageNet networks, 0.02 on classifier runs)")
     add_ascent_flags(q)
     q.add_argument("--l2", type=float, help="seeds: weight of the ||x||^2 penalty (default 0.0001 on ImageNet "
@@ -262,6 +263,11 @@ def register_class(actions: argparse._SubParsersAction) -> None:
     q.add_argument("--blur-every", type=int, default=4, help="seeds: Gaussian blur every N steps, 0: never "
                                                              "(default 4)")
     q.add_argument("--blur-sigma", type=float, default=0.5, help="seeds: blur std in pixels (default 0.5)")
+    q.add_argument("--blur-until", type=float, help="seeds: blur only during this fraction of the steps (default "
+                                                    "0.7 on ImageNet networks, 1 on classifier runs)")
+    q.add_argument("--final-lr-fraction", type=float, help="seeds: the last step's size as a fraction of --lr, "
+                                                           "reached along a half cosine; 1: constant (default 0.1 "
+                                                           "on ImageNet networks, 1 on classifier runs)")
     q.add_argument("--start-mean", type=float, help="seeds: grey level of the start noise (default: 0 for "
                                                     "classifier runs, 0.5 for ImageNet networks)")
     q.add_argument("--size", type=int, help="picture side (default: the network's trained resolution, 224 for "

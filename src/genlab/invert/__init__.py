@@ -12,6 +12,7 @@ from genlab.invert.ascent import (
     check_ascent,
     class_probabilities,
     class_visualization,
+    cosine_decay,
     deep_dream,
     dream_objective,
     gaussian_blur,
@@ -38,8 +39,8 @@ from genlab.invert.style import (
 
 __all__ = [
     "Features", "FourierImage", "Objective", "OnStep", "StyleResult", "StyleTargets", "Transforms",
-    "activation_norm", "ascent_step", "check_ascent", "class_probabilities", "class_visualization", "deep_dream",
-    "dream_objective", "gaussian_blur", "gram", "noise_images", "octave_sizes", "progress_bar", "random_shift",
-    "random_views", "resize", "rms_normalised", "robust_class_visualization", "roll", "style_losses",
+    "activation_norm", "ascent_step", "check_ascent", "class_probabilities", "class_visualization", "cosine_decay",
+    "deep_dream", "dream_objective", "gaussian_blur", "gram", "noise_images", "octave_sizes", "progress_bar",
+    "random_shift", "random_views", "resize", "rms_normalised", "robust_class_visualization", "roll", "style_losses",
     "style_targets", "style_transfer", "total_variation", "unroll",
 ]

@@ -68,6 +68,12 @@ def ascent_step(objective: Objective, x: Tensor, lr: float, shift: tuple[int, in
     return unroll(rolled + lr * rms_normalised(grad), shift)
 
 
+def cosine_decay(start: float, end: float, step: int, steps: int) -> float:
+    """The value at `step` (0 to steps - 1) of a half cosine from `start` at the first step to `end` at the last."""
+    t = step / max(1, steps - 1)
+    return end + 0.5 * (start - end) * (1 + math.cos(math.pi * t))
+
+
 def resize(x: Tensor, size: Sequence[int]) -> Tensor:
     """Images (N, C, H, W) -> (N, C, *size), bilinear; antialiased when shrinking."""
     if tuple(x.shape[-2:]) == tuple(size):
@@ -95,18 +101,24 @@ def noise_images(n: int, channels: int, size: Sequence[int], seed: int = 0, mean
 
 
 def class_visualization(logits: Callable[[Tensor], Tensor], targets: Sequence[int] | Tensor, start: Tensor, *,
-                        steps: int = 200, lr: float = 0.02, l2: float = 0.01, jitter: int = 1,
-                        blur_every: int = 4, blur_sigma: float = 0.5, clip: bool = True, seed: int = 0,
-                        progress: bool = False, on_step: OnStep | None = None) -> Tensor:
+                        steps: int = 200, lr: float = 0.02, final_lr_fraction: float = 1.0, l2: float = 0.01,
+                        jitter: int = 1, blur_every: int = 4, blur_sigma: float = 0.5, blur_until: float = 1.0,
+                        clip: bool = True, seed: int = 0, progress: bool = False,
+                        on_step: OnStep | None = None) -> Tensor:
     """Images (N, C, H, W) in [0, 1] that ascend logit[target] - l2 * ||x||^2, one per target, from `start`.
 
-    Each step: a Gaussian blur every `blur_every` steps (0: never), a random roll of up to `jitter` pixels,
-    a normalised gradient step on the rolled image, the roll undone, and (clip) a clamp to [0, 1].
+    Each step: a Gaussian blur every `blur_every` steps (0: never) during the first `blur_until` of the steps,
+    a random roll of up to `jitter` pixels, a normalised gradient step on the rolled image, the roll undone,
+    and (clip) a clamp to [0, 1]. The step moves pixels by lr RMS at first and by lr * final_lr_fraction at
+    the last step, along a half cosine (1: constant), so the picture settles instead of jumping between rolls.
     """
     check_ascent(steps, lr, jitter)
+    require(0 < final_lr_fraction <= 1, f"final_lr_fraction is the last step's share of lr, in (0, 1]; got "
+                                        f"{final_lr_fraction}")
     require(l2 >= 0, f"l2 must be >= 0, got {l2}")
     require(blur_every >= 0 and blur_sigma > 0, f"blur_every must be >= 0 (0: no blur) and blur_sigma > 0, got "
                                                 f"{blur_every} and {blur_sigma}")
+    require(0 <= blur_until <= 1, f"blur_until is the fraction of the steps that blur, in [0, 1]; got {blur_until}")
     targets = torch.as_tensor(targets, dtype=torch.long, device=start.device).view(-1, 1)
     require(targets.shape[0] == start.shape[0], f"one start image per target: {start.shape[0]} images, "
                                                 f"{targets.shape[0]} targets")
@@ -118,9 +130,11 @@ def class_visualization(logits: Callable[[Tensor], Tensor], targets: Sequence[in
     x = start.detach().clone()
     with progress_bar(steps, progress, "class visualization") as bar:
         for step in range(steps):
-            if blur_every and step and step % blur_every == 0:
+            # the blur shapes the picture while the steps are large; the small last steps sharpen it unblurred
+            if blur_every and step and step % blur_every == 0 and step < blur_until * steps:
                 x = gaussian_blur(x, blur_sigma)  # before the step, so the last thing done is a gradient step
-            x = ascent_step(objective, x, lr, random_shift(jitter, generator), box=clip)
+            step_lr = cosine_decay(lr, lr * final_lr_fraction, step, steps)
+            x = ascent_step(objective, x, step_lr, random_shift(jitter, generator), box=clip)
             x = x.clamp(0, 1) if clip else x
             bar.update()
             if on_step is not None:
