@@ -23,7 +23,7 @@ import genlab
 from genlab import metrics
 from genlab.data.batches import binarize_fixed
 from genlab.files import atomic_write_bytes
-from genlab.report import loss_curves_png
+from genlab.plots import loss_curves_png
 from genlab.train.config import TrainConfig
 
 PUBLISHED = {  # test NLL in nats, mean +- std over runs

@@ -14,7 +14,7 @@ LAYERS = {
     "genlab.models": 1,
     "genlab.train": 2, "genlab.latent": 2, "genlab.metrics": 2, "genlab.evaluation": 2, "genlab.invert": 2,
     "genlab.invert_models": 2, "genlab.options": 2,
-    "genlab.figures": 3, "genlab.report": 3, "genlab.serve": 3, "genlab.tables": 3, "genlab.workflow": 3,
+    "genlab.figures": 3, "genlab.plots": 3, "genlab.report": 3, "genlab.serve": 3, "genlab.tables": 3, "genlab.workflow": 3,
     "genlab.cli": 4, "genlab.__main__": 4,
 }
 

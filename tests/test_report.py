@@ -10,7 +10,8 @@ import pytest
 from PIL import Image
 
 from genlab.errors import RunError
-from genlab.report import gan_warning, loss_curves_png, read_metrics, write_report
+from genlab.plots import gan_warning, loss_curves_png
+from genlab.report import read_metrics, write_report
 
 VAE_PARTS = ("loss", "rec", "kl")
 AE_PARTS = ("loss", "rec")

@@ -1,7 +1,7 @@
 """The HTML run report: loss curves, evaluation, samples, reconstructions, figures and config, from a run directory.
 
 The page is self-contained (every image is a base64 data: URI) so it can be mailed or archived
-alone. Figures are drawn on a private matplotlib Figure with the Agg canvas: no pyplot state.
+alone. The plots come from genlab.plots.
 """
 
 from __future__ import annotations
@@ -10,18 +10,13 @@ import base64
 import html
 import io
 import json
-import math
 import os
 import re
 import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
 from torch import Tensor
 
 from genlab.errors import GenlabError, RunError
@@ -30,14 +25,22 @@ from genlab.figures import read_caption
 from genlab.images import GridLabels, labelled_grid, open_image, pil_to_tensor, to_pil
 from genlab.models.contract import Decoder
 from genlab.models.registry import MODELS
+from genlab.plots import (
+    CURVE_DPI,
+    GAN_PARTS,
+    SPLIT_NAMES,
+    SPLITS,
+    gan_curves_png,
+    gan_warning,
+    is_number,
+    loss_curves_png,
+)
 from genlab.files import atomic_write_text
 from genlab.tables import evaluation_rows
 from genlab.train.run import RunRecord, read_metrics, read_record
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _EPOCH_PNG = re.compile(r"(?P<kind>recon|samples)_epoch(?P<epoch>\d+)\.png")
-_CURVE_DPI = 200  # drawn at twice the 100-dpi layout size, shown at half: sharp on hi-dpi screens
-_PANELS_PER_ROW = 3
 _MAX_RECON_GRIDS = 12
 _SAMPLES_WIDTH = 960  # target display widths in CSS pixels
 _RECON_WIDTH = 720
@@ -45,8 +48,6 @@ _FIGURE_WIDTH = 960
 _MAX_GRID_PIXELS = 4096 * 4096  # a per-epoch samples grid read back for the report; larger is not the trainer's
 _SAMPLE_ROWS = 8  # the trainer's per-epoch samples: 64 from fixed noise, 8 to a row, 2-pixel padding
 _MAX_SAMPLE_EPOCHS = 12
-_GAN_PARTS = ("d_real", "d_fake")  # a GAN's metrics: D's mean output on real and on generated images
-_D_WINS, _D_TIED = 0.95, 0.05  # D(x) above (and D(G(z)) below 1 - ) _D_WINS, or |D(x) - D(G(z))| under _D_TIED
 
 _STYLE = """
 body { margin: 0; background: #fff; color: #1f2328;
@@ -98,64 +99,6 @@ def _find_images(run_dir: Path) -> _RunImages:
         else:
             found[match["kind"]].append((int(match["epoch"]), path))
     return _RunImages(sorted(found["recon"]), sorted(found["samples"]), found["figures"])
-
-
-# ---------------------------------------------------------------- loss curves
-
-
-SPLITS = ("train", "val", "test")
-SPLIT_NAMES = {"train": "train", "val": "validation", "test": "test"}
-
-
-def loss_curves_png(metrics: list[dict]) -> bytes:
-    """PNG bytes: one panel per loss part (loss, rec, kl, ...), train, validation and test against epoch."""
-    parts = _loss_parts(metrics)
-    columns = min(len(parts), _PANELS_PER_ROW) or 1
-    rows = max(1, math.ceil(len(parts) / _PANELS_PER_ROW))
-    figure = Figure(figsize=(3.2 * columns, 2.6 * rows), layout="constrained")
-    FigureCanvasAgg(figure)
-    axes = figure.subplots(rows, columns, squeeze=False).flat
-    for part, ax in zip(parts, axes):  # parts first, so zip takes no axes beyond the last part
-        _plot_part(ax, metrics, part, legend=part == parts[0])
-    for ax in list(axes):  # the unused cells of the last row
-        ax.set_axis_off()
-    if not parts:
-        figure.axes[0].text(0.5, 0.5, "no completed epochs yet", ha="center", va="center")
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=_CURVE_DPI)
-    return buffer.getvalue()
-
-
-def _loss_parts(metrics: list[dict]) -> list[str]:
-    """Part names across all epochs and splits: "loss" first, then in order of appearance."""
-    names: dict[str, None] = {}
-    for row in metrics:
-        for split in SPLITS:
-            if isinstance(row.get(split), dict):
-                names.update(dict.fromkeys(row[split]))
-    if all(part in names for part in _GAN_PARTS):  # a GAN: its two losses; D's outputs have their own figure
-        return [name for name in names if name not in ("loss", *_GAN_PARTS)]
-    return sorted(names, key=lambda name: name != "loss")  # stable: keeps appearance order
-
-
-def _plot_part(ax, metrics: list[dict], part: str, legend: bool) -> None:
-    epochs = [row.get("epoch", index) for index, row in enumerate(metrics, 1)]
-    for split, style in zip(SPLITS, ("-", ":", "--")):
-        values = np.array([_number(row.get(split, {}), part) for row in metrics])
-        if np.isfinite(values).any():
-            ax.plot(epochs, values, style, marker="o", markersize=3, label=split)
-    ax.set_title(part)
-    ax.set_xlabel("epoch")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.grid(alpha=0.3)
-    if legend and ax.lines:
-        ax.legend(frameon=False)
-
-
-def _number(split_metrics: object, part: str) -> float:
-    """The value of one part as a float, NaN where it is missing or not a number."""
-    value = split_metrics.get(part) if isinstance(split_metrics, dict) else None
-    return float(value) if _is_number(value) else math.nan
 
 
 # ---------------------------------------------------------------- images as HTML
@@ -253,18 +196,14 @@ def _summary_html(metrics: list[dict], config: dict) -> str:
 
 def _is_gan(metrics: list[dict]) -> bool:
     """Metrics with D's outputs on real and generated images: a GAN's."""
-    return any(isinstance(row.get("train"), dict) and all(p in row["train"] for p in _GAN_PARTS) for row in metrics)
+    return any(isinstance(row.get("train"), dict) and all(p in row["train"] for p in GAN_PARTS) for row in metrics)
 
 
 def _gan_text(split_metrics: dict) -> str:
     """'D(x) 0.712, D(G(z)) 0.281, D loss 1.12, G loss 1.54': a GAN's numbers that mean something alone."""
     names = (("d_real", "D(x)"), ("d_fake", "D(G(z))"), ("d_loss", "D loss"), ("g_loss", "G loss"))
     return ", ".join(f"{label} {_format_number(split_metrics[name])}" for name, label in names
-                     if _is_number(split_metrics.get(name)))
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+                     if is_number(split_metrics.get(name)))
 
 
 def _controls_text(last: dict) -> list[str]:
@@ -286,50 +225,10 @@ def _curves_html(metrics: list[dict]) -> str:
         return ""
     data = loss_curves_png(metrics)
     width, height = _png_size(data)
-    scale = _CURVE_DPI // 100
+    scale = CURVE_DPI // 100
     image = _img_tag(data, "loss curves", width // scale, height // scale, pixelated=False)
     note = "Solid: training set. Dashed: test set. Losses are per image, as the model's loss() reports them."
     return f'<section><h2>Loss curves</h2><p class="note">{html.escape(note)}</p>{image}</section>'
-
-
-def gan_curves_png(metrics: list[dict]) -> bytes:
-    """PNG bytes: D(x) and D(G(z)) against epoch, train solid and test dashed, on a 0..1 axis with 0.5 marked."""
-    figure = Figure(figsize=(6.4, 2.8), layout="constrained")
-    FigureCanvasAgg(figure)
-    ax = figure.subplots()
-    epochs = [row.get("epoch", index) for index, row in enumerate(metrics, 1)]
-    players = (("d_real", "D(x), real images", "tab:blue"), ("d_fake", "D(G(z)), generated", "tab:red"))
-    for part, label, color in players:
-        for split, style in (("train", "-"), ("test", "--")):
-            values = np.array([_number(row.get(split, {}), part) for row in metrics])
-            if np.isfinite(values).any():
-                ax.plot(epochs, values, style, color=color, marker="o", markersize=3, label=f"{label} ({split})")
-    ax.axhline(0.5, color="gray", linewidth=0.8, linestyle=":")
-    ax.set_ylim(-0.02, 1.02)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("mean discriminator output")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.grid(alpha=0.3)
-    ax.legend(frameon=False, fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=_CURVE_DPI)
-    return buffer.getvalue()
-
-
-def gan_warning(split_metrics: dict) -> str | None:
-    """A sentence when D's outputs show a collapsed discriminator or generator, None when they look healthy."""
-    real, fake = split_metrics.get("d_real"), split_metrics.get("d_fake")
-    if not (_is_number(real) and _is_number(fake)):
-        return None
-    if real > _D_WINS and fake < 1 - _D_WINS:
-        return (f"The discriminator wins outright (D(x) {real:.3f}, D(G(z)) {fake:.3f}): the generator gets almost "
-                f"no gradient and its samples have likely collapsed to a few shapes or to noise. Train again with "
-                f"another --seed or a lower --lr.")
-    if abs(real - fake) < _D_TIED and not 0.35 < real < 0.65:
-        return (f"The discriminator has collapsed: it gives real and generated images the same output (D(x) "
-                f"{real:.3f}, D(G(z)) {fake:.3f}) far from 0.5, so it no longer tells them apart and the generator "
-                f"learns nothing from it. Train again with another --seed or a lower --lr.")
-    return None
 
 
 def _gan_html(metrics: list[dict]) -> str:
@@ -337,7 +236,7 @@ def _gan_html(metrics: list[dict]) -> str:
         return ""
     data = gan_curves_png(metrics)
     width, height = _png_size(data)
-    scale = _CURVE_DPI // 100
+    scale = CURVE_DPI // 100
     image = _img_tag(data, "discriminator outputs D(x) and D(G(z))", width // scale, height // scale, pixelated=False)
     note = ("D's mean output on real images, D(x), and on generated ones, D(G(z)), after each epoch. In a healthy "
             "run both stay away from 0 and 1 and D(x) stays above D(G(z)); at the game's equilibrium both are 0.5.")
