@@ -80,9 +80,12 @@ def test_the_installed_package_works_in_every_command(installed, tmp_path) -> No
     assert "dropout-vae" in (run_dir / "report.html").read_text(encoding="utf-8")
     assert final_numbers(tmp_path / "runs" / "dropout-again") == final_numbers(run_dir)
 
+    # Ctrl-C as in a terminal: a suite started in the background (`make test &`) ignores SIGINT, and a child
+    # would inherit that and never stop; the server starts with SIGINT's default disposition instead
     server = subprocess.Popen([sys.executable, "-m", "genlab", *commands[-1][1:], "--port", "0"], cwd=tmp_path,
                               env={**os.environ, "PYTHONPATH": str(installed)}, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True)
+                              stderr=subprocess.PIPE, text=True,
+                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         address = re.search(r"http://[\d.]+:\d+/", server.stdout.readline()).group(0)
         with urllib.request.urlopen(address + "api/info", timeout=60) as answer:
