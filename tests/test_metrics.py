@@ -91,6 +91,19 @@ def test_iwae_nll_batches_samples_when_k_exceeds_the_decode_budget(linear_gaussi
     assert abs(float(nll.mean()) - float(-model.exact_log_likelihood(x[:50]).mean())) < 0.02
 
 
+def test_iwae_nll_splits_k_into_equal_passes(linear_gaussian, monkeypatch) -> None:
+    # passes of one size let the allocator reuse the same memory; a 4096 + 904 split does not
+    model, x, _ = linear_gaussian
+    sizes: list[tuple[int, int]] = []
+    estimate = model.log_likelihood
+    monkeypatch.setattr(model, "log_likelihood", lambda batch, k: sizes.append((len(batch), k)) or estimate(batch, k))
+    metrics.iwae_nll(model, x[:2], k=5000, max_decodes=4096)
+    assert sizes == [(1, 2500)] * 4
+    sizes.clear()
+    metrics.iwae_nll(model, x[:7], k=1000, max_decodes=4096)
+    assert sizes == [(4, 1000), (3, 1000)]
+
+
 def test_elbo_parts_add_up(linear_gaussian) -> None:
     model, x, _ = linear_gaussian
     parts = metrics.elbo_parts(model, x, batch_size=64)

@@ -83,11 +83,15 @@ def iwae_nll(model: nn.Module, x: Tensor, k: int = 1000, max_decodes: int = MAX_
 
     Images and samples are both batched so that one pass decodes at most max_decodes codes: k = 5000
     costs time, not memory. The estimate is a stochastic upper bound on -log p(x) that tightens with k.
+    The passes are small and of one size because that is faster on the CPU: glibc serves allocations above
+    32 MB with fresh pages the kernel must zero, and a heap that sees alternating sizes (4096 then 904 samples)
+    keeps returning and refaulting memory; 2 x 2500 samples of 28x28 logits (8 MB) are reused from the heap.
+    At 32768 codes per pass a third of the time went to the kernel (benchmarks/iwae_speed.py).
     """
     if k < 1:
         raise ConfigError(f"k (importance samples per image) must be >= 1, got {k}; 1 gives the ELBO")
     images = max(1, max_decodes // k)
-    chunk = min(k, max(1, max_decodes // images))
+    chunk = math.ceil(k / math.ceil(k / max(1, max_decodes // images)))  # equal chunks: every pass the same size
     parts = [-importance_log_likelihood(model, batch, k, chunk).cpu()
              for batch in unit_batches(x, images, module_device(model), progress, f"IWAE k={k}")]
     return torch.cat(parts)

@@ -9,7 +9,7 @@ from genlab.errors import ConfigError
 from genlab.models.config import Config, option
 
 MAX_DEFAULT_TRAVERSAL_ROWS = 10  # rows of a traversal when no --dims are given: a 100-d DCGAN would make 100
-MAX_DECODES = 2 ** 15  # decoder evaluations per forward pass in the IWAE estimate: bounds memory
+MAX_DECODES = 4096  # decoder evaluations per pass of the IWAE estimate: bounds memory; see metrics.iwae_nll
 
 # the inversion networks and recipes (genlab.invert_models, genlab.invert)
 WEIGHT_FILES = {"vgg16": "vgg16-397923af.pth", "vgg19": "vgg19-dcbb9e9d.pth",
