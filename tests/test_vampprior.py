@@ -67,3 +67,30 @@ def test_hvae_with_a_vampprior_trains_and_samples() -> None:
     parts["loss"].backward()
     assert model.vamp.pseudo_raw.grad is not None and torch.isfinite(parts["bound"])
     assert model.sample(3, generator=torch.Generator().manual_seed(0)).shape == (3, 1, 28, 28)
+
+
+def test_the_no_grad_prior_encodes_the_pseudo_inputs_once_and_follows_every_change_of_the_weights() -> None:
+    model = create_model("vamp-vae", pseudo_inputs=4, hidden=(16,), latent_dim=3).eval()
+    other = create_model("vamp-vae", pseudo_inputs=4, hidden=(16,), latent_dim=3).eval()
+    z = torch.randn(6, 3)
+    encodes = []
+    model.encoder.register_forward_hook(lambda module, inputs, output: encodes.append(inputs[0].shape[0]))
+
+    def fresh() -> torch.Tensor:  # the mixture from the posterior evaluated now, no cache involved
+        with torch.no_grad():
+            return mixture_log_prob(z, *model.posterior(model.vamp.pseudo_inputs()))
+
+    with torch.no_grad():
+        first = model.log_prior(z)
+        assert torch.equal(model.log_prior(z), first) and torch.equal(model.log_prior(z), first)
+    assert encodes == [4]  # three priors, one encoding of the 4 pseudo-inputs
+    model.loss(torch.rand(2, 1, 28, 28))["loss"].backward()
+    torch.optim.SGD(model.parameters(), lr=0.5).step()
+    with torch.no_grad():
+        stepped = model.log_prior(z)
+    assert not torch.allclose(stepped, first) and torch.allclose(stepped, fresh())
+    model.load_state_dict(other.state_dict())
+    with torch.no_grad():
+        loaded = model.log_prior(z)
+        assert torch.allclose(loaded, fresh()) and torch.allclose(loaded, other.log_prior(z))
+    assert model.log_prior(z).requires_grad  # with gradients: computed afresh, differentiable

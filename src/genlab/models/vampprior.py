@@ -22,19 +22,35 @@ class VampPrior(nn.Module):
         super().__init__()
         self.pseudo_raw = nn.Parameter(torch.randn(n_pseudo_inputs, *image_shape) * PSEUDO_INPUT_STD
                                        + PSEUDO_INPUT_MEAN)
+        self._frozen: tuple[tuple, tuple[Tensor, Tensor]] | None = None  # components kept between no-grad calls
 
     def pseudo_inputs(self) -> Tensor:
         """u_k, (K, C, H, W) in [0, 1]: hardtanh(raw, 0, 1) as in the paper."""
         return self.pseudo_raw.clamp(0, 1)
 
+    def components(self, posterior: Posterior) -> tuple[Tensor, Tensor]:
+        """mu_k and log sigma_k^2, each (K, D): the posterior at the pseudo-inputs.
+
+        Without gradients (evaluation: k = 5000 samples per image come in many passes) they are computed once
+        and kept while no parameter of the posterior's model changes: every parameter's storage and in-place
+        version counter (bumped by optimizer steps and load_state_dict) are the key. A posterior that is not
+        a method of a module is evaluated every time.
+        """
+        owner = getattr(posterior, "__self__", None)
+        if torch.is_grad_enabled() or not isinstance(owner, nn.Module):
+            return posterior(self.pseudo_inputs())
+        key = tuple((p.data_ptr(), p._version) for p in owner.parameters())
+        if self._frozen is None or self._frozen[0] != key:
+            self._frozen = (key, posterior(self.pseudo_inputs()))
+        return self._frozen[1]
+
     def log_prob(self, z: Tensor, posterior: Posterior) -> Tensor:
         """log p(z) = logsumexp_k log N(z; mu_k, sigma_k^2) - log K for z (..., D): shape z.shape[:-1], nats."""
-        mu, log_var = posterior(self.pseudo_inputs())
-        return mixture_log_prob(z, mu, log_var)
+        return mixture_log_prob(z, *self.components(posterior))
 
     def sample(self, n: int, posterior: Posterior, generator: torch.Generator | None = None) -> Tensor:
         """n codes (n, D): a uniformly chosen component, then its Gaussian (drawn on the CPU when seeded)."""
-        mu, log_var = posterior(self.pseudo_inputs())
+        mu, log_var = self.components(posterior)
         which = torch.randint(mu.shape[0], (n,), generator=generator).to(mu.device)
         eps = torch.randn(n, mu.shape[1], generator=generator).to(mu.device)
         return mu[which] + torch.exp(0.5 * log_var[which]) * eps
