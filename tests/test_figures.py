@@ -11,7 +11,8 @@ from genlab.figures import LabelledFigure, read_caption, save_figure
 from genlab.images import MIN_FIGURE_WIDTH
 from genlab.models.registry import create_model
 from genlab.train.config import TrainConfig
-from genlab.train.run import DataRecord, Run, RunRecord
+from genlab.train.record import DataRecord, RunRecord
+from genlab.train.run import Run
 
 
 @pytest.fixture(autouse=True)

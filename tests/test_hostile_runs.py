@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from genlab.errors import GenlabError
 from genlab.models.registry import create_model
+from genlab.train import record as records
 from genlab.train import run as runs
 from genlab.train.config import TrainConfig
 
@@ -24,8 +25,8 @@ JSON = st.recursive(st.none() | st.booleans() | st.integers(-10**12, 10**12) | s
 
 def valid_record() -> dict:
     model = create_model("vae", hidden=(8,), latent_dim=2)
-    data = runs.DataRecord(spec="shapes", name="shapes", image_shape=(1, 28, 28))
-    return runs.RunRecord("vae", model.config, data, TrainConfig()).to_dict()
+    data = records.DataRecord(spec="shapes", name="shapes", image_shape=(1, 28, 28))
+    return records.RunRecord("vae", model.config, data, TrainConfig()).to_dict()
 
 
 RECORD = valid_record()
@@ -44,7 +45,7 @@ def test_mutated_config_json_is_read_or_refused_in_one_line(tmp_path_factory, ch
     folder = tmp_path_factory.mktemp("run")
     (folder / "config.json").write_text(json.dumps(record))
     try:
-        parsed = runs.read_record(folder)
+        parsed = records.read_record(folder)
     except GenlabError as err:
         assert "\n" not in str(err)
         return

@@ -13,7 +13,7 @@ from genlab import evaluation, losses, metrics, tables
 from genlab.files import WriteError
 from genlab.models.registry import make_config
 from genlab.train.config import TrainConfig
-from genlab.train.run import DataRecord, RunRecord
+from genlab.train.record import DataRecord, RunRecord
 from genlab.errors import ConfigError
 from genlab.models.contract import Classifier
 

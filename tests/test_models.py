@@ -12,7 +12,8 @@ from genlab.models.contract import GAN, AutoEncoder, Classifier, Decoder, Genera
 from genlab.models.contract import VAE as VAEProtocol
 from genlab.models.registry import MODELS, create_model, data_fields, make_config
 from genlab.train.config import TrainConfig
-from genlab.train.run import DataRecord, RunRecord, commit_epoch, load_run, write_record
+from genlab.train.record import DataRecord, RunRecord
+from genlab.train.run import commit_epoch, load_run, write_record
 from genlab.train.steps import model_loss
 from genlab.train.trainer import train
 

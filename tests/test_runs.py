@@ -16,6 +16,7 @@ from genlab.cli import main
 from genlab.data.dataset import Dataset
 from genlab.errors import DataError, RunError
 from genlab.models.registry import create_model
+from genlab.train import record as records
 from genlab.train import run as runs
 from genlab.train.config import TrainConfig
 
@@ -224,7 +225,7 @@ def test_resume_takes_the_runs_own_options_and_records_new_epochs(small_run, tmp
     run = tmp_path / "grown"
     assert main(["train", "vae", *QUICK, "--hidden", "32", "--latent-dim", "4", "--out", str(run)]) == 0
     assert main(["train", "vae", "--out", str(run), "--resume", "--epochs", "2", "--max-steps", "12"]) == 0
-    record = runs.read_record(run)
+    record = records.read_record(run)
     assert record.train.epochs == 2 and record.model_config.latent_dim == 4 and len(runs.read_metrics(run)) == 2
 
 
@@ -296,7 +297,7 @@ def test_config_repeats_a_run_exactly(small_run, tmp_path) -> None:
 def test_flags_beside_config_override_it(small_run, tmp_path) -> None:
     varied = tmp_path / "varied"
     assert main(["train", "--config", str(small_run / "config.json"), "--latent-dim", "3", "--out", str(varied)]) == 0
-    record = runs.read_record(varied)
+    record = records.read_record(varied)
     assert record.model_config.latent_dim == 3 and record.model_config.hidden == (32,)
 
 
@@ -304,7 +305,7 @@ def test_a_hand_written_yaml_config(tmp_path) -> None:
     (tmp_path / "mine.yaml").write_text("model: ae\nmodel_config: {latent_dim: 5}\ndata: {spec: shapes}\n"
                                         "train: {epochs: 1, max_steps: 4, batch_size: 64}\n")
     assert main(["train", "--config", str(tmp_path / "mine.yaml"), "--out", str(tmp_path / "y")]) == 0
-    assert runs.read_record(tmp_path / "y").model_config.latent_dim == 5
+    assert records.read_record(tmp_path / "y").model_config.latent_dim == 5
 
 
 # ---------------------------------------------------------------- newcomer traps
@@ -316,7 +317,7 @@ def test_a_failed_device_leaves_nothing_and_the_retry_needs_no_resume(tmp_path, 
     fails(["train", "vae", *QUICK, "--device", "cuda", "--out", str(out)], capsys, "CUDA")
     assert not out.exists()
     assert main(["train", "vae", *QUICK, "--device", "cpu", "--out", str(out)]) == 0
-    assert runs.read_record(out).train.device == "cpu"
+    assert records.read_record(out).train.device == "cpu"
 
 
 def test_a_missing_data_dir_is_an_error_not_a_silent_fallback(capsys, tmp_path) -> None:

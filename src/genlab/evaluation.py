@@ -29,7 +29,8 @@ from genlab.files import atomic_write_text
 from genlab.options import EvaluationOptions
 from genlab.train.config import TrainConfig
 from genlab.train.distributed import World, from_rank_zero, launched_world_size, sharded
-from genlab.train.run import Run, RunRecord, load_run, read_metrics
+from genlab.train.record import RunRecord
+from genlab.train.run import Run, load_run, read_metrics
 from genlab.train.trainer import train
 
 EVALUATION_FILE = "evaluation.json"

@@ -37,7 +37,8 @@ from genlab.plots import (
 )
 from genlab.files import atomic_write_text
 from genlab.tables import evaluation_rows
-from genlab.train.run import RunRecord, read_metrics, read_record
+from genlab.train.record import RunRecord, read_record
+from genlab.train.run import read_metrics
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _EPOCH_PNG = re.compile(r"(?P<kind>recon|samples)_epoch(?P<epoch>\d+)\.png")

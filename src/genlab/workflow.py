@@ -16,7 +16,7 @@ from genlab.train.config import TrainConfig
 from genlab.train.distributed import is_rank_zero
 from genlab.train.plan import RunPlan
 from genlab.errors import ConfigError
-from genlab.train.run import DataRecord, data_record, read_record
+from genlab.train.record import DataRecord, data_record, read_record
 from genlab.train.tensorboard_log import TensorBoardLog
 from genlab.train.trainer import train as train_loop
 

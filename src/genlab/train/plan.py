@@ -11,7 +11,7 @@ from genlab.errors import ConfigError, GenlabError, RunError
 from genlab.models.catalog import SET_FROM_DATA
 from genlab.models.registry import make_config, model_spec
 from genlab.train.config import TrainConfig
-from genlab.train.run import CONFIG_FILE, check_data_spec, read_user_config
+from genlab.train.record import CONFIG_FILE, check_data_spec, read_user_config
 
 DATA_FIELDS = ("spec", "data_dir", "image_size", "channels")
 DEFAULT_DATA = "fashion-mnist"

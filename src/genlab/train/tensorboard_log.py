@@ -12,7 +12,7 @@ from typing import Any
 
 from genlab.errors import ConfigError, GenlabError
 from genlab.images import open_image, pil_to_tensor
-from genlab.train.run import RunRecord
+from genlab.train.record import RunRecord
 
 TENSORBOARD_DIR = "tensorboard"
 EPOCH_IMAGES = ("samples", "recon")  # the trainer's per-epoch grids: images/{kind}_epoch{NNN}.png

@@ -31,6 +31,7 @@ from genlab.models.config import Config
 from genlab.models.contract import AutoEncoder, Classifier, Generative
 from genlab.models.registry import spec_name
 from genlab.train import distributed
+from genlab.train import record as records
 from genlab.train import run as runs
 from genlab.train.config import TrainConfig
 from genlab.train.schedule import Schedule
@@ -119,7 +120,7 @@ class Trainer:
         self.test_x = test_x.to(self.device)
         self.train_y, self.test_y = train_y.to(self.device), data.test_y.to(self.device)
         self.epoch, self.step, self.metrics = 0, 0, []
-        self.new_record: runs.RunRecord | None = None  # a resumed run's changed record, committed with its next epoch
+        self.new_record: records.RunRecord | None = None  # a resumed run's changed record, committed with its next epoch
 
     def drops_last_batch(self) -> bool:
         """A last batch of one image (per process) is skipped: batch norm cannot normalise a single example."""
@@ -299,17 +300,17 @@ def check_enough_data(data: Dataset) -> None:
         raise ConfigError(f"{data.name} has no test images; a run needs at least one to report a test loss")
 
 
-def new_record(name: str, model: nn.Module, data: Dataset, config: TrainConfig, data_spec: runs.DataRecord | None,
-               command: str) -> runs.RunRecord:
+def new_record(name: str, model: nn.Module, data: Dataset, config: TrainConfig, data_spec: records.DataRecord | None,
+               command: str) -> records.RunRecord:
     """The record config.json will hold for this run."""
-    return runs.RunRecord(
-        model=name, model_config=model.config, data=data_spec or runs.data_record(data), train=config,
+    return records.RunRecord(
+        model=name, model_config=model.config, data=data_spec or records.data_record(data), train=config,
         command=command or f"genlab.train() from Python ({name})",
         versions={"genlab": __version__, "torch": torch.__version__, "python": platform.python_version()},
         created=datetime.datetime.now().isoformat(timespec="seconds"))
 
 
-def open_run(out: Path, resume: bool, record: runs.RunRecord) -> dict[str, Any] | None:
+def open_run(out: Path, resume: bool, record: records.RunRecord) -> dict[str, Any] | None:
     """Fresh run: refuse to overwrite, write config.json. Resume: refuse a different run; return its state."""
     if runs.is_empty_run_dir(out):
         try:
@@ -323,7 +324,7 @@ def open_run(out: Path, resume: bool, record: runs.RunRecord) -> dict[str, Any] 
     if not resume:
         raise RunError(f"{out} already exists and is not empty; pass --resume to continue it, "
                        f"or choose another --out")
-    saved = runs.read_record(out)
+    saved = records.read_record(out)
     if saved.model != record.model:
         raise RunError(f"{out} holds a {saved.model!r} run, not {record.model!r}; "
                        f"resume it with `genlab train {saved.model} --resume --out {out}`")
@@ -337,16 +338,16 @@ def open_run(out: Path, resume: bool, record: runs.RunRecord) -> dict[str, Any] 
     return runs.load_state(out)
 
 
-def resumed_record(out: Path, record: runs.RunRecord) -> runs.RunRecord | None:
+def resumed_record(out: Path, record: records.RunRecord) -> records.RunRecord | None:
     """The record to commit with the next epoch of a resumed run, or None when nothing changed."""
-    saved = runs.read_record(out)
+    saved = records.read_record(out)
     keep = dataclasses.replace(record, created=saved.created, versions=saved.versions)
     unchanged = keep.train == saved.train and keep.command == saved.command
     return None if unchanged else keep
 
 
 def train(model: nn.Module, data: Dataset, config: TrainConfig = TrainConfig(), out: str | Path | None = None,
-          resume: bool = False, data_spec: runs.DataRecord | None = None, command: str = "",
+          resume: bool = False, data_spec: records.DataRecord | None = None, command: str = "",
           on_epoch_end: Callable[[dict[str, Any]], None] | None = None,
           log: Callable[[str], None] | None = None, progress: bool | None = None) -> list[dict[str, Any]]:
     """Train a model on a dataset; with `out`, keep a resumable run directory there.
