@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import gc
 import math
 import os
 
@@ -102,6 +103,22 @@ def test_iwae_nll_splits_k_into_equal_passes(linear_gaussian, monkeypatch) -> No
     sizes.clear()
     metrics.iwae_nll(model, x[:7], k=1000, max_decodes=4096)
     assert sizes == [(4, 1000), (3, 1000)]
+
+
+def test_iwae_nll_keeps_no_tensor_per_pass(linear_gaussian, monkeypatch) -> None:
+    # results kept as one small tensor per pass pinned the heap apart between the passes' large buffers:
+    # resident memory grew 2.3 MB per image at k = 5000 and reached 22.6 GB on the 10,000 test images
+    model, x, _ = linear_gaussian
+    live: list[int] = []
+    estimate = model.log_likelihood
+
+    def counting(batch: Tensor, k: int) -> Tensor:
+        live.append(sum(1 for o in gc.get_objects() if type(o) is Tensor))
+        return estimate(batch, k)
+    monkeypatch.setattr(model, "log_likelihood", counting)
+    nll = metrics.iwae_nll(model, x[:40], k=500, max_decodes=500)  # 40 passes of one image
+    assert len(live) == 40 and live[-1] == live[1], f"live tensors per pass: {live}"
+    assert nll.shape == (40,)
 
 
 def test_elbo_parts_add_up(linear_gaussian) -> None:
