@@ -19,7 +19,7 @@ import torch
 
 from genlab.serve.api import Explorer
 from genlab.serve.server import make_server
-from genlab.train.run import load_run
+from genlab.runs.store import load_run
 
 
 def summary(name: str, ms: list[float]) -> str:

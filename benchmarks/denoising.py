@@ -16,7 +16,7 @@ import torch
 from genlab import losses
 from genlab.data.batches import to_unit_float
 from genlab.data.catalog import load_dataset
-from genlab.train.run import load_run
+from genlab.runs.store import load_run
 
 
 @torch.no_grad()

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from genlab import losses, metrics
-from genlab.train.run import load_run
+from genlab.runs.store import load_run
 
 REFERENCE_CHUNK = 1000
 

@@ -24,7 +24,7 @@ from genlab import metrics
 from genlab.data.batches import binarize_fixed
 from genlab.files import atomic_write_bytes
 from genlab.plots import loss_curves_png
-from genlab.train.config import TrainConfig
+from genlab.options import TrainConfig
 
 PUBLISHED = {  # test NLL in nats, mean +- std over runs
     "vae": ("VAE, Gaussian prior", 228.70, 0.15),

@@ -29,7 +29,8 @@ from reference_loops import dcgan_epochs, vae_epochs
 
 from genlab import TrainConfig, create_model, load_dataset
 from genlab.models.registry import data_fields, model_spec
-from genlab.train.trainer import Trainer, resolve_device
+from genlab.training.trainer import Trainer
+from genlab.world import resolve_device
 
 REFERENCES = {"vae": vae_epochs, "conv-vae": vae_epochs, "dcgan": dcgan_epochs}
 LOSS_NAMES = {"vae": "test loss (nats)", "conv-vae": "test loss (nats)", "dcgan": "train D+G loss"}

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from genlab.data.shapes import make_shapes
-from genlab.train.trainer import TrainConfig
+from genlab.training.trainer import TrainConfig
 
 
 @pytest.fixture(autouse=True)

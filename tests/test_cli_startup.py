@@ -47,8 +47,8 @@ def test_naming_a_command_loads_only_its_module() -> None:
 def test_genlab_train_stays_the_function_after_the_subpackage_loads() -> None:
     out = in_fresh_python(
         "import genlab\n"
-        "import genlab.train.run\n"
-        "from genlab.train.config import TrainConfig\n"
+        "import genlab.runs.store\n"
+        "from genlab.options import TrainConfig\n"
         "from genlab.workflow import train\n"
         "print(genlab.train is train, genlab.TrainConfig is TrainConfig)\n")
     assert out.strip() == "True True"

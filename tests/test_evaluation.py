@@ -5,7 +5,7 @@ import fcntl
 import threading
 import time
 
-from genlab import evaluation
+from genlab.training import classifier as cache
 
 
 def test_a_second_process_waits_for_the_classifier_lock_and_says_why(tmp_path) -> None:
@@ -14,7 +14,7 @@ def test_a_second_process_waits_for_the_classifier_lock_and_says_why(tmp_path) -
     entered = threading.Event()
 
     def second() -> None:
-        with evaluation.classifier_lock(folder, lines.append):
+        with cache.classifier_lock(folder, lines.append):
             entered.set()
 
     folder.parent.mkdir(parents=True)
@@ -28,6 +28,6 @@ def test_a_second_process_waits_for_the_classifier_lock_and_says_why(tmp_path) -
         fcntl.flock(first, fcntl.LOCK_UN)
     waiter.join(timeout=10)
     assert entered.is_set()
-    with evaluation.classifier_lock(folder, lines.append):  # free again: no waiting line
+    with cache.classifier_lock(folder, lines.append):  # free again: no waiting line
         assert len(lines) == 1
 

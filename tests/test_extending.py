@@ -14,9 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from genlab.runs import layout
 from genlab.data import catalog
 from genlab.models.registry import MODELS
-from genlab.train import run as runs
+from genlab.runs import store as runs
+from genlab.runs.record import read_metrics
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "extending.md"
@@ -28,7 +30,7 @@ def blocks(language: str) -> list[str]:
 
 
 def final_numbers(folder: Path) -> list[dict]:
-    return [{k: v for k, v in m.items() if k != "epoch_seconds"} for m in runs.read_metrics(folder)]
+    return [{k: v for k, v in m.items() if k != "epoch_seconds"} for m in read_metrics(folder)]
 
 
 def test_the_doc_shows_the_example_package_as_it_is() -> None:

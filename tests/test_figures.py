@@ -10,9 +10,9 @@ from genlab.errors import ConfigError, RunError
 from genlab.figures import LabelledFigure, read_caption, save_figure
 from genlab.images import MIN_FIGURE_WIDTH
 from genlab.models.registry import create_model
-from genlab.train.config import TrainConfig
-from genlab.train.record import DataRecord, RunRecord
-from genlab.train.run import Run
+from genlab.options import TrainConfig
+from genlab.runs.record import DataRecord, RunRecord
+from genlab.runs.store import Run
 
 
 @pytest.fixture(autouse=True)

@@ -8,13 +8,14 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "genlab"
 
 # module prefix -> layer; the longest matching prefix wins
 LAYERS = {
-    "genlab.errors": 0, "genlab.version": 0, "genlab.data": 0, "genlab.nn": 0, "genlab.losses": 0,
-    "genlab.convarith": 0, "genlab.convarith_pictures": 0, "genlab.images": 0, "genlab.files": 0,
-    "genlab.plugins": 0, "genlab.shapes": 0,
+    "genlab.errors": 0, "genlab.version": 0, "genlab.config": 0, "genlab.sizes": 0, "genlab.files": 0,
+    "genlab.plugins": 0, "genlab.options": 0, "genlab.world": 0, "genlab.data": 0, "genlab.nn": 0,
+    "genlab.losses": 0, "genlab.images": 0, "genlab.convarith": 0, "genlab.convarith_pictures": 0,
     "genlab.models": 1,
-    "genlab.train": 2, "genlab.latent": 2, "genlab.metrics": 2, "genlab.evaluation": 2, "genlab.invert": 2,
-    "genlab.invert_models": 2, "genlab.options": 2,
-    "genlab.figures": 3, "genlab.plots": 3, "genlab.report": 3, "genlab.serve": 3, "genlab.tables": 3, "genlab.workflow": 3,
+    "genlab.runs": 2, "genlab.training": 2, "genlab.latent": 2, "genlab.metrics": 2, "genlab.evaluation": 2,
+    "genlab.invert": 2, "genlab.invert_models": 2,
+    "genlab.figures": 3, "genlab.plots": 3, "genlab.report": 3, "genlab.serve": 3, "genlab.tables": 3,
+    "genlab.workflow": 3,
     "genlab.cli": 4, "genlab.__main__": 4,
 }
 
@@ -127,6 +128,6 @@ def test_the_cycle_finder_sees_cycles() -> None:
 
 
 def test_the_training_steps_know_no_concrete_model() -> None:
-    steps = PACKAGE / "train" / "steps.py"
+    steps = PACKAGE / "training" / "steps.py"
     models = [m for _, m in genlab_imports(ast.parse(steps.read_text())) if m.startswith("genlab.models.")]
     assert models and all(m == "genlab.models.contract" for m in models), f"steps.py imports {models}"

@@ -11,10 +11,11 @@ import torch
 from torch import Tensor, nn
 
 from genlab import evaluation, losses, metrics, tables
+from genlab.training import classifier as cache
 from genlab.files import WriteError
 from genlab.models.registry import make_config
-from genlab.train.config import TrainConfig
-from genlab.train.record import DataRecord, RunRecord
+from genlab.options import TrainConfig
+from genlab.runs.record import DataRecord, RunRecord
 from genlab.errors import ConfigError
 from genlab.models.contract import Classifier
 
@@ -227,12 +228,14 @@ def test_evaluation_rows_describe_every_part() -> None:
 
 def test_the_classifier_is_trained_once_and_cached(tiny_shapes, tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("GENLAB_CACHE", str(tmp_path))
-    monkeypatch.setattr(evaluation, "CLASSIFIER_EPOCHS", 1)
+    monkeypatch.setattr(cache, "CLASSIFIER_EPOCHS", 1)
     config = RunRecord("vae", make_config("vae"), DataRecord(spec="shapes", name="shapes"), TrainConfig())
     lines: list[str] = []
-    model, folder = evaluation.load_classifier(config, tiny_shapes, None, torch.device("cpu"), lines.append)
+    folder = cache.cached_classifier(config, tiny_shapes, lines.append)
+    model = evaluation.load_classifier(folder, tiny_shapes, torch.device("cpu"))
     assert isinstance(model, Classifier) and folder == tmp_path / "classifier-shapes"
     assert len(lines) == 2  # "training the feature classifier once ..." and one epoch line
-    again, _ = evaluation.load_classifier(config, tiny_shapes, None, torch.device("cpu"), lines.append)
+    again = evaluation.load_classifier(cache.cached_classifier(config, tiny_shapes, lines.append), tiny_shapes,
+                                       torch.device("cpu"))
     assert len(lines) == 2  # loaded from the cache, not trained again
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values()))

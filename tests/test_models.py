@@ -11,11 +11,11 @@ from genlab.errors import ConfigError
 from genlab.models.contract import GAN, AutoEncoder, Classifier, Decoder, Generative
 from genlab.models.contract import VAE as VAEProtocol
 from genlab.models.registry import MODELS, create_model, data_fields, make_config
-from genlab.train.config import TrainConfig
-from genlab.train.record import DataRecord, RunRecord
-from genlab.train.run import commit_epoch, load_run, write_record
-from genlab.train.steps import model_loss
-from genlab.train.trainer import train
+from genlab.options import TrainConfig
+from genlab.runs.record import DataRecord, RunRecord
+from genlab.runs.store import commit_epoch, load_run, write_record
+from genlab.training.steps import model_loss
+from genlab.training.trainer import train
 
 NAMES = sorted(MODELS)
 AUTOENCODERS = [n for n in NAMES if isinstance(create_model(n), AutoEncoder)]

@@ -12,13 +12,14 @@ import torch
 from cli_helpers import fails
 
 import genlab
+from genlab.runs import layout
 from genlab.cli import main
 from genlab.data.dataset import Dataset
 from genlab.errors import DataError, RunError
 from genlab.models.registry import create_model
-from genlab.train import record as records
-from genlab.train import run as runs
-from genlab.train.config import TrainConfig
+from genlab.runs import record as records
+from genlab.runs import store as runs
+from genlab.options import TrainConfig
 
 QUICK = ["--data", "shapes", "--epochs", "1", "--max-steps", "6", "--batch-size", "64"]
 
@@ -41,7 +42,7 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 
 def final_numbers(folder: Path) -> list[dict]:
     """metrics.jsonl without the wall-clock seconds."""
-    return [{k: v for k, v in m.items() if k != "epoch_seconds"} for m in runs.read_metrics(folder)]
+    return [{k: v for k, v in m.items() if k != "epoch_seconds"} for m in records.read_metrics(folder)]
 
 
 # ---------------------------------------------------------------- kills at every write
@@ -116,7 +117,7 @@ def test_a_kill_at_every_write_resumes_to_the_uninterrupted_run(tmp_path, monkey
     assert in_child(counted) == 0
     total = int((tmp_path / "count").read_text())
     assert total > 20, "every epoch passes through several write operations"
-    expected, weights = final_numbers(whole), (whole / runs.WEIGHTS_FILE).read_bytes()
+    expected, weights = final_numbers(whole), (whole / layout.WEIGHTS).read_bytes()
     # every write kind recurs each epoch; a spread of ~16 instants across the run covers each kind, in and
     # between the writes, within seconds (each instant costs two forked trainings)
     for kill_at in sorted(set(range(1, total + 1, max(1, total // 16))) | {total}):
@@ -129,7 +130,7 @@ def test_a_kill_at_every_write_resumes_to_the_uninterrupted_run(tmp_path, monkey
         assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL, f"not killed at {kill_at}"
         assert in_child(lambda: tiny_training(out, resume=True)) == 0, f"resume failed after a kill at {kill_at}"
         assert final_numbers(out) == expected, f"kill at {kill_at}"
-        assert (out / runs.WEIGHTS_FILE).read_bytes() == weights, f"kill at {kill_at}"
+        assert (out / layout.WEIGHTS).read_bytes() == weights, f"kill at {kill_at}"
         left = [p.name for p in out.rglob("*") if p.name.endswith(".tmp") or p.name.startswith((".staging", ".commit"))]
         assert not left, f"kill at {kill_at} left {left}"
         assert (out / "report.html").is_file()
@@ -153,7 +154,7 @@ def test_a_kill_mid_run_with_warmup_and_early_stopping_resumes_to_the_same_numbe
     expected = final_numbers(whole)
     assert [m["kl_weight"] for m in expected[:4]] == pytest.approx([1 / 3, 2 / 3, 1, 1])
     assert [m["patience_left"] for m in expected] == [2, 2, 2, 2, 1, 0], "the run is meant to stop at epoch 6"
-    files = {name: (whole / name).read_bytes() for name in (runs.WEIGHTS_FILE, runs.BEST_WEIGHTS_FILE)}
+    files = {name: (whole / name).read_bytes() for name in (layout.WEIGHTS, layout.BEST_WEIGHTS)}
     total = int((tmp_path / "count").read_text())
     for kill_at in sorted({total // 4, total // 2 + 1, 3 * total // 4 + 2, total - 3}):  # across the epochs
         out = tmp_path / f"killed-{kill_at}"
@@ -183,11 +184,11 @@ def test_an_interrupted_commit_is_finished_by_the_next_reader(small_run, tmp_pat
     for name, data in snapshot(small_run).items():
         (run / name).parent.mkdir(parents=True, exist_ok=True)
         (run / name).write_bytes(data)
-    commit = run / runs.COMMIT_DIR
+    commit = run / layout.COMMIT
     commit.mkdir()
-    os.replace(run / runs.METRICS_FILE, commit / runs.METRICS_FILE)  # killed after publishing, before the move
+    os.replace(run / layout.METRICS, commit / layout.METRICS)  # killed after publishing, before the move
     assert len(genlab.load_run(run).metrics) == 1
-    assert (run / runs.METRICS_FILE).is_file() and not commit.exists()
+    assert (run / layout.METRICS).is_file() and not commit.exists()
 
 
 def test_a_full_disk_is_one_line_and_keeps_the_last_epoch(tmp_path, monkeypatch, capsys) -> None:
@@ -226,7 +227,7 @@ def test_resume_takes_the_runs_own_options_and_records_new_epochs(small_run, tmp
     assert main(["train", "vae", *QUICK, "--hidden", "32", "--latent-dim", "4", "--out", str(run)]) == 0
     assert main(["train", "vae", "--out", str(run), "--resume", "--epochs", "2", "--max-steps", "12"]) == 0
     record = records.read_record(run)
-    assert record.train.epochs == 2 and record.model_config.latent_dim == 4 and len(runs.read_metrics(run)) == 2
+    assert record.train.epochs == 2 and record.model_config.latent_dim == 4 and len(records.read_metrics(run)) == 2
 
 
 # ---------------------------------------------------------------- hostile config.json and state.pt

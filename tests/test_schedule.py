@@ -9,13 +9,14 @@ from cli_helpers import fails
 from safetensors import safe_open
 
 import genlab
+from genlab.runs import layout
 from genlab.cli import main
 from genlab.data.dataset import Dataset
 from genlab.errors import ConfigError
 from genlab.models.registry import create_model
-from genlab.train import run as runs
-from genlab.train.config import TrainConfig
-from genlab.train.schedule import EarlyStopping, kl_weight, split_validation
+from genlab.runs import store as runs
+from genlab.options import TrainConfig
+from genlab.training.schedule import EarlyStopping, kl_weight, split_validation
 
 
 def test_kl_weight_rises_linearly_to_one_at_the_last_warmup_epoch() -> None:
@@ -83,12 +84,12 @@ def test_a_controlled_run_records_validation_warmup_and_keeps_the_best_weights(t
     assert all({"val", "best_epoch", "patience_left"} <= set(m) and "bound" in m["train"] for m in metrics)
     best = min(range(len(metrics)), key=lambda i: metrics[i]["val"]["loss"]) + 1
     assert metrics[-1]["best_epoch"] == best < len(metrics)
-    with safe_open(out / runs.BEST_WEIGHTS_FILE, "pt") as f:
+    with safe_open(out / layout.BEST_WEIGHTS, "pt") as f:
         assert f.metadata()["epoch"] == str(best)
     assert genlab.load_run(out).weights == "best"
     best_w, last_w = genlab.load_run(out).model.state_dict(), genlab.load_run(out, weights="last").model.state_dict()
     assert not all(torch.equal(best_w[k], last_w[k]) for k in best_w)
-    saved = [json.loads(line) for line in (out / runs.METRICS_FILE).read_text().splitlines()]
+    saved = [json.loads(line) for line in (out / layout.METRICS).read_text().splitlines()]
     assert saved[-1]["patience_left"] == 0
     report = (out / "report.html").read_text()
     assert "validation loss" in report and "stopped early" in report and f"at epoch {best}" in report

@@ -18,7 +18,7 @@ from genlab.data.batches import to_unit_float
 from genlab.latent import encode_means
 from genlab.serve.api import MAX_UPLOAD, Explorer, handle
 from genlab.serve.server import CSP, WORKERS, make_server
-from genlab.train.run import load_run
+from genlab.runs.store import load_run
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ from genlab.cli import main
 from genlab.latent import slerp
 from genlab.serve.api import Explorer
 from genlab.serve.server import make_server
-from genlab.train.run import load_run
+from genlab.runs.store import load_run
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 SCREENSHOT = Path(__file__).resolve().parents[1] / "docs" / "images" / "explorer" / "browser-test.png"

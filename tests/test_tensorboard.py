@@ -10,7 +10,7 @@ from tensorboard.plugins.hparams import plugin_data_pb2
 
 from genlab.cli import main
 from genlab.errors import ConfigError
-from genlab.train.run import read_metrics
+from genlab.runs.store import read_metrics
 from genlab.workflow import train
 
 TINY = ["--data", "shapes", "--epochs", "2", "--batch-size", "500", "--latent-dim", "3",

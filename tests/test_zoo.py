@@ -12,8 +12,8 @@ from genlab.errors import ConfigError
 from genlab.models.autoencoder import jacobian_frobenius_sq
 from genlab.models.dcgan import upsampling_plan
 from genlab.models.registry import create_model, data_fields
-from genlab.train.steps import make_optimizers, train_step
-from genlab.train.trainer import held_out_loss, train
+from genlab.training.steps import make_optimizers, train_step
+from genlab.training.trainer import held_out_loss, train
 
 
 def brute_force_jacobian_sq(encode, x: torch.Tensor) -> torch.Tensor:

@@ -22,7 +22,7 @@ import torch
 from genlab.cli import main
 from genlab.data.catalog import register_dataset
 from genlab.data.shapes import make_shapes
-from genlab.train.trainer import Trainer
+from genlab.training.trainer import Trainer
 
 RANK = int(os.environ.get("RANK", "0"))
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND

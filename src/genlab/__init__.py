@@ -7,7 +7,6 @@ The names load on first use, so `import genlab` (and the `genlab --help` it serv
 from __future__ import annotations
 
 import importlib
-import types
 from typing import Any
 
 from genlab.errors import GenlabError
@@ -15,13 +14,13 @@ from genlab.version import __version__
 
 # public name -> the module that defines it
 _API = {
-    "Config": "genlab.models.config", "option": "genlab.models.config",
+    "Config": "genlab.config", "option": "genlab.config",
     "Dataset": "genlab.data.catalog", "list_datasets": "genlab.data.catalog", "load_dataset": "genlab.data.catalog",
     "register_dataset": "genlab.data.catalog",
     "MODELS": "genlab.models.registry", "ModelSpec": "genlab.models.registry", "create_model": "genlab.models.registry",
     "register_model": "genlab.models.registry",
-    "TrainConfig": "genlab.train.config",
-    "Run": "genlab.train.run", "load_run": "genlab.train.run",
+    "TrainConfig": "genlab.options",
+    "Run": "genlab.runs.store", "load_run": "genlab.runs.store",
     "train": "genlab.workflow",
 }
 
@@ -36,21 +35,3 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_API))
-
-
-class _Package(types.ModuleType):
-    """`genlab.train` is the training function even after the `genlab.train` subpackage is imported, which
-    binds the subpackage to the same attribute: a property wins over that binding."""
-
-    @property
-    def train(self) -> Any:
-        return __getattr__("train")
-
-    @train.setter
-    def train(self, subpackage: types.ModuleType) -> None:
-        pass  # the subpackage stays reachable as sys.modules["genlab.train"] and by `from genlab.train import ...`
-
-
-import sys  # noqa: E402  (after the class it feeds)
-
-sys.modules[__name__].__class__ = _Package

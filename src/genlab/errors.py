@@ -4,6 +4,9 @@
 class GenlabError(Exception):
     """Base class: the message says what was wrong, what was expected and what to do."""
 
+    every_rank: bool = False  # raised alike by every process of a torchrun job (genlab.world.every_rank)
+    silent: bool = False      # such an error on a rank other than 0: rank 0 alone prints it
+
 
 class DataError(GenlabError):
     """A dataset could not be found, read or verified."""

@@ -1,17 +1,16 @@
-"""Evaluate a run: every metric of `genlab.metrics` that applies to its model, as one JSON-ready record;
-the Fréchet classifier, trained once per dataset with genlab's own trainer and cached; the printed table.
+"""Evaluate a run: every metric of `genlab.metrics` that applies to its model, as one JSON-ready record, kept
+beside the run. The Fréchet distance compares features of a classifier run (genlab.training.classifier trains and
+caches one per dataset).
 """
 from __future__ import annotations
 
 import datetime
-import fcntl
 import json
 import os
-import re
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,98 +20,28 @@ from torch import Tensor, nn
 from genlab import metrics
 from genlab.data.dataset import Dataset
 from genlab.errors import ConfigError, RunError
+from genlab.files import atomic_write_text
 from genlab.latent import encode_means
 from genlab.models.contract import VAE, AutoEncoder, Classifier, Generative
-from genlab.models.registry import create_model, data_fields
 from genlab.nn import module_device
-from genlab.files import atomic_write_text
 from genlab.options import EvaluationOptions
-from genlab.train.config import TrainConfig
-from genlab.train.distributed import World, from_rank_zero, launched_world_size, sharded
-from genlab.train.record import RunRecord
-from genlab.train.run import Run, load_run, read_metrics
-from genlab.train.trainer import train
+from genlab.runs.layout import RunLayout
+from genlab.runs.record import RunRecord
+from genlab.runs.store import Run, load_run
+from genlab.world import World, from_rank_zero, sharded
 
-EVALUATION_FILE = "evaluation.json"
-CLASSIFIER_EPOCHS = 5
-CLASSIFIER_SEED = 0
-
-Log = Callable[[str], None]
 
 
 def log_to_stderr(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-# ---------------------------------------------------------------- the cached classifier
+# ---------------------------------------------------------------- the feature classifier
 
 
-def cache_root() -> Path:
-    """$GENLAB_CACHE, else ~/.cache/genlab."""
-    return Path(os.environ.get("GENLAB_CACHE") or Path.home() / ".cache" / "genlab").expanduser()
-
-
-def classifier_dir(record: RunRecord) -> Path:
-    """The cached classifier's run directory for the run's dataset, size and channels."""
-    data = record.data
-    parts = [data.spec]
-    parts += [f"{data.image_size}px"] if data.image_size else []
-    parts += ["rgb"] if data.channels == 3 else []
-    return cache_root() / re.sub(r"[^A-Za-z0-9_.-]+", "-", "classifier-" + "-".join(map(str, parts)))
-
-
-def classifier_finished(folder: Path) -> bool:
-    return (folder / "model.safetensors").is_file() and len(read_metrics(folder)) >= CLASSIFIER_EPOCHS
-
-
-def train_classifier(folder: Path, record: RunRecord, data: Dataset, log: Log, progress: bool) -> None:
-    """Train the small CNN for CLASSIFIER_EPOCHS into `folder` (resuming a killed attempt), saying first what it
-    is for and, after the first epoch, how long the rest will take."""
-    log(f"the Fréchet distance compares features of a classifier of {data.name}; none is cached yet, so one is "
-        f"trained now, once: {CLASSIFIER_EPOCHS} epochs over {len(data.train_x)} images (minutes on a CPU, seconds "
-        f"on a GPU), kept in {folder}. --skip-fid skips the distances; --classifier RUN uses a classifier of yours")
-    torch.manual_seed(CLASSIFIER_SEED)
-    model = create_model("classifier", **data_fields("classifier", data.image_shape, len(data.classes)))
-    processes = launched_world_size()  # under torchrun the batch of 128 must split evenly over the ranks
-    train_config = TrainConfig(epochs=CLASSIFIER_EPOCHS, seed=CLASSIFIER_SEED,  # device "auto": CUDA if present
-                               batch_size=-(-128 // processes) * processes)
-
-    def estimate(row: dict[str, Any]) -> None:
-        left = CLASSIFIER_EPOCHS - row["epoch"]
-        if row["epoch"] == 1 and left:
-            log(f"feature classifier: about {left * row['epoch_seconds']:.0f} s more for the other {left} epochs")
-    train(model, data, train_config, folder, resume=True, data_spec=record.data, log=log, progress=progress,
-          command=f"genlab evaluate (feature classifier for {data.name})", on_epoch_end=estimate)
-
-
-@contextmanager
-def classifier_lock(folder: Path, log: Log) -> Iterator[None]:
-    """Hold FOLDER.lock (an flock) so that one process at a time trains or checks the cached classifier; a
-    second process waits, saying why, and then finds the classifier finished."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    with open(folder.with_name(folder.name + ".lock"), "a+b") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            log(f"another process is training the feature classifier in {folder}; waiting for it to finish")
-            fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def load_classifier(record: RunRecord, data: Dataset, given: str | None, device: torch.device, log: Log,
-                    progress: bool = False, world: World = World()) -> tuple[nn.Module, Path]:
-    """The given classifier run, or the cached one for this dataset (trained now if missing; under torchrun
-    by every rank, into rank 0's cache)."""
-    folder = Path(given) if given else classifier_dir(record)
-    if not given and from_rank_zero(world, lambda: not classifier_finished(folder)):
-        # the lock keeps two jobs from writing one cache; under torchrun rank 0 (the writer) holds it for its job,
-        # and every rank trains, so the ranks follow rank 0's decision instead of each re-checking the folder
-        with classifier_lock(folder, log) if world.writes else nullcontext():
-            if world.active or not classifier_finished(folder):  # another job may have finished it meanwhile
-                train_classifier(folder, record, data, log, progress)
+def load_classifier(folder: str | os.PathLike, data: Dataset, device: str | torch.device,
+                    world: World = World()) -> nn.Module:
+    """The classifier run in `folder`, checked to be a classifier of the data's images."""
     run = load_everywhere(world, folder, device)
     model = run.model
     if not isinstance(model, Classifier):
@@ -121,7 +50,12 @@ def load_classifier(record: RunRecord, data: Dataset, given: str | None, device:
     if tuple(model.config.image_shape) != tuple(data.image_shape):
         raise RunError(f"the classifier in {folder} takes {tuple(model.config.image_shape)} images but the run's "
                        f"data are {tuple(data.image_shape)}; train a classifier on the same data")
-    return model, folder
+    return model
+
+
+def needs_cached_classifier(run: Run, options: EvaluationOptions) -> bool:
+    """Whether the evaluation measures Fréchet distances without a classifier of the user's (--classifier)."""
+    return isinstance(run.model, Generative) and not options.skip_fid and not options.classifier
 
 
 def load_everywhere(world: World, folder: str | os.PathLike, device: str | torch.device,
@@ -165,14 +99,14 @@ def probe_metrics(model: nn.Module, record: RunRecord, data: Dataset, options: E
 
 
 def frechet_metrics(model: nn.Module, record: RunRecord, data: Dataset, options: EvaluationOptions,
-                    test_x: Tensor, log: Log, progress: bool, world: World = World()) -> dict[str, Any]:
-    """Fréchet distances in classifier feature space: samples vs test images, and train vs test as the floor.
+                    test_x: Tensor, folder: Path, progress: bool, world: World = World()) -> dict[str, Any]:
+    """Fréchet distances in the feature space of the classifier run in `folder`: samples vs test images, and
+    train vs test as the floor.
 
     test_x: the test images as the model is tested on them (binarized for dynamic runs).
     """
     n_test = len(test_x)
-    classifier, folder = load_classifier(record, data, options.classifier, module_device(model), log, progress,
-                                         world)
+    classifier = load_classifier(folder, data, module_device(model), world)
     samples = metrics.draw_samples(model, options.fid_samples, options.seed)  # every rank: the same samples
 
     def features(x: Tensor) -> Tensor:  # under torchrun each rank extracts a share; all ranks get them all
@@ -203,17 +137,22 @@ def inception_metrics(samples: Tensor, test_x: Tensor, device: torch.device, pro
 # ---------------------------------------------------------------- the whole evaluation
 
 
-def evaluate_run(run: Run, data: Dataset, options: EvaluationOptions = EvaluationOptions(), log: Log = log_to_stderr,
-                 progress: bool = False, world: World = World()) -> dict[str, Any]:
+def evaluate_run(run: Run, data: Dataset, options: EvaluationOptions = EvaluationOptions(), progress: bool = False,
+                 world: World = World(), classifier: str | os.PathLike | None = None) -> dict[str, Any]:
     """Every metric that applies to the run's model, as a JSON-ready dict (nats per image, fractions).
 
-    Under torchrun (`world` of several ranks) the IWAE estimate and the classifier features are sharded over
-    the ranks and gathered, so every rank returns the whole record.
+    The Fréchet distances use the classifier run options.classifier names, else `classifier` (the cached one:
+    genlab.training.classifier.cached_classifier). Under torchrun (`world` of several ranks) the IWAE estimate
+    and the classifier features are sharded over the ranks and gathered, so every rank returns the whole record.
     """
     model, record = run.model, run.record
     if not isinstance(model, (AutoEncoder, Generative)):
         raise RunError(f"{record.model} is neither an autoencoder nor a generative model: there is nothing to "
-                       f"evaluate beyond the test loss and accuracy already in {run.path / 'metrics.jsonl'}")
+                       f"evaluate beyond the test loss and accuracy already in {RunLayout(run.path).metrics}")
+    folder = options.classifier or classifier
+    if isinstance(model, Generative) and not options.skip_fid and folder is None:
+        raise ConfigError("the Fréchet distance needs a feature classifier: give EvaluationOptions(classifier=RUN) "
+                          "or classifier=genlab.training.classifier.cached_classifier(...), or skip_fid=True")
     model.eval()
     torch.manual_seed(world.seed(options.seed))  # rank 0 draws what one process draws
     x = run.test_images(data)[:options.test_images]
@@ -229,7 +168,7 @@ def evaluate_run(run: Run, data: Dataset, options: EvaluationOptions = Evaluatio
             result["probe"] = probe_metrics(model, record, data, options, x, y)
     if isinstance(model, Generative) and not options.skip_fid:
         with timed(seconds, "frechet"):
-            result["frechet"] = frechet_metrics(model, record, data, options, x, log, progress, world)
+            result["frechet"] = frechet_metrics(model, record, data, options, x, Path(folder), progress, world)
     return result
 
 
@@ -252,7 +191,7 @@ def timed(seconds: dict[str, float], name: str) -> Iterator[None]:
 
 
 def write_evaluation(run_dir: str | os.PathLike, result: dict[str, Any]) -> Path:
-    """RUN/evaluation.json, written atomically."""
-    path = Path(run_dir) / EVALUATION_FILE
+    """The evaluation kept beside the run, written atomically."""
+    path = RunLayout(run_dir).evaluation
     atomic_write_text(path, json.dumps(result, indent=2) + "\n")
     return path

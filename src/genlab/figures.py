@@ -18,15 +18,15 @@ from genlab import latent
 from genlab.data.batches import to_unit_float
 from genlab.data.dataset import Dataset
 from genlab.errors import ConfigError, RunError
-from genlab.images import GridLabels, atomic_save, captioned_grid, fit_zoom, labelled_grid, make_grid, to_pil
+from genlab.images import GridLabels, atomic_save, captioned_grid, fit_zoom, labelled_grid, make_grid, save_image, to_pil
 from genlab.invert.measured import ClassPictures
 from genlab.models.contract import GAN, VAE, AutoEncoder, Generative
 from genlab.nn import module_device
 from genlab.options import MAX_DEFAULT_TRAVERSAL_ROWS
-from genlab.train.run import Run
+from genlab.runs.layout import RunLayout
+from genlab.runs.store import Run
 
-EXPLORE_DIR = Path("images") / "explore"  # under the run directory, where the report finds figures
-CAPTION_KEY = "Description"               # the PNG text chunk that carries a figure's caption
+CAPTION_KEY = "Description"  # the PNG text chunk that carries a figure's caption
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ class LabelledFigure:
 
     image: Tensor
     caption: str
-    name: str  # e.g. "manifold.png", written under RUN/images/explore/
+    name: str  # its default file name, e.g. "manifold.png"
     box: tuple[int, int, int, int] | None = None  # where the pictures lie (top, left, height, width); labels around
 
 
@@ -43,14 +43,21 @@ class LabelledFigure:
 
 
 def save_figure(figure: LabelledFigure, run_dir: str | Path, out: str | Path | None = None) -> Path:
-    """Write the figure as a PNG with its caption inside, to `out` or RUN/images/explore/NAME; returns the path."""
-    path = Path(out) if out else Path(run_dir) / EXPLORE_DIR / figure.name
+    """Write an explore figure as a PNG with its caption inside, to `out` or the run's explore folder, where the
+    report finds it; returns the path."""
+    path = Path(out) if out else RunLayout(run_dir).explore / figure.name
     if path.suffix.lower() != ".png":
         raise ConfigError(f"--out {path} must end in .png: explore writes PNG, with the caption inside it")
     info = PngImagePlugin.PngInfo()
     info.add_text(CAPTION_KEY, figure.caption)
     atomic_save(to_pil(figure.image.cpu()), path, "PNG", pnginfo=info)
     return path
+
+
+def save_picture(figure: LabelledFigure, run_dir: str | Path, out: str | Path | None = None) -> Path:
+    """Write a picture of the run (samples, reconstructions) to `out` (PNG or JPEG) or the run's images folder;
+    returns the path."""
+    return save_image(figure.image, Path(out) if out else RunLayout(run_dir).images / figure.name)
 
 
 def read_caption(path: str | Path) -> str | None:
@@ -290,6 +297,9 @@ def samples_figure(run: Run, n: int = 64, nrow: int = 8, seed: int = 0, zoom: in
 def reconstruction_figure(run: Run, n: int = 8, data_dir: str | None = None,
                           zoom: int | None = None) -> LabelledFigure:
     """The first n test images above their reconstructions, rows and columns labelled."""
+    if not isinstance(run.model, AutoEncoder):
+        raise RunError(f"{run.record.model} cannot reconstruct: it has no encoder; "
+                       f"reconstruct with an autoencoder or VAE run")
     model = checked_model(run, "encoder")
     data = run.dataset(data_dir)
     x = chosen_test_images(run, data, range(min(n, len(data.test_x))))

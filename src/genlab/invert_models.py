@@ -18,7 +18,8 @@ from genlab.errors import ConfigError, RunError
 from genlab.models.contract import Classifier
 from genlab.models.efficientnet import LITE, EfficientNetLite, load_efficientnet_lite, stage_ends
 from genlab.options import NETWORK_HELP, WEIGHT_FILES
-from genlab.train.run import load_run
+from genlab.runs.store import load_run
+from genlab.world import resolve_device
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)  # the statistics torchvision's ImageNet weights were trained with
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -353,7 +354,8 @@ def classifier_network(run_dir: str | os.PathLike) -> Network:
 
 def load_network(spec: str, weights: str | os.PathLike | None = None, seed: int = 0,
                  device: str | torch.device = "cpu") -> Network:
-    """A network by name (efficientnet-lite0/1/2, vgg-random, vgg16, ...) or a classifier run directory, on `device`."""
+    """A network by name (efficientnet-lite0/1/2, vgg-random, vgg16, ...) or a classifier run directory, on `device`
+    ("auto": CUDA when present)."""
     if weights is not None and spec not in WEIGHT_FILES and spec not in LITE:
         raise ConfigError(f"--weights is for {', '.join([*LITE, *WEIGHT_FILES])}; {spec} brings its own weights")
     if spec in LITE:
@@ -366,4 +368,4 @@ def load_network(spec: str, weights: str | os.PathLike | None = None, seed: int 
         network = pretrained_vgg(spec, weights)
     else:
         network = classifier_network(spec)
-    return network.to(device)
+    return network.to(resolve_device(device))

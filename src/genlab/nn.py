@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from genlab.shapes import conv_sizes
+from genlab.sizes import conv_sizes
 
 
 def module_device(module: nn.Module) -> torch.device:

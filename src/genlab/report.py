@@ -11,7 +11,6 @@ import html
 import io
 import json
 import os
-import re
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +19,6 @@ import torch
 from torch import Tensor
 
 from genlab.errors import GenlabError, RunError
-from genlab.evaluation import EVALUATION_FILE
 from genlab.figures import read_caption
 from genlab.images import GridLabels, labelled_grid, open_image, pil_to_tensor, to_pil
 from genlab.models.contract import Decoder
@@ -37,11 +35,11 @@ from genlab.plots import (
 )
 from genlab.files import atomic_write_text
 from genlab.tables import evaluation_rows
-from genlab.train.record import RunRecord, read_record
-from genlab.train.run import read_metrics
+from genlab.runs import layout
+from genlab.runs.layout import RunLayout, parse_epoch_image
+from genlab.runs.record import RunRecord, read_metrics, read_record
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-_EPOCH_PNG = re.compile(r"(?P<kind>recon|samples)_epoch(?P<epoch>\d+)\.png")
 _MAX_RECON_GRIDS = 12
 _SAMPLES_WIDTH = 960  # target display widths in CSS pixels
 _RECON_WIDTH = 720
@@ -78,7 +76,7 @@ td:first-child { color: #57606a; }
 
 
 def read_config(run_dir: str | os.PathLike) -> dict:
-    """The run's checked config.json as a dict; RunError if the directory is not a usable genlab run."""
+    """The run's checked record as a dict; RunError if the directory is not a usable genlab run."""
     return read_record(run_dir).to_dict()
 
 
@@ -86,19 +84,20 @@ def read_config(run_dir: str | os.PathLike) -> dict:
 class _RunImages:
     recon: list[tuple[int, Path]]  # (epoch, path), sorted by epoch
     samples: list[tuple[int, Path]]
-    figures: list[Path]  # every other PNG under images/
+    figures: list[Path]  # every other PNG of the run's images
 
 
 def _find_images(run_dir: Path) -> _RunImages:
-    images_dir = run_dir / "images"
+    images_dir = RunLayout(run_dir).images
     found: dict[str, list] = {"recon": [], "samples": [], "figures": []}
     paths = sorted(images_dir.rglob("*.png")) if images_dir.is_dir() else []
     for path in paths:
-        match = _EPOCH_PNG.fullmatch(path.relative_to(images_dir).as_posix())
-        if match is None:
+        epoch_image = parse_epoch_image(path.relative_to(images_dir).as_posix())
+        if epoch_image is None:
             found["figures"].append(path)
         else:
-            found[match["kind"]].append((int(match["epoch"]), path))
+            kind, epoch = epoch_image
+            found[kind].append((epoch, path))
     return _RunImages(sorted(found["recon"]), sorted(found["samples"]), found["figures"])
 
 
@@ -179,7 +178,7 @@ def _header_html(run_dir: Path, config: dict) -> str:
 def _summary_html(metrics: list[dict], config: dict) -> str:
     if not metrics:
         return ('<p class="summary">This run has no completed epochs yet: the trainer adds a line '
-                "to metrics.jsonl at the end of each epoch. Write the report again later.</p>")
+                f"to {layout.METRICS} at the end of each epoch. Write the report again later.</p>")
     last = metrics[-1]
     planned = config.get("train", {}).get("epochs") if isinstance(config.get("train"), dict) else None
     epoch = f"Epoch {last.get('epoch', len(metrics))}" + (f" of {planned}" if planned else "")
@@ -213,7 +212,7 @@ def _controls_text(last: dict) -> list[str]:
     if isinstance(last.get("kl_weight"), (int, float)):
         pieces.append(f"KL weight {last['kl_weight']:.2f}")
     if isinstance(last.get("best_epoch"), int):
-        pieces.append(f"best validation loss at epoch {last['best_epoch']} (its weights kept as best.safetensors)")
+        pieces.append(f"best validation loss at epoch {last['best_epoch']} (its weights kept as {layout.BEST_WEIGHTS})")
     if last.get("patience_left") == 0:
         pieces.append("stopped early")
     elif isinstance(last.get("patience_left"), int):
@@ -310,7 +309,7 @@ def _figures_html(run_dir: Path, images: _RunImages) -> str:
         return ""
     figures = []
     for path in images.figures:
-        name = path.relative_to(run_dir / "images").as_posix()
+        name = path.relative_to(RunLayout(run_dir).images).as_posix()
         image = _pixel_img(path, name, _FIGURE_WIDTH)
         description = read_caption(path)
         caption = f"{description} ({name})" if description else name
@@ -319,7 +318,7 @@ def _figures_html(run_dir: Path, images: _RunImages) -> str:
 
 
 def _evaluation_html(run_dir: Path) -> str:
-    path = run_dir / EVALUATION_FILE
+    path = RunLayout(run_dir).evaluation
     if not path.is_file():
         return ""
     try:
@@ -329,21 +328,21 @@ def _evaluation_html(run_dir: Path) -> str:
         warning = html.escape(f"{path.name} could not be read ({err}); run `genlab evaluate` again.")
         return f'<section><h2>Evaluation</h2><p class="warn">{warning}</p></section>'
     cells = "".join(f"<tr><td>{html.escape(name)}</td><td>{html.escape(value)}</td></tr>" for name, value in rows)
-    note = f"From {EVALUATION_FILE}, written by `genlab evaluate` on {result.get('created', 'an unknown date')}."
+    note = f"From {layout.EVALUATION}, written by `genlab evaluate` on {result.get('created', 'an unknown date')}."
     return f'<section><h2>Evaluation</h2><p class="note">{html.escape(note)}</p><table>{cells}</table></section>'
 
 
 def _reproduce_html(config: dict) -> str:
     command = config.get("command")
     if not command:
-        return ('<section><h2>Reproduce</h2><p>config.json does not record the command that made this run; '
+        return (f"<section><h2>Reproduce</h2><p>{layout.CONFIG} does not record the command that made this run; "
                 "every setting it used is listed below.</p></section>")
     versions = config.get("versions") if isinstance(config.get("versions"), dict) else {}
     pinned = ", ".join(f"{name} {version}" for name, version in versions.items())
     train = config.get("train") if isinstance(config.get("train"), dict) else {}
     advice = "Run this command" + (f" with {pinned}" if pinned else "") + " to train the run again"
     advice += f" (it used seed {train['seed']}). " if "seed" in train else ". "
-    advice += ("Every setting is in config.json, listed in full below; another device or library "
+    advice += (f"Every setting is in {layout.CONFIG}, listed in full below; another device or library "
                "version can change the last digits of the losses.")
     return (f"<section><h2>Reproduce</h2><pre>{html.escape(str(command))}</pre>"
             f"<p>{html.escape(advice)}</p></section>")
@@ -409,10 +408,10 @@ def render_report(run_dir: str | os.PathLike) -> str:
 
 
 def write_report(run_dir: str | os.PathLike) -> Path:
-    """Write RUN/report.html and return its path; self-contained, every image a base64 data: URI."""
+    """Write the run's report page and return its path; self-contained, every image a base64 data: URI."""
     run_dir = Path(run_dir)
     page = render_report(run_dir)
-    path = run_dir / "report.html"
+    path = RunLayout(run_dir).report
     _write_atomic(path, page)
     return path
 

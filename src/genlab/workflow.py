@@ -1,6 +1,10 @@
-"""Training with the run's report kept current: what `genlab.train` and `genlab train` call."""
+"""The commands' work, done once for the command line and Python alike: training with the run's report kept
+current (`genlab.train`, `genlab train`), and evaluating a run (`genlab evaluate`), each on one process or on
+every process of a torchrun job."""
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -10,15 +14,18 @@ from torch import nn
 
 from genlab.data.catalog import load_dataset
 from genlab.data.dataset import Dataset
-from genlab.models.registry import create_model, data_fields
-from genlab.report import write_report
-from genlab.train.config import TrainConfig
-from genlab.train.distributed import is_rank_zero
-from genlab.train.plan import RunPlan
 from genlab.errors import ConfigError
-from genlab.train.record import DataRecord, data_record, read_record
-from genlab.train.tensorboard_log import TensorBoardLog
-from genlab.train.trainer import train as train_loop
+from genlab.evaluation import evaluate_run, load_everywhere, log_to_stderr, needs_cached_classifier, write_evaluation
+from genlab.models.registry import create_model, data_fields
+from genlab.options import EvaluationOptions, TrainConfig
+from genlab.report import write_report
+from genlab.runs.layout import RunLayout
+from genlab.runs.record import DataRecord, data_record, read_record
+from genlab.training.classifier import cached_classifier
+from genlab.training.plan import RunPlan, plan_command
+from genlab.training.tensorboard import TensorBoardLog
+from genlab.training.trainer import train as train_loop
+from genlab.world import from_rank_zero, is_rank_zero, join, resolve_device
 
 
 def train(model: nn.Module, data: Dataset, config: TrainConfig = TrainConfig(), out: str | Path | None = None,
@@ -26,8 +33,8 @@ def train(model: nn.Module, data: Dataset, config: TrainConfig = TrainConfig(), 
           on_epoch_end: Callable[[dict[str, Any]], None] | None = None,
           log: Callable[[str], None] | None = None, progress: bool | None = None,
           tensorboard: bool = False) -> list[dict[str, Any]]:
-    """Train `model` on `data`; with `out`, a resumable run directory whose report.html follows every epoch (and,
-    with `tensorboard`, TensorBoard event files in OUT/tensorboard/).
+    """Train `model` on `data`; with `out`, a resumable run directory whose report page follows every epoch (and,
+    with `tensorboard`, TensorBoard event files in the run directory).
 
     Returns one metrics record per epoch (losses in the model's units, nats per image for VAEs).
     """
@@ -75,3 +82,43 @@ def train_planned(plan: RunPlan, out: Path, resume: bool = False, command: str =
         f"{split} / {data.test_x.shape[0]} test images -> {out}")
     return train(model, data, plan.train, out, resume=resume, data_spec=record, command=command, log=log,
                  progress=progress, tensorboard=tensorboard)
+
+
+def train_command(model: str | None, model_flags: dict[str, Any], data_flags: dict[str, Any],
+                  train_flags: dict[str, Any], config_file: str | None = None, out: str | None = None,
+                  resume: bool = False, command: str = "", tensorboard: bool = False) -> Path | None:
+    """`genlab train`: plan the run (flags over --config or the resumed run's record), train it into its run
+    directory with the report kept current; the report's path, on the process that writes it.
+
+    Under torchrun every process joins the job here; rank 0 plans from the files it holds and every rank trains
+    that plan; the other ranks return None.
+    """
+    world = join(train_flags.get("device", "auto"))
+    plan, folder = from_rank_zero(world, lambda: plan_command(model, model_flags, data_flags, train_flags,
+                                                              config_file, out, resume))
+    train_planned(plan, folder, resume=resume, command=command, tensorboard=tensorboard)
+    return RunLayout(folder).report if world.writes else None
+
+
+def evaluate_command(run_dir: str | os.PathLike, options: EvaluationOptions, device: str = "auto",
+                     weights: str = "best", data_dir: str | None = None,
+                     log: Callable[[str], None] = log_to_stderr) -> tuple[dict[str, Any], Path, Path] | None:
+    """`genlab evaluate`: every metric that applies to the run, kept beside it, and its report rewritten;
+    (the evaluation, its file, the report) on the process that writes them.
+
+    Under torchrun the expensive estimates are sharded over the processes; the other ranks return None.
+    """
+    device = resolve_device(device)
+    world = join(device)
+    run = load_everywhere(world, run_dir, world.place(device), weights)
+    say = log if world.writes else (lambda line: None)
+    if run.weights_note():
+        say(f"genlab: {run.weights_note()}")
+    data = run.dataset(data_dir)
+    progress = sys.stderr.isatty() and world.writes
+    classifier = (cached_classifier(run.record, data, say, progress, world)
+                  if needs_cached_classifier(run, options) else None)
+    result = evaluate_run(run, data, options, progress, world, classifier)
+    if not world.writes:
+        return None
+    return result, write_evaluation(run.path, result), write_report(run.path)

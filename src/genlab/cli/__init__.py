@@ -57,9 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.handler(args)
     except GenlabError as e:
-        from genlab.train import distributed  # imports torch: only once a command has run
-
-        if distributed.should_print(e):  # an error every torchrun rank raised alike is printed by rank 0
+        if not e.silent:  # an error every torchrun rank raised alike is printed by rank 0 alone
             print(f"genlab: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # a command may say what survives and how to go on

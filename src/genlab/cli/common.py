@@ -10,13 +10,11 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from genlab.errors import ConfigError
-from genlab.models.config import field_types
-from genlab.train.config import WEIGHT_CHOICES
+from genlab.config import field_types
+from genlab.options import WEIGHT_CHOICES
 
 if TYPE_CHECKING:
-    import torch
-
-    from genlab.train.run import Run
+    from genlab.runs.store import Run
 
 MAX_IMAGES = 10_000  # images one picture command draws: a grid past this is a typo, not a figure
 
@@ -88,11 +86,11 @@ def add_weights_flag(parser: argparse.ArgumentParser) -> None:
                              "with --val-images); last: the last epoch's (default best)")
 
 
-def open_trained_run(args: argparse.Namespace, device: str | torch.device = "cpu") -> Run:
-    """load_run with --weights, saying on stderr which weights a run with a validation split uses."""
-    from genlab.train.run import load_run
+def open_trained_run(args: argparse.Namespace) -> Run:
+    """load_run with --device and --weights, saying on stderr which weights a run with a validation split uses."""
+    from genlab.runs.store import load_run
 
-    run = load_run(args.run, device, args.weights)
+    run = load_run(args.run, getattr(args, "device", "cpu"), args.weights)  # serve has no --device: the CPU
     note = run.weights_note()
     if note:
         print(f"genlab: {note}", file=sys.stderr, flush=True)

@@ -1,36 +1,25 @@
-"""`genlab evaluate`: every metric that applies to a run, printed as a table and kept in RUN/evaluation.json."""
+"""`genlab evaluate`: every metric that applies to a run, printed as a table and kept beside the run."""
 from __future__ import annotations
 
 import argparse
-import sys
 
 from genlab.cli.commands import COMMANDS
 from genlab.cli.common import add_config_flags, add_data_flags, add_device_flag, add_weights_flag, given
 from genlab.options import EvaluationOptions
+from genlab.runs.layout import EVALUATION, in_run
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from genlab.evaluation import evaluate_run, load_everywhere, log_to_stderr, write_evaluation
-    from genlab.report import write_report
     from genlab.tables import evaluation_rows, format_table
-    from genlab.train import distributed
-    from genlab.train.trainer import resolve_device
+    from genlab.workflow import evaluate_command
 
     options = EvaluationOptions.from_dict(given(args, "evaluation"))
-    device = resolve_device(args.device)
-    world = distributed.join(device)  # under torchrun the expensive estimates are sharded over the ranks
-    run = load_everywhere(world, args.run, world.place(device), args.weights)
-    note = run.weights_note()
-    if note and world.writes:
-        print(f"genlab: {note}", file=sys.stderr, flush=True)
-    data = run.dataset(args.data_dir)
-    log = log_to_stderr if world.writes else (lambda line: None)
-    result = evaluate_run(run, data, options, log, progress=sys.stderr.isatty() and world.writes, world=world)
-    if not world.writes:
-        return 0  # rank 0 alone writes and prints
-    path = write_evaluation(run.path, result)
+    done = evaluate_command(args.run, options, args.device, args.weights, args.data_dir)
+    if done is None:
+        return 0  # under torchrun rank 0 alone prints
+    result, path, report = done
     print(format_table(evaluation_rows(result)))
-    print(f"wrote {path}; report: {write_report(run.path)}")
+    print(f"wrote {path}; report: {report}")
     return 0
 
 
@@ -39,7 +28,7 @@ def register(commands: argparse._SubParsersAction) -> None:
                             description="Measure every metric that applies to a run: test -ELBO and its parts, "
                                         "the importance-weighted NLL, reconstruction error, the Fréchet distance "
                                         "of samples in classifier feature space, and linear probes. Prints a "
-                                        "table and writes RUN/evaluation.json. Runs trained with --binarize "
+                                        f"table and writes {in_run(EVALUATION)}. Runs trained with --binarize "
                                         "dynamic are tested on the fixed-seed binarization of the test set.")
     p.add_argument("run", metavar="RUN", help="run directory")
     add_config_flags(p, EvaluationOptions, "evaluation", aliases={"k": ("-k",)})

@@ -20,12 +20,11 @@ def write(args: argparse.Namespace, make: str, **options: object) -> int:
     """Load RUN, make the figure (the function of genlab.figures named `make`) from the options, save it (to --out
     or RUN/images/explore/), print its path."""
     from genlab import figures
-    from genlab.train.trainer import resolve_device
 
     check_zoom(args)
     if getattr(args, "zoom", None) is not None:
         options["zoom"] = args.zoom
-    run = open_trained_run(args, resolve_device(args.device))
+    run = open_trained_run(args)
     figure = getattr(figures, make)(run, **options, data_dir=args.data_dir)
     print(figures.save_figure(figure, run.path, args.out))
     return 0

@@ -27,9 +27,8 @@ DREAM_STEPS = 150
 
 def open_network(args: argparse.Namespace, spec: str) -> Network:
     from genlab.invert_models import load_network
-    from genlab.train.trainer import resolve_device
 
-    return load_network(spec, args.weights, args.seed, resolve_device(args.device))
+    return load_network(spec, args.weights, args.seed, args.device)
 
 
 def print_layers(network: Network) -> int:

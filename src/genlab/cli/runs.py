@@ -23,26 +23,27 @@ from genlab.cli.common import (
     open_trained_run,
 )
 from genlab.errors import ConfigError, RunError
-from genlab.models.catalog import CATALOG, SET_FROM_DATA
-from genlab.models.config import field_types
+from genlab.models.table import SET_FROM_DATA, TABLE
+from genlab.config import field_types
 from genlab.plugins import MODELS_GROUP, has_entry_points
-from genlab.train.config import TrainConfig
+from genlab.options import TrainConfig
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from genlab.models.catalog import Entry
-    from genlab.train.plan import RunPlan
+    from genlab.models.registry import ModelSpec
+    from genlab.models.table import Row
+    from genlab.training.plan import RunPlan
 
 TUNED_TRAIN_FLAGS = ("lr", "beta1", "batch_size")  # defaults come from the model's registry entry
 
 
-def known_models() -> Mapping[str, Entry]:
-    """Every model by name, as the flags and `genlab models` need it: the built-in catalog (no torch), unless
+def known_models() -> Mapping[str, Row | ModelSpec]:
+    """Every model by name, as the flags and `genlab models` need it: the built-in table (no torch), unless
     models were added, by installed packages' entry points or by register_model in this process (which imported
     the registry): then the full registry, theirs included."""
     if "genlab.models.registry" not in sys.modules and not has_entry_points(MODELS_GROUP):
-        return CATALOG
+        return TABLE
     from genlab.models.registry import MODELS, load_entry_points
 
     load_entry_points()
@@ -77,63 +78,37 @@ def tuned_help(name: str, what: str) -> str:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from genlab.train import distributed
-    from genlab.workflow import train_planned
+    from genlab.workflow import train_command
 
-    if args.out is not None and not args.out.strip():
-        raise ConfigError("--out is empty; give a run directory, or leave --out out for runs/MODEL-DATA")
     data_flags = {"spec": args.data, "data_dir": args.data_dir, "image_size": args.image_size,
                   "channels": args.channels}
-    world = distributed.join(given(args, "train").get("device", "auto"))
-    # rank 0 plans from the files it holds (a resumed run's config.json); every rank trains that plan
-    plan, out = distributed.from_rank_zero(world, lambda: plan_train(args, data_flags))
-    train_planned(plan, out, resume=args.resume, command=shlex.join(["genlab", *args.argv]),
-                  tensorboard=args.tensorboard)
-    if world.writes:
-        print(f"report: {out / 'report.html'}")
+    report = train_command(args.model, given(args, "model"), data_flags, given(args, "train"), args.config,
+                           args.out, args.resume, shlex.join(["genlab", *args.argv]), args.tensorboard)
+    if report is not None:  # under torchrun, on the process that writes
+        print(f"report: {report}")
     return 0
-
-
-def plan_train(args: argparse.Namespace, data_flags: dict) -> tuple[RunPlan, Path]:
-    """The run's settings and its directory: flags over --config or the resumed run's own config.json."""
-    from genlab.train.plan import plan_run
-
-    resume_dir = Path(args.out) if args.resume and args.out else None
-    plan = plan_run(args.model, given(args, "model"), data_flags, given(args, "train"), args.config, resume_dir)
-    out = Path(args.out) if args.out else plan.default_out()
-    if args.resume and resume_dir is None and args.config is None:
-        plan = plan_run(args.model, given(args, "model"), data_flags, given(args, "train"), None, out)
-    return plan, out
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
     from genlab import figures
-    from genlab.images import save_image
-    from genlab.train.trainer import resolve_device
 
     in_range("-n", args.n, 1, MAX_IMAGES)
     in_range("--nrow", args.nrow, 1, MAX_IMAGES)
     check_zoom(args)
-    run = open_trained_run(args, resolve_device(args.device))
-    figure = figures.samples_figure(run, args.n, args.nrow, args.seed, args.zoom)
-    print(save_image(figure.image, Path(args.out) if args.out else run.path / "images" / figure.name))
+    run = open_trained_run(args)
+    print(figures.save_picture(figures.samples_figure(run, args.n, args.nrow, args.seed, args.zoom), run.path,
+                               args.out))
     return 0
 
 
 def cmd_reconstruct(args: argparse.Namespace) -> int:
     from genlab import figures
-    from genlab.images import save_image
-    from genlab.models.contract import AutoEncoder
-    from genlab.train.trainer import resolve_device
 
     in_range("-n", args.n, 1, MAX_IMAGES)
     check_zoom(args)
-    run = open_trained_run(args, resolve_device(args.device))
-    if not isinstance(run.model, AutoEncoder):
-        raise RunError(f"{run.record.model} cannot reconstruct: it has no encoder; "
-                       f"reconstruct with an autoencoder or VAE run")
-    figure = figures.reconstruction_figure(run, args.n, args.data_dir, args.zoom)
-    print(save_image(figure.image, Path(args.out) if args.out else run.path / "images" / figure.name))
+    run = open_trained_run(args)
+    print(figures.save_picture(figures.reconstruction_figure(run, args.n, args.data_dir, args.zoom), run.path,
+                               args.out))
     return 0
 
 

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from tqdm import tqdm
 
-from genlab.models.config import require
+from genlab.config import require
 
 OnStep = Callable[[int, Tensor], None]  # (steps done, from 1; current images in [0, 1]) -> None
 Objective = Callable[[Tensor], Tensor]  # images (N, C, H, W) -> (N,) values to ascend

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from genlab.invert.ascent import OnStep, check_ascent, noise_images, progress_bar
-from genlab.models.config import require
+from genlab.config import require
 
 Features = Callable[[Tensor, Sequence[str]], dict[str, Tensor]]  # images, layer names -> activations
 

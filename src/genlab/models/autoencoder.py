@@ -2,13 +2,43 @@
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
 from genlab import losses
-from genlab.models.configs import AEConfig
+from genlab.config import Config, option, require
 from genlab.nn import decoder, encoder_body
+from genlab.sizes import check_image_shape
+
+
+@dataclass(frozen=True)
+class AEConfig(Config):
+    arch: str = option("mlp", "encoder/decoder family", ("mlp", "conv"))
+    image_shape: tuple[int, int, int] = option((1, 28, 28), "(channels, height, width), set from the data",
+                                             low=1, high=2048)
+    latent_dim: int = option(3, "size of the code", low=1, high=4096)
+    hidden: tuple[int, ...] = option((128, 64, 12), "MLP hidden sizes, encoder order; the decoder mirrors them",
+                                     low=1, high=16384, when={"arch": ("mlp",)})
+    conv_channels: tuple[int, ...] = option((16, 32), "conv encoder channels; the decoder mirrors them",
+                                            low=1, high=4096, when={"arch": ("conv",)})
+    kernel_size: int = option(5, "conv kernel size (odd)", low=1, high=15, when={"arch": ("conv",)})
+    reconstruction: str = option("mse", "squared error on sigmoid outputs, or Bernoulli cross-entropy on logits",
+                                 ("mse", "bce"))
+    code_activation: str = option("none", "squashing of the code: none (linear) or sigmoid", ("none", "sigmoid"))
+    corruption: str = option("none", "denoising: corrupt the input the encoder sees, rebuild the clean image; "
+                             "additive Gaussian noise or masking noise", ("none", "gaussian", "mask"))
+    corruption_level: float = option(0.0, "std of the Gaussian noise, or the fraction of pixels masked to 0",
+                                     low=0.0, high=100.0)
+    contractive: float = option(0.0, "contractive AE: weight lambda of ||dh/dx||_F^2 (0 turns it off)",
+                                 low=0.0, high=1e6)
+
+    def __post_init__(self) -> None:
+        require(self.kernel_size % 2 == 1, f"kernel_size must be odd, got {self.kernel_size}")
+        require(self.corruption != "mask" or self.corruption_level < 1,
+                f"masking noise hides a fraction of the pixels: corruption_level must be < 1, got {self.corruption_level}")
+        check_image_shape(self.arch, self.image_shape, len(self.conv_channels))
 
 
 class AE(nn.Module):

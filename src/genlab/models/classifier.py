@@ -1,11 +1,31 @@
 """A small CNN classifier: the feature extractor for Frechet distance and probes, the target for inversion."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from genlab.models.configs import ClassifierConfig
+from genlab.config import Config, option, require
+
+
+@dataclass(frozen=True)
+class ClassifierConfig(Config):
+    image_shape: tuple[int, int, int] = option((1, 28, 28), "(channels, height, width), set from the data",
+                                             low=1, high=2048)
+    n_classes: int = option(10, "number of classes, set from the data", low=2, high=100000)
+    conv_channels: tuple[int, ...] = option((32, 64), "channels of the conv blocks (3x3 conv, batch norm, ReLU, "
+                                                      "2x2 max pool)", low=1, high=4096)
+    feature_dim: int = option(128, "size of the penultimate layer: the features metrics use",
+                               low=1, high=16384)
+    dropout: float = option(0.3, "dropout before the last layer, while training", low=0.0, high=0.99)
+
+    def __post_init__(self) -> None:
+        require(len(self.conv_channels) >= 1, "channels needs at least one conv block")
+        side = min(self.image_shape[1:]) // 2 ** len(self.conv_channels)
+        require(side >= 1, f"{len(self.conv_channels)} pooling blocks shrink {self.image_shape[1]}x{self.image_shape[2]} "
+                           f"images to nothing; use fewer --conv-channels or a larger --image-size")
 
 
 class Classifier(nn.Module):

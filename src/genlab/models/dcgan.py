@@ -1,12 +1,49 @@
 """DCGAN (Radford, Metz & Chintala 2016): transposed-conv generator, conv discriminator, two-player losses."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from genlab.models.configs import DCGANConfig, upsampling_plan
+from genlab.config import Config, option, require
+from genlab.errors import ConfigError
 from genlab.nn import module_device, standard_normal
+
+
+def upsampling_plan(size: int) -> list[int]:
+    """Side lengths the generator walks from its 4x4 start: [4, 8, ..., size] or [4, 7, 14, ..., size].
+
+    Sizes 4 * 2^n double from 4; sizes 7 * 2^n (28 for Fashion-MNIST) first go 4 -> 7 with a 3x3 kernel.
+    """
+    for base in (4, 7):
+        n = 1
+        while base * 2 ** n <= size:
+            if base * 2 ** n == size:
+                return ([4] if base == 7 else []) + [base * 2 ** i for i in range(n + 1)]
+            n += 1
+    raise ConfigError(f"the DCGAN builds square images of side 4*2^n or 7*2^n (e.g. 28, 32, 64), not {size}; "
+                      f"use --image-size 32 or 64")
+
+
+@dataclass(frozen=True)
+class DCGANConfig(Config):
+    image_shape: tuple[int, int, int] = option((1, 28, 28), "(channels, height, width), set from the data",
+                                             low=1, high=2048)
+    latent_dim: int = option(100, "size of the noise vector z ~ N(0, I)", low=1, high=4096)
+    dim: int = option(64, "width: the generator's last hidden layer and the discriminator's first have DIM "
+                          "channels, doubling per layer towards 4x4 (8*DIM at 64x64)", low=1, high=1024)
+
+    def __post_init__(self) -> None:
+        _, height, width = self.image_shape
+        require(height == width, f"the DCGAN builds square images; got {height}x{width}: use --image-size")
+        upsampling_plan(height)  # raises for sizes it cannot build
+
+    def widths(self) -> list[int]:
+        """Channels at each side length of `upsampling_plan`, from 4x4 up; the last is the image's."""
+        n_up = len(upsampling_plan(self.image_shape[1])) - 1
+        return [self.dim * 2 ** (n_up - 1 - i) for i in range(n_up)] + [self.image_shape[0]]
 
 
 def up_layer(n_in: int, n_out: int, size_in: int, size_out: int) -> nn.ConvTranspose2d:

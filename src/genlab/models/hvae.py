@@ -6,14 +6,16 @@ z2 is the top latent: encode, decode and the latent tools work on it.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
 from genlab import losses
-from genlab.models.configs import HVAEConfig
+from genlab.config import Config, option
 from genlab.models.vampprior import VampPrior
 from genlab.nn import GatedLinear, standard_normal
+from genlab.sizes import check_image_shape
 
 
 def gated_stack(*sizes: int) -> nn.Sequential:
@@ -30,6 +32,20 @@ class GaussianHead(nn.Module):
 
     def forward(self, h: Tensor) -> tuple[Tensor, Tensor]:
         return self.mu(h), self.log_var(h)
+
+
+@dataclass(frozen=True)
+class HVAEConfig(Config):
+    image_shape: tuple[int, int, int] = option((1, 28, 28), "(channels, height, width), set from the data",
+                                             low=1, high=2048)
+    latent_dim: int = option(40, "size of each of z1 and z2", low=1, high=4096)
+    hidden: int = option(300, "gated units per hidden layer", low=1, high=16384)
+    prior: str = option("standard", "p(z2): standard normal or the VampPrior", ("standard", "vamp"))
+    pseudo_inputs: int = option(500, "VampPrior components K (learned pseudo-inputs)", low=1, high=100_000)
+    beta: float = option(1.0, "KL weight: 1 is the true ELBO", low=0.0, high=1e6)
+
+    def __post_init__(self) -> None:
+        check_image_shape("mlp", self.image_shape, 0)
 
 
 class HVAE(nn.Module):

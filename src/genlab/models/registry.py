@@ -1,8 +1,13 @@
-"""Every model genlab knows, in one dict: the CLI, run loading and the contract tests enumerate it."""
+"""Every model genlab knows, in one dict: the CLI, run loading and the contract tests enumerate it.
+
+MODELS holds the rows of the model table (genlab.models.table) with their classes imported, then the models
+that installed packages (entry points) and `register_model` add.
+"""
 from __future__ import annotations
 
 import dataclasses
 import functools
+import importlib
 import re
 import sys
 from collections.abc import Mapping
@@ -13,18 +18,15 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
+from genlab.config import Config
 from genlab.errors import ConfigError
-from genlab.models.autoencoder import AE
-from genlab.models.catalog import CATALOG
-from genlab.models.classifier import Classifier
-from genlab.models.config import Config
-from genlab.models.dcgan import DCGAN
-from genlab.models.hvae import HVAE
-from genlab.models.vae import VAE
+from genlab.models.table import TABLE, Row
 from genlab.plugins import MODELS_GROUP, entry_point_objects
 
 
 class ModelSpec(NamedTuple):
+    """A model as MODELS holds it: what a `genlab.models` entry point names, and what register_model builds."""
+
     cls: type[nn.Module]
     config_cls: type[Config]
     defaults: dict[str, Any]    # config fields that differ from the config class's defaults
@@ -32,8 +34,14 @@ class ModelSpec(NamedTuple):
     train_defaults: Mapping[str, Any] = MappingProxyType({})  # TrainConfig fields the model prefers (flags win)
 
 
-CLASSES: dict[str, type[nn.Module]] = {"AE": AE, "VAE": VAE, "HVAE": HVAE, "DCGAN": DCGAN, "Classifier": Classifier}
-MODELS: dict[str, ModelSpec] = {name: ModelSpec(CLASSES[e.cls], *e[1:]) for name, e in CATALOG.items()}
+def built_in(row: Row) -> ModelSpec:
+    """A row of the model table with its class and config class imported from the family module."""
+    module = importlib.import_module(row.module)
+    return ModelSpec(getattr(module, row.class_name), getattr(module, row.config_name), dict(row.defaults),
+                     row.description, row.train_defaults)
+
+
+MODELS: dict[str, ModelSpec] = {name: built_in(row) for name, row in TABLE.items()}
 
 
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
@@ -46,7 +54,7 @@ def register_model(name: str, cls: type[nn.Module], config_cls: type[Config], de
                    replace: bool = False) -> ModelSpec:
     """Add a model to MODELS: every command (train, sample, explore, evaluate, serve, report) then knows it.
 
-    cls(config) builds it from a frozen dataclass `config_cls` (a `genlab.models.config.Config`).
+    cls(config) builds it from a frozen dataclass `config_cls` (a `genlab.config.Config`).
     """
     spec = ModelSpec(cls, config_cls, dict(defaults or {}), description or f"{cls.__name__} (registered)",
                      MappingProxyType(dict(train_defaults or {})))
@@ -66,7 +74,7 @@ def check_spec(name: str, spec: ModelSpec, replace: bool = False) -> None:
     if not (isinstance(spec.config_cls, type) and issubclass(spec.config_cls, Config)
             and dataclasses.is_dataclass(spec.config_cls)):
         raise ConfigError(f"model {name!r}: its config class must be a frozen dataclass deriving from "
-                          f"genlab.models.config.Config")
+                          f"genlab.config.Config")
     spec.config_cls.from_dict({**spec.config_cls().to_dict(), **spec.defaults})  # the defaults must build
 
 

@@ -2,16 +2,63 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
 from genlab import losses
-from genlab.models.configs import VAEConfig
+from genlab.config import Config, option, require
 from genlab.models.vampprior import VampPrior
 from genlab.nn import decoder, encoder_body, standard_normal
+from genlab.sizes import check_image_shape
 
 MIN_DECODER_STD = 0.01  # floor of a learned Gaussian decoder's standard deviation, in pixel units [0, 1]
+
+
+@dataclass(frozen=True)
+class VAEConfig(Config):
+    arch: str = option("mlp", "encoder/decoder family", ("mlp", "conv"))
+    image_shape: tuple[int, int, int] = option((1, 28, 28), "(channels, height, width), set from the data",
+                                             low=1, high=2048)
+    latent_dim: int = option(20, "size of z", low=1, high=4096)
+    hidden: tuple[int, ...] = option((400,), "MLP hidden sizes, encoder order; the decoder mirrors them",
+                                     low=1, high=16384, when={"arch": ("mlp",)})
+    conv_channels: tuple[int, ...] = option((16, 32), "conv encoder channels; the decoder mirrors them",
+                                            low=1, high=4096, when={"arch": ("conv",)})
+    kernel_size: int = option(5, "conv kernel size (odd)", low=1, high=15, when={"arch": ("conv",)})
+    beta: float = option(1.0, "KL weight: 1 is the true ELBO, > 1 a beta-VAE", low=0.0, high=1e6)
+    likelihood: str = option("bernoulli", "decoder likelihood: Bernoulli on logits, or Gaussian means",
+                             ("bernoulli", "gaussian"))
+    gaussian_std: float = option(0.1, "Gaussian decoder standard deviation (the starting value when learned)",
+                                 low=1e-6, high=1e3, when={"likelihood": ("gaussian",)})
+    decoder_variance: str = option("fixed", "Gaussian decoder variance: fixed at gaussian_std, or learned, "
+                                   "one for all pixels or one per pixel", ("fixed", "global", "per-pixel"),
+                                   when={"likelihood": ("gaussian",)})
+    batch_norm: bool = option(False, "batch norm before each hidden activation of the MLP encoder and decoder",
+                              when={"arch": ("mlp",)})
+    gated: bool = option(False, "gated MLP hidden layers, h = (W1 x + b1) * sigmoid(W2 x + b2), as in the "
+                                "VampPrior paper's MLP models (instead of ReLU)", when={"arch": ("mlp",)})
+    conv_padding: str = option("same", "conv padding: 'same' halves H and W per layer (odd kernels); 'valid' "
+                               "pads nothing and the decoder's kernels are sized to rebuild the image",
+                               ("same", "valid"), when={"arch": ("conv",)})
+    prior: str = option("standard", "p(z): standard normal, or the VampPrior (Tomczak & Welling 2018), a mixture "
+                                    "of the posteriors at learned pseudo-inputs", ("standard", "vamp"))
+    pseudo_inputs: int = option(500, "VampPrior components K (learned pseudo-inputs)", low=1, high=100_000,
+                                when={"prior": ("vamp",)})
+    k: int = option(1, "importance samples per image in the objective: 1 is the ELBO, > 1 the IWAE bound",
+                    low=1, high=10000)
+
+    def __post_init__(self) -> None:
+        require(self.decoder_variance == "fixed" or self.likelihood == "gaussian",
+                "a learned decoder_variance needs --likelihood gaussian (a Bernoulli decoder has no variance)")
+        require(self.conv_padding == "valid" or self.kernel_size % 2 == 1,
+                f"kernel_size must be odd with 'same' padding, got {self.kernel_size}")
+        require(not (self.gated and self.batch_norm), "gated layers take no batch norm: drop --batch-norm or --gated")
+        require(self.prior == "standard" or not self.batch_norm,
+                "the VampPrior encodes its pseudo-inputs through the encoder: it takes no --batch-norm")
+        require(not self.gated or self.arch == "mlp", "--gated applies to MLP hidden layers; conv models have none")
+        check_image_shape(self.arch, self.image_shape, len(self.conv_channels), self.kernel_size, self.conv_padding)
 
 
 class VAE(nn.Module):

@@ -21,7 +21,7 @@ from genlab.errors import DataError, RunError
 from genlab.images import PixelLimitError, make_grid, open_image, pil_to_tensor, to_pil
 from genlab.latent import decode_images, encode_means, pca_2d
 from genlab.models.contract import GAN, AutoEncoder, Generative
-from genlab.train.run import Run
+from genlab.runs.store import Run
 
 MAX_UPLOAD = 2 * 1024 * 1024   # bytes of an uploaded image
 MAX_UPLOAD_PIXELS = 4096 * 4096  # pixels of an uploaded image (a small PNG can decode to gigabytes)

@@ -1,26 +1,32 @@
-"""A run's config.json: the typed record of what was trained on what (RunRecord, DataRecord), read back with
-every field checked, and the configs users pass to `genlab train --config`."""
+"""A run's records: the typed record of what was trained on what (RunRecord, DataRecord), read back with every
+field checked; the configs users pass to `genlab train --config`; and the metrics log, one line per epoch."""
 from __future__ import annotations
 
+import datetime
 import json
 import os
+import platform
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import Tensor
 
+from genlab.config import Config, option
 from genlab.data.batches import binarize_fixed
 from genlab.data.catalog import Dataset, load_dataset
 from genlab.errors import ConfigError, GenlabError, RunError
-from genlab.models.config import Config, option
 from genlab.models.registry import model_spec
-from genlab.train.config import TrainConfig
+from genlab.options import TrainConfig
+from genlab.runs import layout
+from genlab.runs.layout import RunLayout
+from genlab.version import __version__
 
-CONFIG_FILE = "config.json"
 RUN_FORMAT = 2
-MAX_CONFIG_BYTES = 1_000_000    # a config.json is a few kB; a huge one is damage, not a run
+MAX_CONFIG_BYTES = 1_000_000    # a record is a few kB; a huge one is damage, not a run
+MAX_METRICS_BYTES = 200_000_000
 IDENTITY_TRAIN_FIELDS = ("seed", "batch_size", "beta1", "binarize", "precision", "val_images", "kl_warmup",
                          "early_stop")  # what a resumed run may not change
 
@@ -77,7 +83,7 @@ def default_size(spec: str) -> tuple[int, int] | None:
 
 @dataclass(frozen=True)
 class RunRecord:
-    """config.json: everything needed to load the run again or to repeat it (`genlab train --config`)."""
+    """The run's record: everything needed to load the run again or to repeat it (`genlab train --config`)."""
 
     model: str
     model_config: Config
@@ -120,6 +126,21 @@ class RunRecord:
         return changes
 
 
+def new_record(name: str, model_config: Config, data: Dataset, config: TrainConfig, data_spec: DataRecord | None,
+               command: str) -> RunRecord:
+    """The record a new run of the registered model `name` starts with."""
+    return RunRecord(
+        model=name, model_config=model_config, data=data_spec or data_record(data), train=config,
+        command=command or f"genlab.train() from Python ({name})",
+        versions={"genlab": __version__, "torch": torch.__version__, "python": platform.python_version()},
+        created=datetime.datetime.now().isoformat(timespec="seconds"))
+
+
+def record_text(record: RunRecord) -> str:
+    """The record as its file holds it: indented JSON."""
+    return json.dumps(record.to_dict(), indent=2) + "\n"
+
+
 def differences(old: dict[str, Any], new: dict[str, Any]) -> Iterator[tuple[str, Any, Any]]:
     for key in sorted(set(old) | set(new)):
         if old.get(key) != new.get(key):
@@ -146,7 +167,7 @@ def read_json_limited(path: Path, limit: int) -> Any:
 
 
 def parse_record(values: Any, where: str) -> RunRecord:
-    """A RunRecord from config.json's contents, every field checked before anything is built."""
+    """A RunRecord from the contents of a run's record, every field checked before anything is built."""
     if not isinstance(values, dict):
         raise RunError(f"{where} holds a {type(values).__name__}, not a JSON object; it is not a genlab run record")
     model = values.get("model")
@@ -193,14 +214,14 @@ def read_record(run_dir: str | os.PathLike) -> RunRecord:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise RunError(f"run directory {run_dir} does not exist; train one with `genlab train MODEL --out {run_dir}`")
-    path = run_dir / CONFIG_FILE
+    path = RunLayout(run_dir).config
     if not path.is_file():
-        raise RunError(f"{run_dir} is not a genlab run directory: {CONFIG_FILE} is missing")
+        raise RunError(f"{run_dir} is not a genlab run directory: {layout.CONFIG} is missing")
     return parse_record(read_json_limited(path, MAX_CONFIG_BYTES), str(path))
 
 
 def read_user_config(path: str | os.PathLike) -> dict[str, Any]:
-    """A config a user passes to `genlab train --config`: a run's config.json, or JSON/YAML in its shape."""
+    """A config a user passes to `genlab train --config`: a run's record, or JSON/YAML in its shape."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"--config {path}: no such file")
@@ -230,3 +251,30 @@ def read_yaml(path: Path) -> Any:
         return yaml.safe_load(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError, RecursionError) as err:
         raise ConfigError(f"--config {path} is not valid YAML ({str(err).splitlines()[0]})") from None
+
+
+# ---------------------------------------------------------------- the metrics log
+
+
+def read_metrics(run_dir: str | os.PathLike) -> list[dict]:
+    """One dict per completed epoch from the run's metrics log; [] if the file does not exist yet."""
+    path = RunLayout(run_dir).metrics
+    try:
+        if path.stat().st_size > MAX_METRICS_BYTES:
+            raise RunError(f"{path} is larger than {MAX_METRICS_BYTES:,} bytes; it is damaged")
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return []
+    except (OSError, UnicodeDecodeError) as err:
+        raise RunError(f"{path} could not be read ({err}); check its permissions and encoding") from None
+    return [parse_metrics_line(path, number, line) for number, line in enumerate(lines, 1) if line.strip()]
+
+
+def parse_metrics_line(path: Path, number: int, line: str) -> dict:
+    try:
+        row = json.loads(line)
+    except (json.JSONDecodeError, RecursionError) as err:
+        raise RunError(f"{path} line {number} is not valid JSON ({err}); delete or repair that line") from None
+    if not isinstance(row, dict):
+        raise RunError(f"{path} line {number} is not a JSON object; each line holds one epoch's metrics")
+    return row

@@ -1,14 +1,10 @@
 """One model-agnostic training loop: device-resident data, no host sync per step, resumable runs."""
 from __future__ import annotations
 
-import dataclasses
-import datetime
 import math
-import platform
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +12,7 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
+from genlab.config import Config
 from genlab.data.batches import (
     binarize_dynamic,
     binarize_fixed,
@@ -27,32 +24,33 @@ from genlab.data.batches import (
 from genlab.data.dataset import Dataset
 from genlab.errors import ConfigError, RunError
 from genlab.images import make_grid, save_png
-from genlab.models.config import Config
 from genlab.models.contract import AutoEncoder, Classifier, Generative
 from genlab.models.registry import spec_name
-from genlab.train import distributed
-from genlab.train import record as records
-from genlab.train import run as runs
-from genlab.train.config import TrainConfig
-from genlab.train.schedule import Schedule
-from genlab.train.steps import make_optimizers, model_loss
-from genlab.version import __version__
+from genlab.options import TrainConfig
+from genlab.runs import layout
+from genlab.runs import store as runs
+from genlab.runs.layout import RunLayout
+from genlab.runs.record import DataRecord, RunRecord, new_record
+from genlab.training.schedule import Schedule
+from genlab.training.steps import build_step, make_optimizers, model_loss
+from genlab.world import (
+    World,
+    diverged,
+    from_rank_zero,
+    gather_rng,
+    join,
+    peer_failures,
+    rank_rng,
+    resolve_device,
+    share_buffers,
+    sum_over_ranks,
+)
 
 N_RECON = 8      # test images shown above their reconstructions each epoch
 N_SAMPLES = 64   # fixed-noise samples drawn each epoch
 # No genlab model's loss legitimately reaches 1e8 nats per image (a 64x64 RGB Bernoulli decoder at its worst
 # is ~1e6); a finite loss past this has exploded just as surely as a NaN, so it stops the run the same way.
 EXPLODED_LOSS = 1e8
-
-__all__ = ["TrainConfig", "Trainer", "held_out_loss", "train", "resolve_device"]
-
-
-def resolve_device(name: str) -> torch.device:
-    """'auto' picks CUDA when present; asking for CUDA without one is an error, not a silent CPU run."""
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device cuda was asked for but PyTorch sees no CUDA GPU; use --device cpu or auto")
-    return torch.device("cuda" if name != "cpu" and torch.cuda.is_available() else "cpu")
-
 
 def add_weighted(sums: Tensor | None, parts: dict[str, Tensor], weight: int) -> Tensor:
     """Running sums of the loss parts times batch size, one tensor on the device (no sync)."""
@@ -99,7 +97,7 @@ class Trainer:
 
     def __init__(self, model: nn.Module, data: Dataset, config: TrainConfig, out: Path | None = None,
                  log: Callable[[str], None] | None = None, progress: bool | None = None,
-                 world: distributed.World = distributed.World()) -> None:
+                 world: World = World()) -> None:
         self.model, self.data, self.config, self.out, self.world = model, data, config, out, world
         self.device = world.place(resolve_device(config.device))
         self.log = log or (lambda line: print(line, flush=True))
@@ -110,7 +108,7 @@ class Trainer:
         self.model.to(self.device, memory_format=self.memory_format)
         self.optimizers = make_optimizers(model, config.lr, config.beta1)
         self.schedule = Schedule(config, model, self.device)  # validation split, KL warm-up, early stopping
-        self.step_fn = distributed.build_step(world, model, self.optimizers, config.precision, config.compile,
+        self.step_fn = build_step(world, model, self.optimizers, config.precision, config.compile,
                                               config.sync_bn, self.schedule.loss_options())
         self.needs_labels = isinstance(model, Classifier)
         train_x, train_y, val_x, val_y = self.schedule.split(data.train_x, data.train_y)
@@ -120,7 +118,7 @@ class Trainer:
         self.test_x = test_x.to(self.device)
         self.train_y, self.test_y = train_y.to(self.device), data.test_y.to(self.device)
         self.epoch, self.step, self.metrics = 0, 0, []
-        self.new_record: records.RunRecord | None = None  # a resumed run's changed record, committed with its next epoch
+        self.new_record: RunRecord | None = None  # a resumed run's changed record, committed with its next epoch
 
     def drops_last_batch(self) -> bool:
         """A last batch of one image (per process) is skipped: batch norm cannot normalise a single example."""
@@ -146,7 +144,7 @@ class Trainer:
 
     def restore(self, state: dict[str, Any]) -> None:
         """Continue from a checked state.pt: weights, optimizers, RNG streams, counters and metrics."""
-        source = self.out / runs.STATE_FILE if self.out else Path(runs.STATE_FILE)
+        source = RunLayout(self.out).state if self.out else Path(layout.STATE)
         runs.apply_weights(self.model, state["model"], source)
         if set(state["optimizers"]) != set(self.optimizers):
             raise RunError(f"{source} holds optimizers {sorted(state['optimizers'])}, but this model trains with "
@@ -160,7 +158,7 @@ class Trainer:
             for group in optimizer.param_groups:
                 group["lr"] = self.config.lr  # --resume may change the learning rate
         try:
-            rng_cpu, rng_cuda = (distributed.rank_rng(self.world, state, name) for name in ("rng_cpu", "rng_cuda"))
+            rng_cpu, rng_cuda = (rank_rng(self.world, state, name) for name in ("rng_cpu", "rng_cuda"))
             if rng_cpu is not None:
                 torch.set_rng_state(rng_cpu)
             if rng_cuda is not None and self.device.type == "cuda":
@@ -193,9 +191,9 @@ class Trainer:
             if self.step >= last_step:
                 break
         names = list(parts)
-        sums, seen = distributed.sum_over_ranks(self.world, sums, seen)
+        sums, seen = sum_over_ranks(self.world, sums, seen)
         train_means = read_means(names, sums, seen)  # syncs, so the timing below is honest on a GPU
-        distributed.share_buffers(self.world, self.model)
+        share_buffers(self.world, self.model)
         seconds = time.perf_counter() - start
         self.epoch += 1
         record = {"epoch": self.epoch, "step": self.step, "epoch_seconds": round(seconds, 4), **controls,
@@ -216,18 +214,18 @@ class Trainer:
             kept = f"; the last good checkpoint (epoch {self.epoch - 1}) in {self.out} is kept"
         else:
             kept = f"; no epoch completed, so {self.out} holds no checkpoint"
-        raise distributed.diverged(  # under torchrun every rank sees the all-reduced NaN; rank 0 says so
+        raise diverged(  # under torchrun every rank sees the all-reduced NaN; rank 0 says so
             self.world, f"training diverged at epoch {record['epoch']}: {', '.join(bad)} became NaN or infinite "
                         f"(or passed {EXPLODED_LOSS:.0e}){kept}; try a smaller --lr (now {self.config.lr})")
 
     def save(self, record: dict[str, Any], best: bool = False) -> None:
         """Per-epoch images, then the epoch committed as one unit (weights, state, metrics; with `best`, the
         weights also as the best so far)."""
-        rng_ranks = distributed.gather_rng(self.world, self.device)  # every rank takes part
+        rng_ranks = gather_rng(self.world, self.device)  # every rank takes part
         if self.out is None or not self.world.writes:
             return
         for name, grid in epoch_images(self.model, self.test_x, self.config.seed).items():
-            save_png(grid, self.out / "images" / f"{name}_epoch{record['epoch']:03d}.png")
+            save_png(grid, RunLayout(self.out).epoch_image(name, record["epoch"]))
         runs.commit_epoch(self.out, self.model, {**self.state(), **rng_ranks}, self.metrics, self.new_record,
                           best=best)
         self.new_record = None
@@ -265,7 +263,7 @@ class Trainer:
 def early_stop_line(schedule: Schedule, patience: int) -> str:
     stopping = schedule.stopping
     return (f"early stopping: no better validation loss in {patience} epochs; the best, {stopping.best:.2f} at "
-            f"epoch {stopping.best_epoch}, is kept as {runs.BEST_WEIGHTS_FILE} beside the last weights")
+            f"epoch {stopping.best_epoch}, is kept as {layout.BEST_WEIGHTS} beside the last weights")
 
 
 def check_trainable(model: nn.Module, data: Dataset, config: TrainConfig, out: Path | None) -> str | None:
@@ -300,54 +298,8 @@ def check_enough_data(data: Dataset) -> None:
         raise ConfigError(f"{data.name} has no test images; a run needs at least one to report a test loss")
 
 
-def new_record(name: str, model: nn.Module, data: Dataset, config: TrainConfig, data_spec: records.DataRecord | None,
-               command: str) -> records.RunRecord:
-    """The record config.json will hold for this run."""
-    return records.RunRecord(
-        model=name, model_config=model.config, data=data_spec or records.data_record(data), train=config,
-        command=command or f"genlab.train() from Python ({name})",
-        versions={"genlab": __version__, "torch": torch.__version__, "python": platform.python_version()},
-        created=datetime.datetime.now().isoformat(timespec="seconds"))
-
-
-def open_run(out: Path, resume: bool, record: records.RunRecord) -> dict[str, Any] | None:
-    """Fresh run: refuse to overwrite, write config.json. Resume: refuse a different run; return its state."""
-    if runs.is_empty_run_dir(out):
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-        except OSError as err:
-            raise RunError(f"cannot create --out {out} ({err.strerror or err}); choose another --out") from None
-        runs.write_record(out, record)
-        return None
-    if not (out / runs.CONFIG_FILE).is_file():
-        raise RunError(f"{out} is not empty and holds no genlab run (no {runs.CONFIG_FILE}); choose another --out")
-    if not resume:
-        raise RunError(f"{out} already exists and is not empty; pass --resume to continue it, "
-                       f"or choose another --out")
-    saved = records.read_record(out)
-    if saved.model != record.model:
-        raise RunError(f"{out} holds a {saved.model!r} run, not {record.model!r}; "
-                       f"resume it with `genlab train {saved.model} --resume --out {out}`")
-    changes = saved.identity_changes(record)
-    if changes:
-        raise RunError(f"--resume would change what {out} is ({'; '.join(changes)}); resume with its original "
-                       f"options (they are in {out / runs.CONFIG_FILE}) or train into a new --out")
-    if not (out / runs.STATE_FILE).exists():
-        runs.write_record(out, record)
-        return None  # killed before the first checkpoint: nothing to resume, start afresh
-    return runs.load_state(out)
-
-
-def resumed_record(out: Path, record: records.RunRecord) -> records.RunRecord | None:
-    """The record to commit with the next epoch of a resumed run, or None when nothing changed."""
-    saved = records.read_record(out)
-    keep = dataclasses.replace(record, created=saved.created, versions=saved.versions)
-    unchanged = keep.train == saved.train and keep.command == saved.command
-    return None if unchanged else keep
-
-
 def train(model: nn.Module, data: Dataset, config: TrainConfig = TrainConfig(), out: str | Path | None = None,
-          resume: bool = False, data_spec: records.DataRecord | None = None, command: str = "",
+          resume: bool = False, data_spec: DataRecord | None = None, command: str = "",
           on_epoch_end: Callable[[dict[str, Any]], None] | None = None,
           log: Callable[[str], None] | None = None, progress: bool | None = None) -> list[dict[str, Any]]:
     """Train a model on a dataset; with `out`, keep a resumable run directory there.
@@ -357,16 +309,16 @@ def train(model: nn.Module, data: Dataset, config: TrainConfig = TrainConfig(), 
     """
     out = Path(out) if out is not None else None
     name = check_trainable(model, data, config, out)
-    world = distributed.join(resolve_device(config.device))  # fails before the run directory exists
+    world = join(resolve_device(config.device))  # fails before the run directory exists
     world.check_batch_size(config.batch_size)
     torch.manual_seed(world.seed(config.seed))
-    with distributed.peer_failures(world):
+    with peer_failures(world):
         trainer = Trainer(model, data, config, out, log=log, progress=progress, world=world)
-        record = new_record(name, model, data, config, data_spec, command) if out else None
-        state = distributed.from_rank_zero(world, lambda: open_run(out, resume, record)) if out else None
+        record = new_record(name, model.config, data, config, data_spec, command) if out else None
+        state = from_rank_zero(world, lambda: runs.open_run(out, resume, record)) if out else None
         if state is not None:
             trainer.restore(state)
-            trainer.new_record = resumed_record(out, record) if world.writes else None
+            trainer.new_record = runs.resumed_record(out, record) if world.writes else None
             if trainer.finished():
                 trainer.log(f"{out} already finished {trainer.epoch} epoch(s); raise --epochs to train further")
         return trainer.fit(on_epoch_end)

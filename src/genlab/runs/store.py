@@ -1,15 +1,13 @@
-"""The run directory and its one owner: transactional checkpoints, validated loading.
+"""The one owner of a run directory's life: create or resume it, commit each epoch as one unit, read its
+checkpoint back checked, load a finished run.
 
-RUN/config.json      one typed, versioned record (genlab.train.record): model and config, the data as the model
-                     saw it, training config, versions, the command (written when training has really started)
-RUN/model.safetensors, RUN/state.pt, RUN/metrics.jsonl
-                     the last complete epoch (RUN/best.safetensors: the epoch of the best validation loss); an
-                     epoch is staged in RUN/.staging-NNNNNN/ and published by one rename to RUN/.commit/, whose
-                     files then move into place (a kill at any instant leaves the last complete epoch, and the
-                     next start finishes or discards the interrupted one)
+An epoch is staged in a fresh folder and published by one rename; its files then move into place. A kill at any
+instant leaves the last complete epoch, and the next start finishes or discards the interrupted one.
+The names of the files are genlab.runs.layout's.
 """
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -27,29 +25,21 @@ from genlab.data.catalog import Dataset
 from genlab.errors import ConfigError, GenlabError, RunError
 from genlab.files import atomic_write_text, fsync_dir, remove_leftovers, write_failure
 from genlab.models.registry import build_model
-from genlab.train.config import WEIGHT_CHOICES
-from genlab.train.record import CONFIG_FILE, RunRecord, read_record
-
-WEIGHTS_FILE = "model.safetensors"
-STATE_FILE = "state.pt"
-METRICS_FILE = "metrics.jsonl"
-BEST_WEIGHTS_FILE = "best.safetensors"  # the weights of the best validation loss so far (runs with --val-images)
-EPOCH_FILES = (WEIGHTS_FILE, STATE_FILE, METRICS_FILE, CONFIG_FILE, BEST_WEIGHTS_FILE)  # committed together
-# (config.json when a resumed run's record changed, best.safetensors when the epoch set a new best)
-COMMIT_DIR = ".commit"
-STAGING_PREFIX = ".staging-"
-MAX_METRICS_BYTES = 200_000_000
-
+from genlab.options import WEIGHT_CHOICES
+from genlab.runs import layout
+from genlab.runs.layout import RunLayout
+from genlab.runs.record import RunRecord, read_metrics, read_record, record_text
+from genlab.world import resolve_device
 
 # ---------------------------------------------------------------- the run directory's life
 
 
 def finish_commit(run_dir: Path) -> None:
     """Move a published epoch (RUN/.commit/) into place: the second half of a commit a kill interrupted."""
-    commit = run_dir / COMMIT_DIR
+    commit = RunLayout(run_dir).commit
     if not commit.is_dir():
         return
-    for name in EPOCH_FILES:
+    for name in layout.EPOCH_FILES:
         try:
             os.replace(commit / name, run_dir / name)
         except FileNotFoundError:
@@ -64,7 +54,7 @@ def finish_commit(run_dir: Path) -> None:
 def clean_run_dir(run_dir: Path) -> None:
     """At the start of training: finish an interrupted commit, drop unpublished epochs and temporary files."""
     finish_commit(run_dir)
-    for staging in run_dir.glob(STAGING_PREFIX + "*"):
+    for staging in RunLayout(run_dir).staged():
         shutil.rmtree(staging, ignore_errors=True)
     remove_leftovers(run_dir)
 
@@ -79,13 +69,9 @@ def is_empty_run_dir(out: Path) -> bool:
     return not any(out.iterdir())
 
 
-def record_text(record: RunRecord) -> str:
-    return json.dumps(record.to_dict(), indent=2) + "\n"
-
-
 def write_record(run_dir: Path, record: RunRecord) -> None:
-    """config.json, atomically."""
-    atomic_write_text(run_dir / CONFIG_FILE, record_text(record))
+    """The run's record, atomically."""
+    atomic_write_text(RunLayout(run_dir).config, record_text(record))
 
 
 def state_bytes(state: dict[str, Any]) -> bytes:
@@ -105,25 +91,25 @@ def commit_epoch(run_dir: Path, model: nn.Module, state: dict[str, Any], metrics
     """
     finish_commit(run_dir)
     weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    staging = run_dir / f"{STAGING_PREFIX}{state['epoch']:06d}"
-    contents = {WEIGHTS_FILE: lambda: save_safetensors(weights, metadata={"epoch": str(state["epoch"])}),
-                STATE_FILE: lambda: state_bytes({**state, "model": weights, "metrics": metrics}),
-                METRICS_FILE: lambda: "".join(json.dumps(m) + "\n" for m in metrics).encode("utf-8")}
+    staging = RunLayout(run_dir).staging(state["epoch"])
+    contents = {layout.WEIGHTS: lambda: save_safetensors(weights, metadata={"epoch": str(state["epoch"])}),
+                layout.STATE: lambda: state_bytes({**state, "model": weights, "metrics": metrics}),
+                layout.METRICS: lambda: "".join(json.dumps(m) + "\n" for m in metrics).encode("utf-8")}
     if best:
-        contents[BEST_WEIGHTS_FILE] = contents[WEIGHTS_FILE]
+        contents[layout.BEST_WEIGHTS] = contents[layout.WEIGHTS]
     if record is not None:
-        contents[CONFIG_FILE] = lambda: record_text(record).encode("utf-8")
+        contents[layout.CONFIG] = lambda: record_text(record).encode("utf-8")
     try:
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
         for name, make in contents.items():
             write_synced(staging / name, make())
         fsync_dir(staging)
-        os.replace(staging, run_dir / COMMIT_DIR)  # the commit point
+        os.replace(staging, RunLayout(run_dir).commit)  # the commit point
     except OSError as err:
         shutil.rmtree(staging, ignore_errors=True)
         last = f"epoch {state['epoch'] - 1}" if state["epoch"] > 1 else "no epoch yet"
-        raise RunError(f"{write_failure(run_dir / STATE_FILE, err)}; the run's last complete epoch ({last}) "
+        raise RunError(f"{write_failure(RunLayout(run_dir).state, err)}; the run's last complete epoch ({last}) "
                        f"is untouched, and --resume continues from it") from None
     fsync_dir(run_dir)
     finish_commit(run_dir)
@@ -136,14 +122,54 @@ def write_synced(path: Path, data: bytes) -> None:
         os.fsync(f.fileno())
 
 
+# ---------------------------------------------------------------- creating and resuming
+
+
+def open_run(out: Path, resume: bool, record: RunRecord) -> dict[str, Any] | None:
+    """Fresh run: refuse to overwrite, write its record. Resume: refuse a different run; return its state."""
+    files = RunLayout(out)
+    if is_empty_run_dir(out):
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise RunError(f"cannot create --out {out} ({err.strerror or err}); choose another --out") from None
+        write_record(out, record)
+        return None
+    if not files.config.is_file():
+        raise RunError(f"{out} is not empty and holds no genlab run (no {layout.CONFIG}); choose another --out")
+    if not resume:
+        raise RunError(f"{out} already exists and is not empty; pass --resume to continue it, "
+                       f"or choose another --out")
+    saved = read_record(out)
+    if saved.model != record.model:
+        raise RunError(f"{out} holds a {saved.model!r} run, not {record.model!r}; "
+                       f"resume it with `genlab train {saved.model} --resume --out {out}`")
+    changes = saved.identity_changes(record)
+    if changes:
+        raise RunError(f"--resume would change what {out} is ({'; '.join(changes)}); resume with its original "
+                       f"options (they are in {files.config}) or train into a new --out")
+    if not files.state.exists():
+        write_record(out, record)
+        return None  # killed before the first checkpoint: nothing to resume, start afresh
+    return load_state(out)
+
+
+def resumed_record(out: Path, record: RunRecord) -> RunRecord | None:
+    """The record to commit with the next epoch of a resumed run, or None when nothing changed."""
+    saved = read_record(out)
+    keep = dataclasses.replace(record, created=saved.created, versions=saved.versions)
+    unchanged = keep.train == saved.train and keep.command == saved.command
+    return None if unchanged else keep
+
+
 # ---------------------------------------------------------------- reading the state back
 
 
 def load_state(run_dir: Path) -> dict[str, Any]:
     """The resumable state of a run (tensors and plain containers only: weights_only=True), checked."""
-    path = Path(run_dir) / STATE_FILE
+    path = RunLayout(run_dir).state
     if not path.is_file():
-        raise RunError(f"{run_dir} has no checkpoint ({STATE_FILE}); it never finished an epoch: start it afresh")
+        raise RunError(f"{run_dir} has no checkpoint ({layout.STATE}); it never finished an epoch: start it afresh")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises several types for a damaged or hostile file
@@ -194,7 +220,7 @@ def check_schedule_state(schedule: Any, bad) -> None:
         raise bad("'schedule' best must be a number and stopped true or false")
 
 
-def load_weights(run_dir: Path, name: str = WEIGHTS_FILE) -> dict[str, Tensor]:
+def load_weights(run_dir: Path, name: str = layout.WEIGHTS) -> dict[str, Tensor]:
     path = Path(run_dir) / name
     if not path.is_file():
         raise RunError(f"{run_dir} has no {name}; it never finished an epoch")
@@ -214,30 +240,6 @@ def apply_weights(model: nn.Module, weights: dict[str, Tensor], source: Path) ->
                        f"with this config (a checkpoint of another model?): {first}") from None
 
 
-def read_metrics(run_dir: str | os.PathLike) -> list[dict]:
-    """One dict per completed epoch from RUN/metrics.jsonl; [] if the file does not exist yet."""
-    path = Path(run_dir) / METRICS_FILE
-    try:
-        if path.stat().st_size > MAX_METRICS_BYTES:
-            raise RunError(f"{path} is larger than {MAX_METRICS_BYTES:,} bytes; it is damaged")
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        return []
-    except (OSError, UnicodeDecodeError) as err:
-        raise RunError(f"{path} could not be read ({err}); check its permissions and encoding") from None
-    return [parse_metrics_line(path, number, line) for number, line in enumerate(lines, 1) if line.strip()]
-
-
-def parse_metrics_line(path: Path, number: int, line: str) -> dict:
-    try:
-        row = json.loads(line)
-    except (json.JSONDecodeError, RecursionError) as err:
-        raise RunError(f"{path} line {number} is not valid JSON ({err}); delete or repair that line") from None
-    if not isinstance(row, dict):
-        raise RunError(f"{path} line {number} is not a JSON object; each line holds one epoch's metrics")
-    return row
-
-
 # ---------------------------------------------------------------- a loaded run
 
 
@@ -253,7 +255,7 @@ class Run:
 
     @property
     def config(self) -> dict[str, Any]:
-        """config.json as a plain dict."""
+        """The run's record as a plain dict."""
         return self.record.to_dict()
 
     def dataset(self, data_dir: str | None = None) -> Dataset:
@@ -277,10 +279,11 @@ class Run:
 
 
 def load_run(run_dir: str | os.PathLike, device: str | torch.device = "cpu", weights: str = "best") -> Run:
-    """Rebuild the model of a run directory from config.json and its weights, both checked first.
+    """Rebuild the model of a run directory from its record and its weights, both checked first; on `device`
+    ("auto": CUDA when present).
 
-    weights="best" loads best.safetensors (the best validation loss) where the run has one, else the last
-    epoch's model.safetensors; "last" always the last epoch's.
+    weights="best" loads the weights of the best validation loss where the run kept them, else the last epoch's;
+    "last" always the last epoch's.
     """
     if weights not in WEIGHT_CHOICES:
         raise ConfigError(f"weights must be one of {', '.join(WEIGHT_CHOICES)}, not {weights!r}")
@@ -290,11 +293,11 @@ def load_run(run_dir: str | os.PathLike, device: str | torch.device = "cpu", wei
     try:
         model = build_model(record.model, record.model_config)
     except GenlabError as e:
-        raise RunError(f"{run_dir / CONFIG_FILE} has an invalid model config: {e}") from None
-    use = "best" if weights == "best" and (run_dir / BEST_WEIGHTS_FILE).is_file() else "last"
-    name = BEST_WEIGHTS_FILE if use == "best" else WEIGHTS_FILE
-    apply_weights(model, load_weights(run_dir, name), run_dir / name)
-    return Run(run_dir, record, model.to(device).eval(), read_metrics(run_dir), use)
+        raise RunError(f"{RunLayout(run_dir).config} has an invalid model config: {e}") from None
+    use = "best" if weights == "best" and RunLayout(run_dir).best_weights.is_file() else "last"
+    path = RunLayout(run_dir).weights_file(best=use == "best")
+    apply_weights(model, load_weights(run_dir, path.name), path)
+    return Run(run_dir, record, model.to(resolve_device(device)).eval(), read_metrics(run_dir), use)
 
 
 def finish_commit_quietly(run_dir: Path) -> None:

@@ -1,6 +1,6 @@
 """TensorBoard logging of a run: loss parts per epoch, each epoch's images, the config as hyperparameters.
 
-The event files go to RUN/tensorboard/; watch them with `tensorboard --logdir RUN/tensorboard`. They are a log
+The event files go to the run's TensorBoard folder (genlab.runs.layout; `tensorboard --logdir` it). They are a log
 that grows while training runs, not part of the checkpoint an epoch commits: a run killed mid-write may leave a
 last event cut short, which TensorBoard's reader skips. A resumed run adds a new event file beside the old ones.
 """
@@ -12,10 +12,9 @@ from typing import Any
 
 from genlab.errors import ConfigError, GenlabError
 from genlab.images import open_image, pil_to_tensor
-from genlab.train.record import RunRecord
+from genlab.runs.layout import EPOCH_IMAGE_KINDS, RunLayout
+from genlab.runs.record import RunRecord
 
-TENSORBOARD_DIR = "tensorboard"
-EPOCH_IMAGES = ("samples", "recon")  # the trainer's per-epoch grids: images/{kind}_epoch{NNN}.png
 
 
 def summary_writer_class() -> type:
@@ -40,7 +39,7 @@ def hyperparameters(record: RunRecord) -> dict[str, Any]:
 
 
 class TensorBoardLog:
-    """Writes one run's epochs to RUN/tensorboard/ as they complete; `close` adds the hyperparameter table."""
+    """Writes one run's epochs to its TensorBoard folder as they complete; `close` adds the hyperparameter table."""
 
     def __init__(self, run_dir: str | Path) -> None:
         self.run_dir = Path(run_dir)
@@ -49,7 +48,7 @@ class TensorBoardLog:
 
     def open(self) -> Any:
         if self.writer is None:
-            self.writer = self.writer_class(log_dir=str(self.run_dir / TENSORBOARD_DIR))
+            self.writer = self.writer_class(log_dir=str(RunLayout(self.run_dir).tensorboard))
         return self.writer
 
     def log_epoch(self, row: dict[str, Any]) -> None:
@@ -60,8 +59,8 @@ class TensorBoardLog:
             for part, value in row.get(split, {}).items():
                 self.writer.add_scalar(f"{part}/{split}", value, epoch)
         self.writer.add_scalar("time/epoch_seconds", row["epoch_seconds"], epoch)
-        for kind in EPOCH_IMAGES:
-            path = self.run_dir / "images" / f"{kind}_epoch{epoch:03d}.png"
+        for kind in EPOCH_IMAGE_KINDS:
+            path = RunLayout(self.run_dir).epoch_image(kind, epoch)
             if path.is_file():
                 try:
                     image = open_image(path, path.name)

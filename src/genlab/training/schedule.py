@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from genlab.data.batches import binarize_fixed
 from genlab.errors import ConfigError
-from genlab.train.config import TrainConfig
+from genlab.options import TrainConfig
 
 BINARIZE_VAL_SEED = 1  # the validation split's one binarization (the test set's uses seed 0)
 

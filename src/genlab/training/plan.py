@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from genlab.errors import ConfigError, GenlabError, RunError
-from genlab.models.catalog import SET_FROM_DATA
+from genlab.models.table import SET_FROM_DATA
 from genlab.models.registry import make_config, model_spec
-from genlab.train.config import TrainConfig
-from genlab.train.record import CONFIG_FILE, check_data_spec, read_user_config
+from genlab.options import TrainConfig
+from genlab.runs.layout import RunLayout
+from genlab.runs.record import check_data_spec, read_user_config
 
 DATA_FIELDS = ("spec", "data_dir", "image_size", "channels")
 DEFAULT_DATA = "fashion-mnist"
@@ -34,11 +35,11 @@ class RunPlan:
 
 
 def saved_settings(config_file: str | None, resume_dir: Path | None) -> dict[str, Any]:
-    """The file given with --config, else the config.json of the run --resume continues, else nothing."""
+    """The file given with --config, else the record of the run --resume continues, else nothing."""
     if config_file is not None:
         return read_user_config(config_file)
-    if resume_dir is not None and (resume_dir / CONFIG_FILE).is_file():
-        return read_user_config(resume_dir / CONFIG_FILE)
+    if resume_dir is not None and RunLayout(resume_dir).config.is_file():
+        return read_user_config(RunLayout(resume_dir).config)
     return {}
 
 
@@ -106,3 +107,18 @@ def plan_data(saved: dict[str, Any], flags: dict[str, Any]) -> dict[str, Any]:
     if data["data_dir"] is not None and not isinstance(data["data_dir"], str):
         raise ConfigError("data_dir must be a folder path")
     return {**data, "spec": spec}
+
+
+def plan_command(model: str | None, model_flags: dict[str, Any], data_flags: dict[str, Any],
+                 train_flags: dict[str, Any], config_file: str | None, out: str | None,
+                 resume: bool) -> tuple[RunPlan, Path]:
+    """`genlab train`'s settings and run directory: flags over --config, or over the record of the run --resume
+    continues (in --out, or in the default runs/MODEL-DATA)."""
+    if out is not None and not out.strip():
+        raise ConfigError("--out is empty; give a run directory, or leave --out out for runs/MODEL-DATA")
+    resume_dir = Path(out) if resume and out else None
+    plan = plan_run(model, model_flags, data_flags, train_flags, config_file, resume_dir)
+    folder = Path(out) if out else plan.default_out()
+    if resume and resume_dir is None and config_file is None:
+        plan = plan_run(model, model_flags, data_flags, train_flags, None, folder)
+    return plan, folder

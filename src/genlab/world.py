@@ -1,5 +1,6 @@
-"""Data-parallel training under torchrun: the process group, each rank's share of a global batch, the
-DDP-wrapped steps, the once-per-epoch reductions, and the rule that rank 0 alone writes.
+"""The process group of a torchrun job, used by training and evaluation alike: this process's place in it
+(`World`), the rule that rank 0 alone writes and prints, each rank's share of a batch or of a set of images,
+the once-per-epoch reductions, peer failures as one line, and the device a name resolves to.
 
 Outside torchrun every helper here is the identity: a `World` of one process, no process group.
 """
@@ -11,18 +12,14 @@ import datetime
 import os
 import signal
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
-from torch.nn.parallel import DistributedDataParallel
 
 from genlab.errors import ConfigError, GenlabError, TrainingError
-from genlab.models.contract import GAN, Classifier
-from genlab.train.steps import Optimizers, Step, autocast, make_step, optimize
 
 T = TypeVar("T")
 # a lost peer normally shows within seconds (its sockets close); the timeout only bounds a silent hang
@@ -92,6 +89,15 @@ class World:
         for start in range(0, stop, batch_size):
             share = min(batch_size, stop - start) // self.size
             yield perm[start + self.rank * share:start + (self.rank + 1) * share]
+
+
+def resolve_device(name: str | torch.device) -> torch.device:
+    """'auto' picks CUDA when present; asking for CUDA without one is an error, not a silent CPU run."""
+    if isinstance(name, torch.device):
+        return name
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda was asked for but PyTorch sees no CUDA GPU; use --device cpu or auto")
+    return torch.device("cuda" if name != "cpu" and torch.cuda.is_available() else "cpu")
 
 
 def join(device: str | torch.device) -> World:
@@ -166,11 +172,8 @@ def first_line(err: BaseException) -> str:
 def every_rank(error: GenlabError) -> GenlabError:
     """Mark an error that every rank raises alike (a diverged loss): rank 0 alone prints it."""
     error.every_rank = True
+    error.silent = not is_rank_zero()
     return error
-
-
-def should_print(error: BaseException) -> bool:
-    return is_rank_zero() or not getattr(error, "every_rank", False)
 
 
 def from_rank_zero(world: World, work: Callable[[], T]) -> T:
@@ -188,88 +191,6 @@ def from_rank_zero(world: World, work: Callable[[], T]) -> T:
     if kind == "error":
         raise value if world.writes else every_rank(type(value)(str(value)))
     return value
-
-
-# ---------------------------------------------------------------- steps
-
-
-class LossCall(nn.Module):
-    """Routes DDP's forward to the model's loss(): the gradient averaging hooks into forward()."""
-
-    def __init__(self, model: nn.Module, options: dict[str, Tensor]) -> None:
-        super().__init__()
-        self.model, self.options = model, options
-
-    def forward(self, *args: Tensor) -> dict[str, Tensor]:
-        return self.model.loss(*args, **self.options)
-
-
-def wrap(world: World, module: nn.Module) -> DistributedDataParallel:
-    """DDP over `module`: rank 0's weights broadcast now, gradients averaged in buckets during backward."""
-    on_gpu = next(module.parameters()).device.type == "cuda"
-    return DistributedDataParallel(module, device_ids=[world.local_rank] if on_gpu else None)
-
-
-def build_step(world: World, model: nn.Module, optimizers: Optimizers, precision: str = "fp32",
-               compile: bool = False, sync_bn: bool = False, loss_options: dict[str, Tensor] | None = None) -> Step:
-    """The step of `steps.make_step` for one process; with several, the same step under DDP. `loss_options` are
-    extra keyword arguments of model.loss (the KL weight under warm-up)."""
-    if not world.active:
-        return make_step(model, optimizers, precision, compile, loss_options)
-    if sync_bn:
-        convert_sync_batch_norm(model)
-    precision_context = autocast(next(model.parameters()).device, precision)
-    if isinstance(model, GAN):
-        return gan_step(world, model, optimizers, precision_context)
-    ddp = wrap(world, LossCall(model, loss_options or {}))
-    loss = torch.compile(ddp) if compile else ddp
-    needs_labels = isinstance(model, Classifier)
-
-    def step(x: Tensor, y: Tensor | None) -> dict[str, Tensor]:
-        with precision_context():
-            parts = loss(x, y) if needs_labels else loss(x)
-        return optimize(parts, optimizers["model"])
-    return step
-
-
-def convert_sync_batch_norm(model: nn.Module) -> None:
-    """Batch norm statistics over the global batch (a collective per layer per step; CUDA only)."""
-    if next(model.parameters()).device.type != "cuda":
-        raise every_rank(ConfigError("--sync-bn needs CUDA GPUs (PyTorch's SyncBatchNorm has no CPU kernel); "
-                                     "leave it out on CPU processes"))
-    for name, child in model.named_children():
-        setattr(model, name, nn.SyncBatchNorm.convert_sync_batchnorm(child))
-
-
-@contextlib.contextmanager
-def routed(model: nn.Module, **wrappers: nn.Module) -> Iterator[None]:
-    """Call the DDP wrappers in place of the model's players for one phase; the model's own modules (and so
-    its state_dict keys) are back as soon as the phase ends."""
-    saved = {name: model._modules[name] for name in wrappers}
-    model._modules.update(wrappers)
-    try:
-        yield
-    finally:
-        model._modules.update(saved)
-
-
-def gan_step(world: World, model: nn.Module, optimizers: Optimizers,
-             precision_context: Callable[[], AbstractContextManager]) -> Step:
-    """The GAN's two-optimizer step with each player under its own DDP: D's gradients are averaged in the
-    D phase; G's reducer, armed by G(z), fires in the G phase, where D runs unwrapped (no D gradients)."""
-    generator, discriminator = wrap(world, model.generator), wrap(world, model.discriminator)
-    generator_weights = list(model.generator.parameters())
-
-    def step(x: Tensor, y: Tensor | None) -> dict[str, Tensor]:
-        with routed(model, generator=generator, discriminator=discriminator), precision_context():
-            fake = model.generate(x.shape[0])
-            d_parts = model.d_loss(x, fake)
-        d_parts = optimize(d_parts, optimizers["discriminator"])
-        with precision_context():
-            g_parts = model.g_loss(x.shape[0], fake)
-        g_parts = optimize(g_parts, optimizers["generator"], generator_weights)
-        return model.loss_record(d_parts, g_parts)
-    return step
 
 
 # ---------------------------------------------------------------- once per epoch

@@ -1,22 +1,25 @@
-"""The step shapes the trainer knows: one optimizer (with labels for classifiers), and the GAN's two.
+"""The step shapes the trainer knows: one optimizer (with labels for classifiers), and the GAN's two; and the
+same steps under torchrun, each network wrapped in DistributedDataParallel.
 
-A step is built once per run (`make_step`) with its precision and compilation settled, then called with
+A step is built once per run (`build_step`) with its precision and compilation settled, then called with
 device-resident batches; it returns detached loss parts that stay on the device (no host sync).
 """
 from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 
 import torch
 from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
 
 from genlab.errors import ConfigError
 from genlab.models.contract import GAN, Classifier
 from genlab.nn import module_device
-from genlab.train.config import PRECISIONS
+from genlab.options import PRECISIONS
+from genlab.world import World, every_rank
 
 Optimizers = dict[str, torch.optim.Optimizer]
 Step = Callable[[Tensor, Tensor | None], dict[str, Tensor]]
@@ -99,3 +102,85 @@ def gan_step(model: nn.Module, optimizers: Optimizers, x: Tensor,
 def train_step(model: nn.Module, optimizers: Optimizers, x: Tensor, y: Tensor | None = None) -> dict[str, Tensor]:
     """One fp32 optimizer step on batch (x, y), for tests and notebooks; the trainer builds its step once."""
     return make_step(model, optimizers)(x, y)
+
+
+# ---------------------------------------------------------------- the same steps under torchrun (DDP)
+
+
+class LossCall(nn.Module):
+    """Routes DDP's forward to the model's loss(): the gradient averaging hooks into forward()."""
+
+    def __init__(self, model: nn.Module, options: dict[str, Tensor]) -> None:
+        super().__init__()
+        self.model, self.options = model, options
+
+    def forward(self, *args: Tensor) -> dict[str, Tensor]:
+        return self.model.loss(*args, **self.options)
+
+
+def wrap(world: World, module: nn.Module) -> DistributedDataParallel:
+    """DDP over `module`: rank 0's weights broadcast now, gradients averaged in buckets during backward."""
+    on_gpu = next(module.parameters()).device.type == "cuda"
+    return DistributedDataParallel(module, device_ids=[world.local_rank] if on_gpu else None)
+
+
+def build_step(world: World, model: nn.Module, optimizers: Optimizers, precision: str = "fp32",
+               compile: bool = False, sync_bn: bool = False, loss_options: dict[str, Tensor] | None = None) -> Step:
+    """The step of `steps.make_step` for one process; with several, the same step under DDP. `loss_options` are
+    extra keyword arguments of model.loss (the KL weight under warm-up)."""
+    if not world.active:
+        return make_step(model, optimizers, precision, compile, loss_options)
+    if sync_bn:
+        convert_sync_batch_norm(model)
+    precision_context = autocast(next(model.parameters()).device, precision)
+    if isinstance(model, GAN):
+        return ddp_gan_step(world, model, optimizers, precision_context)
+    ddp = wrap(world, LossCall(model, loss_options or {}))
+    loss = torch.compile(ddp) if compile else ddp
+    needs_labels = isinstance(model, Classifier)
+
+    def step(x: Tensor, y: Tensor | None) -> dict[str, Tensor]:
+        with precision_context():
+            parts = loss(x, y) if needs_labels else loss(x)
+        return optimize(parts, optimizers["model"])
+    return step
+
+
+def convert_sync_batch_norm(model: nn.Module) -> None:
+    """Batch norm statistics over the global batch (a collective per layer per step; CUDA only)."""
+    if next(model.parameters()).device.type != "cuda":
+        raise every_rank(ConfigError("--sync-bn needs CUDA GPUs (PyTorch's SyncBatchNorm has no CPU kernel); "
+                                     "leave it out on CPU processes"))
+    for name, child in model.named_children():
+        setattr(model, name, nn.SyncBatchNorm.convert_sync_batchnorm(child))
+
+
+@contextlib.contextmanager
+def routed(model: nn.Module, **wrappers: nn.Module) -> Iterator[None]:
+    """Call the DDP wrappers in place of the model's players for one phase; the model's own modules (and so
+    its state_dict keys) are back as soon as the phase ends."""
+    saved = {name: model._modules[name] for name in wrappers}
+    model._modules.update(wrappers)
+    try:
+        yield
+    finally:
+        model._modules.update(saved)
+
+
+def ddp_gan_step(world: World, model: nn.Module, optimizers: Optimizers,
+             precision_context: Callable[[], AbstractContextManager]) -> Step:
+    """The GAN's two-optimizer step with each player under its own DDP: D's gradients are averaged in the
+    D phase; G's reducer, armed by G(z), fires in the G phase, where D runs unwrapped (no D gradients)."""
+    generator, discriminator = wrap(world, model.generator), wrap(world, model.discriminator)
+    generator_weights = list(model.generator.parameters())
+
+    def step(x: Tensor, y: Tensor | None) -> dict[str, Tensor]:
+        with routed(model, generator=generator, discriminator=discriminator), precision_context():
+            fake = model.generate(x.shape[0])
+            d_parts = model.d_loss(x, fake)
+        d_parts = optimize(d_parts, optimizers["discriminator"])
+        with precision_context():
+            g_parts = model.g_loss(x.shape[0], fake)
+        g_parts = optimize(g_parts, optimizers["generator"], generator_weights)
+        return model.loss_record(d_parts, g_parts)
+    return step

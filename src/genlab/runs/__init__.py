@@ -1,0 +1,1 @@
+"""The run directory: its layout (every file name), its records, and its one owner (create, resume, commit, load)."""

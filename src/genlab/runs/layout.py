@@ -1,0 +1,123 @@
+"""Every path and file name of a run directory, here and nowhere else (no torch: help texts use them too).
+
+RUN/config.json        one typed, versioned record (genlab.runs.record): the model and its config, the data as
+                       the model saw it, the training config, versions, the command
+RUN/model.safetensors  the weights of the last complete epoch
+RUN/best.safetensors   the weights of the epoch of the best validation loss (runs with a validation split)
+RUN/state.pt           what --resume needs: optimizers, random-number streams, counters, the weights again
+RUN/metrics.jsonl      one JSON line of losses per completed epoch
+RUN/evaluation.json    what `genlab evaluate` measured
+RUN/report.html        the self-contained report page
+RUN/images/            per-epoch grids (samples_epoch001.png, recon_epoch001.png, ...), the pictures of
+                       `genlab sample` and `genlab reconstruct`, and in images/explore/ those of `genlab explore`
+RUN/tensorboard/       TensorBoard event files (`genlab train --tensorboard`)
+RUN/.staging-NNNNNN/   an epoch being written; RUN/.commit/ one published by a rename (genlab.runs.store)
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+CONFIG = "config.json"
+WEIGHTS = "model.safetensors"
+BEST_WEIGHTS = "best.safetensors"
+STATE = "state.pt"
+METRICS = "metrics.jsonl"
+EVALUATION = "evaluation.json"
+REPORT = "report.html"
+IMAGES = "images"
+EXPLORE = "explore"  # a folder of IMAGES
+TENSORBOARD = "tensorboard"
+COMMIT = ".commit"
+STAGING_PREFIX = ".staging-"
+
+# the files one epoch commits together (the record when a resumed run's changed, the best weights when the epoch
+# set a new best)
+EPOCH_FILES = (WEIGHTS, STATE, METRICS, CONFIG, BEST_WEIGHTS)
+EPOCH_IMAGE_KINDS = ("samples", "recon")  # the trainer's per-epoch grids
+_EPOCH_IMAGE = re.compile(r"(?P<kind>recon|samples)_epoch(?P<epoch>\d+)\.png")
+
+
+def epoch_image_name(kind: str, epoch: int) -> str:
+    """'samples_epoch007.png': an epoch's grid, a file of RUN/images/."""
+    return f"{kind}_epoch{epoch:03d}.png"
+
+
+def parse_epoch_image(name: str) -> tuple[str, int] | None:
+    """(kind, epoch) of an epoch grid's name relative to RUN/images/; None for any other picture."""
+    match = _EPOCH_IMAGE.fullmatch(name)
+    return (match["kind"], int(match["epoch"])) if match else None
+
+
+def in_run(*parts: str) -> str:
+    """A place in a run as help texts and messages write it: in_run(IMAGES, EXPLORE) is 'RUN/images/explore'."""
+    return "/".join(("RUN", *parts))
+
+
+@dataclass(frozen=True)
+class RunLayout:
+    """The paths of one run directory."""
+
+    root: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root))
+
+    @property
+    def config(self) -> Path:
+        return self.root / CONFIG
+
+    @property
+    def weights(self) -> Path:
+        return self.root / WEIGHTS
+
+    @property
+    def best_weights(self) -> Path:
+        return self.root / BEST_WEIGHTS
+
+    @property
+    def state(self) -> Path:
+        return self.root / STATE
+
+    @property
+    def metrics(self) -> Path:
+        return self.root / METRICS
+
+    @property
+    def evaluation(self) -> Path:
+        return self.root / EVALUATION
+
+    @property
+    def report(self) -> Path:
+        return self.root / REPORT
+
+    @property
+    def images(self) -> Path:
+        return self.root / IMAGES
+
+    @property
+    def explore(self) -> Path:
+        return self.root / IMAGES / EXPLORE
+
+    @property
+    def tensorboard(self) -> Path:
+        return self.root / TENSORBOARD
+
+    @property
+    def commit(self) -> Path:
+        return self.root / COMMIT
+
+    def staging(self, epoch: int) -> Path:
+        """The folder an epoch is written into before its commit."""
+        return self.root / f"{STAGING_PREFIX}{epoch:06d}"
+
+    def staged(self) -> list[Path]:
+        """Epochs left half-written by a kill."""
+        return sorted(self.root.glob(STAGING_PREFIX + "*"))
+
+    def epoch_image(self, kind: str, epoch: int) -> Path:
+        return self.images / epoch_image_name(kind, epoch)
+
+    def weights_file(self, best: bool) -> Path:
+        return self.best_weights if best else self.weights
