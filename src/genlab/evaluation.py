@@ -9,7 +9,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,6 @@ from genlab.runs.layout import RunLayout
 from genlab.runs.record import RunRecord
 from genlab.runs.store import Run, load_run
 from genlab.world import World, from_rank_zero, sharded
-
 
 
 def log_to_stderr(line: str) -> None:

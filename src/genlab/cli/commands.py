@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from genlab.runs.layout import REPORT, in_run
+
 
 class Command(NamedTuple):
     module: str  # under genlab.cli; its register(commands) adds the command's parser
@@ -17,7 +19,7 @@ COMMANDS = {
     "train": Command("runs", "train a model and write a run directory"),
     "sample": Command("runs", "draw samples from a trained VAE or GAN"),
     "reconstruct": Command("runs", "reconstruct test images with a trained model"),
-    "report": Command("runs", "(re)write RUN/report.html"),
+    "report": Command("runs", f"(re)write {in_run(REPORT)}"),
     "models": Command("runs", "list the registered models"),
     "data": Command("data", "list or fetch datasets"),
     "convarith": Command("convarith", "convolution arithmetic: sizes, the matrix C, pictures"),

@@ -1,4 +1,4 @@
-"""`genlab explore`: pictures of a run's latent space, saved under RUN/images/explore/ for the report."""
+"""`genlab explore`: pictures of a run's latent space, saved in the run's explore folder for the report."""
 from __future__ import annotations
 
 import argparse
@@ -14,11 +14,12 @@ from genlab.cli.common import (
     open_trained_run,
 )
 from genlab.options import MAX_DEFAULT_TRAVERSAL_ROWS
+from genlab.runs.layout import EXPLORE, IMAGES, in_run
 
 
 def write(args: argparse.Namespace, make: str, **options: object) -> int:
     """Load RUN, make the figure (the function of genlab.figures named `make`) from the options, save it (to --out
-    or RUN/images/explore/), print its path."""
+    or the run's explore folder), print its path."""
     from genlab import figures
 
     check_zoom(args)
@@ -77,7 +78,7 @@ def cmd_scatter(args: argparse.Namespace) -> int:
 
 def add_common(p: argparse.ArgumentParser, default_name: str) -> None:
     p.add_argument("run", metavar="RUN", help="run directory")
-    p.add_argument("--out", help=f"PNG path (default RUN/images/explore/{default_name})")
+    p.add_argument("--out", help=f"PNG path (default {in_run(IMAGES, EXPLORE, default_name)})")
     add_data_flags(p, with_name=False)
     add_device_flag(p)
     add_weights_flag(p)
@@ -145,7 +146,7 @@ def add_picture_flags(name: str, p: argparse.ArgumentParser) -> None:
 def register(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("explore", help=COMMANDS["explore"].help,
                             description="Pictures of a trained run's latent space, written under "
-                                        "RUN/images/explore/ so that `genlab report` shows them.")
+                                        f"{in_run(IMAGES, EXPLORE)}/ so that `genlab report` shows them.")
     pictures = p.add_subparsers(title="pictures", metavar="PICTURE", required=True)
     for name, (help_text, handler, default_name) in PICTURES.items():
         sub = pictures.add_parser(name, help=help_text, description=help_text[0].upper() + help_text[1:] + ".")

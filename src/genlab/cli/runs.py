@@ -5,7 +5,6 @@ import argparse
 import dataclasses
 import shlex
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from genlab.cli.commands import COMMANDS
@@ -22,18 +21,18 @@ from genlab.cli.common import (
     in_range,
     open_trained_run,
 )
-from genlab.errors import ConfigError, RunError
-from genlab.models.table import SET_FROM_DATA, TABLE
 from genlab.config import field_types
-from genlab.plugins import MODELS_GROUP, has_entry_points
+from genlab.models.table import SET_FROM_DATA, TABLE
 from genlab.options import TrainConfig
+from genlab.plugins import MODELS_GROUP, has_entry_points
+from genlab.runs import layout
+from genlab.runs.layout import in_run
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from genlab.models.registry import ModelSpec
     from genlab.models.table import Row
-    from genlab.training.plan import RunPlan
 
 TUNED_TRAIN_FLAGS = ("lr", "beta1", "batch_size")  # defaults come from the model's registry entry
 
@@ -132,14 +131,15 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 def register(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("train", help=COMMANDS["train"].help,
-                            description="Train MODEL on a dataset; writes config.json, model.safetensors, "
-                                        "state.pt, metrics.jsonl, images/ and report.html into --out. "
-                                        "With --config, a run's config.json (or a JSON/YAML file in its shape) "
-                                        "gives every setting; flags given beside it override its values.")
+                            description=f"Train MODEL on a dataset; writes {layout.CONFIG}, {layout.WEIGHTS}, "
+                                        f"{layout.STATE}, {layout.METRICS}, {layout.IMAGES}/ and {layout.REPORT} "
+                                        f"into --out. With --config, a run's {layout.CONFIG} (or a JSON/YAML file "
+                                        "in its shape) gives every setting; flags given beside it override its "
+                                        "values.")
     p.add_argument("model", metavar="MODEL", nargs="?", help=f"one of {', '.join(known_models())} "
                                                              f"(optional with --config)")
-    p.add_argument("--config", metavar="FILE", help="repeat or vary a run: its config.json, or a JSON/YAML file "
-                                                    "with model, model_config, data and train entries")
+    p.add_argument("--config", metavar="FILE", help=f"repeat or vary a run: its {layout.CONFIG}, or a JSON/YAML "
+                                                    "file with model, model_config, data and train entries")
     add_data_flags(p)
     training = p.add_argument_group("training options")
     add_config_flags(training, TrainConfig, "train", helps={
@@ -151,7 +151,8 @@ def register(commands: argparse._SubParsersAction) -> None:
                         "run's own, and options that would change what the run is are refused")
     p.add_argument("--tensorboard", action="store_true",
                    help="also log loss parts, each epoch's images and the config as hyperparameters to "
-                        "OUT/tensorboard/ (needs the tensorboard package: pip install 'genlab[tensorboard]')")
+                        f"OUT/{layout.TENSORBOARD}/ (needs the tensorboard package: pip install "
+                        "'genlab[tensorboard]')")
     add_model_flags(p)
     p.set_defaults(handler=cmd_train,
                    on_interrupt="; completed epochs are saved: continue with the same command and --resume")
@@ -165,7 +166,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     add_device_flag(p)
     add_zoom_flag(p)
     add_weights_flag(p)
-    p.add_argument("--out", help="PNG path (default RUN/images/samples.png)")
+    p.add_argument("--out", help=f"PNG path (default {in_run(layout.IMAGES, 'samples.png')})")
     p.set_defaults(handler=cmd_sample)
 
     p = commands.add_parser("reconstruct", help=COMMANDS["reconstruct"].help,
@@ -177,7 +178,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     add_device_flag(p)
     add_zoom_flag(p)
     add_weights_flag(p)
-    p.add_argument("--out", help="PNG path (default RUN/images/reconstructions.png)")
+    p.add_argument("--out", help=f"PNG path (default {in_run(layout.IMAGES, 'reconstructions.png')})")
     p.set_defaults(handler=cmd_reconstruct)
 
     p = commands.add_parser("report", help=COMMANDS["report"].help,

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from genlab.errors import ConfigError, GenlabError, RunError
-from genlab.models.table import SET_FROM_DATA
 from genlab.models.registry import make_config, model_spec
+from genlab.models.table import SET_FROM_DATA
 from genlab.options import TrainConfig
 from genlab.runs.layout import RunLayout
 from genlab.runs.record import check_data_spec, read_user_config

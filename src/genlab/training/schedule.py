@@ -1,6 +1,6 @@
 """The controls around the training loop: a validation split, KL warm-up and early stopping.
 
-Their state (best validation loss, its epoch, the patience counter) goes into state.pt with every epoch,
+Their state (best validation loss, its epoch, the patience counter) goes into the checkpoint with every epoch,
 so --resume continues exactly where a run stopped; the warm-up position follows from the epoch alone.
 """
 from __future__ import annotations

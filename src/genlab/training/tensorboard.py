@@ -16,7 +16,6 @@ from genlab.runs.layout import EPOCH_IMAGE_KINDS, RunLayout
 from genlab.runs.record import RunRecord
 
 
-
 def summary_writer_class() -> type:
     """torch's SummaryWriter; a ConfigError naming the extra to install when tensorboard is missing."""
     try:

@@ -143,7 +143,7 @@ class Trainer:
         return state
 
     def restore(self, state: dict[str, Any]) -> None:
-        """Continue from a checked state.pt: weights, optimizers, RNG streams, counters and metrics."""
+        """Continue from a checked checkpoint: weights, optimizers, RNG streams, counters and metrics."""
         source = RunLayout(self.out).state if self.out else Path(layout.STATE)
         runs.apply_weights(self.model, state["model"], source)
         if set(state["optimizers"]) != set(self.optimizers):
