@@ -1,6 +1,7 @@
 """The contract suite: every registered model, built from its defaults, keeps the model contract."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -11,6 +12,7 @@ from genlab.errors import ConfigError
 from genlab.models.contract import GAN, AutoEncoder, Classifier, Decoder, Generative
 from genlab.models.contract import VAE as VAEProtocol
 from genlab.models.registry import MODELS, create_model, data_fields, make_config
+from genlab.models.table import TABLE, declared_config
 from genlab.options import TrainConfig
 from genlab.runs.record import DataRecord, RunRecord
 from genlab.runs.store import commit_epoch, load_run, write_record
@@ -214,3 +216,43 @@ def test_gaussian_decoder_returns_means() -> None:
     parts = model.loss(x)
     assert torch.isfinite(parts["loss"])
     assert model.reconstruct(x).min() >= 0
+
+
+@pytest.mark.parametrize("name", sorted(TABLE))
+def test_the_table_reads_each_config_as_its_module_declares_it(name: str) -> None:
+    """The config the command line builds flags from (read from the family module without torch) is field for
+    field, rule for rule, the config class the model is built from."""
+    declared, real = TABLE[name].config_cls, MODELS[name].config_cls
+    assert declared is not real and declared.__name__ == real.__name__
+
+    def described(cls) -> list:
+        return [(f.name, f.type, f.default, dict(f.metadata)) for f in dataclasses.fields(cls)]
+    assert described(declared) == described(real)
+    fields = {f.name for f in dataclasses.fields(real)}
+    probes = [{}, {"image_shape": (1, 28, 27)}, {"image_shape": (3, 30, 30)}, {"kernel_size": 4},
+              {"gated": True, "batch_norm": True}, {"corruption": "mask", "corruption_level": 1.5}, {"dim": 0},
+              {"conv_channels": ()}, {"latent_dim": 0}]
+    outcomes = set()
+    for probe in probes:
+        values = {**TABLE[name].defaults, **{k: v for k, v in probe.items() if k in fields}}
+        outcomes.add(outcome(declared, values))
+        assert outcome(declared, values) == outcome(real, values), probe
+    assert any(o.startswith("refused: ") for o in outcomes)  # some probe breaks a rule of every family
+
+
+def outcome(config_cls, values: dict) -> object:
+    """The config's values, or the message of the rule they break."""
+    try:
+        return json.dumps(config_cls.from_dict(values).to_dict())
+    except ConfigError as err:
+        return f"refused: {err}"
+
+
+def test_a_config_that_needs_torch_to_be_declared_is_refused_with_a_reason(tmp_path, monkeypatch) -> None:
+    family = tmp_path / "genlab_test_family.py"
+    family.write_text("from dataclasses import dataclass\nimport torch\nfrom genlab.config import Config, option\n\n"
+                      "@dataclass(frozen=True)\nclass NetConfig(Config):\n"
+                      "    width: int = option(torch.iinfo(torch.int8).max, 'a default torch computes')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ConfigError, match="could not be read without torch"):
+        declared_config("genlab_test_family", "NetConfig")

@@ -15,7 +15,6 @@ from genlab import losses
 from genlab.config import Config, option
 from genlab.models.vampprior import VampPrior
 from genlab.nn import GatedLinear, standard_normal
-from genlab.sizes import check_image_shape
 
 
 def gated_stack(*sizes: int) -> nn.Sequential:
@@ -43,9 +42,6 @@ class HVAEConfig(Config):
     prior: str = option("standard", "p(z2): standard normal or the VampPrior", ("standard", "vamp"))
     pseudo_inputs: int = option(500, "VampPrior components K (learned pseudo-inputs)", low=1, high=100_000)
     beta: float = option(1.0, "KL weight: 1 is the true ELBO", low=0.0, high=1e6)
-
-    def __post_init__(self) -> None:
-        check_image_shape("mlp", self.image_shape, 0)
 
 
 class HVAE(nn.Module):
