@@ -17,13 +17,12 @@ import torch
 
 from genlab.images import captioned_grid, save_image
 from genlab.invert.measured import ClassPictures, recipe_defaults, visualize_classes
-from genlab.invert_models import load_network
+from genlab.invert.networks import load_network
+from genlab.invert.options import RECIPES
 
 CLASSES = (76, 74, 281, 967, 779, 963, 849, 1, 980, 954)  # two spiders, a cat, espresso, six other things
 SOURCE, JUDGES = "efficientnet-lite0", ("efficientnet-lite1", "efficientnet-lite2")
 
-
-RECIPES = ("robust", "seeds")
 SEEDS_MOVES = {"jitter": 8, "blur_every": 4, "blur_sigma": 0.5}  # the CLI's: jitter side / 28, blur every 4 steps
 
 

@@ -15,9 +15,9 @@ from pathlib import Path
 import torch
 
 from genlab.images import captioned_grid, save_image
-from genlab.invert import resize
+from genlab.invert.ascent import resize
 from genlab.invert.measured import read_photo, stylise
-from genlab.invert_models import load_network
+from genlab.invert.networks import load_network
 
 NETWORKS = ("efficientnet-lite0", "vgg-random")
 

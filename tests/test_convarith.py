@@ -12,21 +12,29 @@ from cli_helpers import fails
 from PIL import Image
 
 from genlab.cli import main
-from genlab.convarith import (
+from genlab.convarith.arithmetic import (
     ConvArithError,
     conv_by_matrix,
     conv_matrix,
     conv_output_size,
-    explain,
     matching_output_padding,
     transposed_as_conv,
     transposed_by_matrix,
     transposed_output_size,
     transposed_relationship,
 )
-from genlab.convarith_pictures import conv_demo, conv_demo_figure, conv_frames, transposed_frames
-from genlab.images import MIN_FIGURE_WIDTH
+from genlab.convarith.explain import explain
+from genlab.convarith.pictures import (
+    conv_and_transposed_animations,
+    conv_demo,
+    conv_demo_figure,
+    conv_frames,
+    transposed_frames,
+    write_animations,
+    write_demo,
+)
 from genlab.errors import ConfigError
+from genlab.images import MIN_FIGURE_WIDTH
 
 N_CONFIGS = 600
 TOLERANCE = 1e-5
@@ -242,6 +250,40 @@ def test_pictures_have_the_promised_shapes() -> None:
     assert len(transposed_frames(3, 3, 2, 1)) == 25
     with pytest.raises(ValueError, match="animation too large"):
         conv_frames(30, 3)
+
+
+@pytest.mark.parametrize("i, k, s, p, a, d, names", [
+    (5, 3, 2, 1, None, 1, ("conv-i5-k3-s2-p1.gif", "transposed-i5-k3-s2-p1-a0.gif")),  # 5 -> 3 -> 5: a = 0
+    (6, 3, 2, 1, None, 1, ("conv-i6-k3-s2-p1.gif", "transposed-i6-k3-s2-p1-a1.gif")),  # 6 -> 3 -> 5 + a: a = 1
+    (4, 3, 2, 1, None, 2, ("conv-i4-k3-s2-p1-d2.gif", "transposed-i4-k3-s2-p1-d2-a1.gif")),
+    (6, 3, 2, 1, 0, 1, ("conv-i6-k3-s2-p1.gif", "transposed-i6-k3-s2-p1-a0.gif")),  # a given: kept
+])
+def test_animations_are_named_by_their_numbers_and_default_to_the_matching_output_padding(i, k, s, p, a, d,
+                                                                                           names) -> None:
+    conv, transposed = conv_and_transposed_animations(i, k, s, p, a, d)
+    assert (conv.name, transposed.name) == names
+    o = conv_output_size(i, k, s, p, d)
+    assert len(conv.frames) == o * o  # one frame per output cell
+    returned = i if a is None else transposed_output_size(o, k, s, p, a, d)
+    assert len(transposed.frames) == returned * returned
+
+
+def test_write_animations_writes_both_gifs_or_neither(tmp_path) -> None:
+    paths = write_animations(tmp_path / "gifs", 5, 3, 2, 1, frame_ms=40)
+    assert [p.name for p in paths] == ["conv-i5-k3-s2-p1.gif", "transposed-i5-k3-s2-p1-a0.gif"]
+    assert [Image.open(p).n_frames for p in paths] == [9, 25]
+    with pytest.raises(ConvArithError, match="output padding"):
+        write_animations(tmp_path / "bad", 5, 3, 2, 1, output_padding=2)
+    assert not (tmp_path / "bad").exists()
+
+
+def test_write_demo_crops_the_image_and_writes_the_labelled_figure(tmp_path) -> None:
+    Image.new("RGB", (30, 20), (200, 30, 30)).save(tmp_path / "small.png")
+    out = write_demo(tmp_path / "small.png", tmp_path / "demo.png", size=16, zoom=2)
+    assert out == tmp_path / "demo.png"
+    expected = conv_demo_figure(torch.tensor([200 / 255, 30 / 255, 30 / 255])[:, None, None].expand(3, 16, 16),
+                                3, 2, 1, 2).image
+    assert Image.open(out).size == (expected.shape[-1], expected.shape[-2])
 
 
 # --- the command line ---------------------------------------------------------------------------------------------

@@ -8,9 +8,8 @@ from genlab.data.imagenet import CLASSES
 from genlab.data.photos import PHOTOS, photo_path
 from genlab.errors import DataError, RunError
 from genlab.images import load_image
-from genlab.invert_models import load_network
-from genlab.models import efficientnet
-from genlab.models.efficientnet import (
+from genlab.invert import efficientnet
+from genlab.invert.efficientnet import (
     LITE,
     EfficientNetLite,
     evaluation_view,
@@ -19,6 +18,7 @@ from genlab.models.efficientnet import (
     scaled_channels,
     stage_ends,
 )
+from genlab.invert.networks import load_network
 
 CATS = range(281, 286)  # tabby, tiger cat, Persian, Siamese, Egyptian cat
 ESPRESSO = 967

@@ -1,6 +1,7 @@
 """CNN inversion on tiny random CNNs: each objective rises, jitter is undone exactly, pixels stay clipped."""
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -13,20 +14,16 @@ from torchvision import (
     models,  # in the test extra: the VGG layout check must run, not skip
 )
 
-from genlab import invert
-from genlab.cli import main
+from genlab.cli import build_parser, main
+from genlab.cli.common import given
+from genlab.data.imagenet import CLASSES as IMAGENET_CLASSES
 from genlab.errors import ConfigError, RunError
-from genlab.invert_models import (
-    VGG,
-    VGG_LAYOUTS,
-    WEIGHT_FILES,
-    Defaults,
-    Network,
-    find_layer,
-    layer_table,
-    load_network,
-    random_vgg,
-)
+from genlab.invert import ascent
+from genlab.invert.commands import chosen_classes, class_settings, default_jitter, run_inversion
+from genlab.invert.networks import Defaults, Network, find_layer, layer_table, load_network, random_vgg
+from genlab.invert.options import WEIGHT_FILES, ClassOptions, DreamOptions, StyleOptions
+from genlab.invert.style import gram, style_transfer, total_variation
+from genlab.invert.vgg import VGG, VGG_LAYOUTS
 
 DEFAULTS = Defaults("2", ("2",), ("0", "2"))
 
@@ -55,93 +52,93 @@ def tiny_network(channels: int = 1, circular: bool = False) -> Network:
 
 def test_roll_then_unroll_gives_back_the_same_tensor() -> None:
     x = torch.rand(2, 3, 9, 7)
-    rolled = invert.roll(x, (3, -2))
+    rolled = ascent.roll(x, (3, -2))
     assert not torch.equal(rolled, x)
-    assert torch.equal(invert.unroll(rolled, (3, -2)), x)
+    assert torch.equal(ascent.unroll(rolled, (3, -2)), x)
     assert torch.equal(rolled[..., 3, 0], x[..., 0, 2])
 
 
 def test_jitter_leaves_the_image_where_it_was() -> None:
     """With a shift-invariant net, ascent with jitter equals ascent without: every roll was undone."""
     network = tiny_network(circular=True)
-    start = invert.noise_images(3, 1, (12, 12), seed=1, spread=0.2)
+    start = ascent.noise_images(3, 1, (12, 12), seed=1, spread=0.2)
     common = dict(steps=15, lr=0.05, blur_every=0, seed=2)
-    still = invert.class_visualization(network.logits, [0, 1, 2], start, jitter=0, **common)
-    jittered = invert.class_visualization(network.logits, [0, 1, 2], start, jitter=4, **common)
+    still = ascent.class_visualization(network.logits, [0, 1, 2], start, jitter=0, **common)
+    jittered = ascent.class_visualization(network.logits, [0, 1, 2], start, jitter=4, **common)
     assert not torch.equal(still, start)
     torch.testing.assert_close(jittered, still, atol=1e-4, rtol=0)
     dream = network.activation("2")
-    torch.testing.assert_close(invert.deep_dream(dream, start, steps=5, octaves=1, jitter=3),
-                               invert.deep_dream(dream, start, steps=5, octaves=1, jitter=0), atol=1e-4, rtol=0)
+    torch.testing.assert_close(ascent.deep_dream(dream, start, steps=5, octaves=1, jitter=3),
+                               ascent.deep_dream(dream, start, steps=5, octaves=1, jitter=0), atol=1e-4, rtol=0)
 
 
 def test_class_visualization_raises_each_target_score_and_clips() -> None:
     network = tiny_network()
-    start = invert.noise_images(3, 1, (16, 16), seed=0, mean=0.5, spread=0.1)
-    x = invert.class_visualization(network.logits, [0, 1, 2], start, steps=30, lr=0.1, l2=0.0)
+    start = ascent.noise_images(3, 1, (16, 16), seed=0, mean=0.5, spread=0.1)
+    x = ascent.class_visualization(network.logits, [0, 1, 2], start, steps=30, lr=0.1, l2=0.0)
     before, after = network.logits(start).diagonal(), network.logits(x).diagonal()
     assert (after > before).all(), (before, after)
-    p0, p1 = (invert.class_probabilities(network.logits, y, [0, 1, 2]) for y in (start, x))
+    p0, p1 = (ascent.class_probabilities(network.logits, y, [0, 1, 2]) for y in (start, x))
     assert (p1 > p0).all()
     assert x.min() >= 0 and x.max() <= 1 and ((x == 0) | (x == 1)).any()  # clipping was needed, and held
-    free = invert.class_visualization(network.logits, [0, 1, 2], start, steps=30, lr=0.1, l2=0.0, clip=False)
+    free = ascent.class_visualization(network.logits, [0, 1, 2], start, steps=30, lr=0.1, l2=0.0, clip=False)
     assert free.min() < 0 or free.max() > 1
 
 
 def test_l2_pulls_towards_zero_and_blur_smooths() -> None:
     network = tiny_network()
-    start = invert.noise_images(1, 1, (16, 16), seed=0)
-    weak = invert.class_visualization(network.logits, [0], start, steps=20, l2=0.0, blur_every=0)
-    strong = invert.class_visualization(network.logits, [0], start, steps=20, l2=10.0, blur_every=0)
+    start = ascent.noise_images(1, 1, (16, 16), seed=0)
+    weak = ascent.class_visualization(network.logits, [0], start, steps=20, l2=0.0, blur_every=0)
+    strong = ascent.class_visualization(network.logits, [0], start, steps=20, l2=10.0, blur_every=0)
     assert strong.pow(2).sum() < weak.pow(2).sum()
     noise = torch.rand(1, 2, 20, 20)
-    blurred = invert.gaussian_blur(noise, 1.0)
+    blurred = ascent.gaussian_blur(noise, 1.0)
     assert blurred.shape == noise.shape and blurred.std() < 0.5 * noise.std()
-    torch.testing.assert_close(invert.gaussian_blur(torch.full((1, 1, 6, 6), 0.3), 2.0), torch.full((1, 1, 6, 6), 0.3))
+    torch.testing.assert_close(ascent.gaussian_blur(torch.full((1, 1, 6, 6), 0.3), 2.0), torch.full((1, 1, 6, 6), 0.3))
 
 
 def test_the_step_falls_along_a_half_cosine_and_the_blur_stops_at_blur_until() -> None:
-    assert [invert.cosine_decay(1.0, 0.1, step, 5) for step in (0, 2, 4)] == pytest.approx([1.0, 0.55, 0.1])
+    assert [ascent.cosine_decay(1.0, 0.1, step, 5) for step in (0, 2, 4)] == pytest.approx([1.0, 0.55, 0.1])
     network = tiny_network()
-    start = invert.noise_images(1, 1, (16, 16), seed=0)
+    start = ascent.noise_images(1, 1, (16, 16), seed=0)
     frames = [start]
-    invert.class_visualization(network.logits, [0], start, steps=6, lr=0.05, final_lr_fraction=0.1, jitter=0,
+    ascent.class_visualization(network.logits, [0], start, steps=6, lr=0.05, final_lr_fraction=0.1, jitter=0,
                                blur_every=0, clip=False, on_step=lambda step, x: frames.append(x))
     moved = [(b - a).pow(2).mean().sqrt().item() for a, b in zip(frames, frames[1:])]  # RMS of each step
-    assert moved == pytest.approx([invert.cosine_decay(0.05, 0.005, step, 6) for step in range(6)], rel=1e-4)
+    assert moved == pytest.approx([ascent.cosine_decay(0.05, 0.005, step, 6) for step in range(6)], rel=1e-4)
     common = dict(steps=12, lr=0.05, jitter=0, blur_every=2)
-    unblurred = invert.class_visualization(network.logits, [0], start, **{**common, "blur_every": 0})
-    torch.testing.assert_close(invert.class_visualization(network.logits, [0], start, blur_until=0.0, **common),
+    unblurred = ascent.class_visualization(network.logits, [0], start, **{**common, "blur_every": 0})
+    torch.testing.assert_close(ascent.class_visualization(network.logits, [0], start, blur_until=0.0, **common),
                                unblurred)
-    assert not torch.allclose(invert.class_visualization(network.logits, [0], start, blur_until=0.5, **common),
+    assert not torch.allclose(ascent.class_visualization(network.logits, [0], start, blur_until=0.5, **common),
                               unblurred)
 
 
 def test_deep_dream_raises_the_layer_norm() -> None:
     network = tiny_network(channels=3)
-    image = invert.noise_images(1, 3, (24, 20), seed=3, spread=0.2)
+    image = ascent.noise_images(1, 3, (24, 20), seed=3, spread=0.2)
     activation = network.activation("2")
-    x = invert.deep_dream(activation, image, steps=10, octaves=2, lr=0.05, jitter=1)
+    x = ascent.deep_dream(activation, image, steps=10, octaves=2, lr=0.05, jitter=1)
     assert x.shape == image.shape and x.min() >= 0 and x.max() <= 1
-    assert invert.activation_norm(activation, x) > 1.5 * invert.activation_norm(activation, image)
-    assert invert.octave_sizes(28, 20, 3, 1.4) == [(14, 10), (20, 14), (28, 20)]
+    assert ascent.activation_norm(activation, x) > 1.5 * ascent.activation_norm(activation, image)
+    assert ascent.octave_sizes(28, 20, 3, 1.4) == [(14, 10), (20, 14), (28, 20)]
 
 
 def test_gram_and_total_variation_by_hand() -> None:
     f = torch.arange(12.0).view(1, 2, 2, 3)
     flat = f.view(2, 6)
-    torch.testing.assert_close(invert.gram(f)[0], flat @ flat.T / 12)
-    assert invert.total_variation(torch.zeros(2, 1, 4, 4)).eq(0).all()
+    torch.testing.assert_close(gram(f)[0], flat @ flat.T / 12)
+    assert total_variation(torch.zeros(2, 1, 4, 4)).eq(0).all()
     stripes = torch.tensor([0.0, 1.0]).repeat(4).view(1, 1, 1, 8).expand(1, 1, 8, 8)
-    torch.testing.assert_close(invert.total_variation(stripes), torch.tensor([1.0]))
+    torch.testing.assert_close(total_variation(stripes), torch.tensor([1.0]))
 
 
 @pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
 def test_style_transfer_cuts_the_style_loss(optimizer: str) -> None:
     network = tiny_network(channels=3)
-    content = invert.noise_images(1, 3, (16, 16), seed=4, spread=0.2)
+    content = ascent.noise_images(1, 3, (16, 16), seed=4, spread=0.2)
     style = (torch.arange(20.0).view(1, 1, 1, 20) % 4 < 2).float().expand(1, 3, 20, 20).clone()
-    result = invert.style_transfer(network.activations, content, style, content_layers=["2"],
+    result = style_transfer(network.activations, content, style, content_layers=["2"],
                                    style_layers=["0", "2"], steps=25, optimizer=optimizer, style_weight=1e4,
                                    tv_weight=0.0)
     assert len(result.history) == 26 and result.history[0]["content"] == 0
@@ -156,11 +153,11 @@ def test_bad_numbers_are_config_errors() -> None:
                            ({"blur_sigma": 0.0}, "blur"), ({"final_lr_fraction": 0.0}, "final_lr_fraction"),
                            ({"blur_until": 1.5}, "blur_until")):
         with pytest.raises(ConfigError, match=needle):
-            invert.class_visualization(network.logits, [0], start, **kwargs)
+            ascent.class_visualization(network.logits, [0], start, **kwargs)
     with pytest.raises(ConfigError, match="octaves"):
-        invert.deep_dream(network.activation("2"), start, octave_scale=1.0)
+        ascent.deep_dream(network.activation("2"), start, octave_scale=1.0)
     with pytest.raises(ConfigError, match="optimizer"):
-        invert.style_transfer(network.activations, start, start, content_layers=["2"], style_layers=["0"],
+        style_transfer(network.activations, start, start, content_layers=["2"], style_layers=["0"],
                               optimizer="sgd")
 
 
@@ -206,10 +203,10 @@ def test_missing_weights_name_the_file_and_the_folder(name: str, tmp_path, monke
 
 
 def test_googlenet_without_torchvision_says_how_to_get_it(tmp_path, monkeypatch) -> None:
-    from genlab import invert_models
+    from genlab.invert import networks
     weights = tmp_path / WEIGHT_FILES["googlenet"]
     weights.write_bytes(b"")
-    monkeypatch.setattr(invert_models, "torchvision_models", lambda: None)
+    monkeypatch.setattr(networks, "torchvision_models", lambda: None)
     with pytest.raises(ConfigError, match="pip install torchvision"):
         load_network("googlenet", weights=weights)
 
@@ -267,6 +264,15 @@ def test_cli_list_layers(classifier_run, capsys) -> None:
     assert "body.6" in capsys.readouterr().out
     assert main(["invert", "dream", "--model", "vgg-random", "--list-layers"]) == 0
     assert "features.30" in capsys.readouterr().out
+
+
+def test_the_library_runs_a_command_from_its_options(classifier_run, tmp_path) -> None:
+    listing = run_inversion(DreamOptions(model=str(classifier_run), list_layers=True))
+    assert listing.path is None and listing.lines[0].startswith(f"layers of {classifier_run} ")
+    assert any(line.split()[0] == "body.6" for line in listing.lines[1:])
+    out = tmp_path / "one.png"
+    done = run_inversion(ClassOptions(model=str(classifier_run), classes=("1",), steps=2, out=str(out)))
+    assert done.path == out and out.is_file() and len(done.lines) == 1 and done.lines[0].startswith("   1 ")
 
 
 def test_cli_dream_on_a_classifier_and_on_vgg_random(classifier_run, pictures, tmp_path, capsys) -> None:
@@ -330,3 +336,62 @@ def test_cli_help(command, capsys) -> None:
     assert out.startswith("usage: genlab invert")
     if len(command) == 2:
         assert "--list-layers" in out and "--save-every" in out and "--weights" in out
+
+
+@pytest.mark.parametrize("action, options", [("class", ClassOptions), ("dream", DreamOptions), ("style", StyleOptions)])
+def test_every_inversion_option_is_a_flag_with_its_fields_help(action: str, options: type, capsys) -> None:
+    with pytest.raises(SystemExit):
+        main(["invert", action, "--help"])
+    out = capsys.readouterr().out
+    text, letters = " ".join(out.split()), "".join(out.split())  # argparse may wrap a line inside a hyphenated word
+    for field in dataclasses.fields(options):
+        name = field.name.replace("_", "-")
+        flag = f"--no-{name}" if field.default is True else f"--{name}"  # a switch turns its default around
+        assert f"{flag} " in text or f"[{field.name.upper()}]" in text, field.name  # a flag, or a positional
+        assert "".join(field.metadata["help"].split()) in letters, field.name
+
+
+def test_the_flags_given_become_the_options() -> None:
+    argv = ["invert", "class", "run", "--class", "tarantula", "7", "--no-clip", "--steps", "3", "--lr", "0.5",
+            "--list-layers", "--save-every", "2"]
+    options = ClassOptions.from_dict(given(build_parser(argv).parse_args(argv), "invert"))
+    assert options == ClassOptions(model="run", classes=("tarantula", "7"), clip=False, steps=3, lr=0.5,
+                                   list_layers=True, save_every=2)
+    argv = ["invert", "style", "a.png", "--style-photo", "gravel", "--content-layers", "x", "y", "--out", "s.jpg"]
+    options = StyleOptions.from_dict(given(build_parser(argv).parse_args(argv), "invert"))
+    assert options == StyleOptions(content="a.png", style_photo="gravel", content_layers=("x", "y"), out="s.jpg")
+    assert DreamOptions.from_dict(given(build_parser(["invert", "dream"]).parse_args(["invert", "dream"]),
+                                        "invert")) == DreamOptions()
+
+
+def test_class_settings_follow_the_network_and_the_recipe() -> None:
+    """An ImageNet network gets the seeds' stronger, decaying step; a classifier run the gentler one; the robust
+    recipe takes steps and lr alone; every option given wins over the recipe's default."""
+    net = tiny_classifier(channels=3)
+    imagenet = Network("lite", net, net, 3, None, DEFAULTS, IMAGENET_CLASSES)
+    run = tiny_network()  # grayscale: the seeds' recipe by default
+    moves = {"blur_every": 4, "blur_sigma": 0.5, "clip": True}
+    assert class_settings(ClassOptions(), imagenet, 224) == {"steps": 128, "lr": 0.05}
+    assert class_settings(ClassOptions(recipe="seeds"), imagenet, 224) == {
+        "steps": 300, "lr": 0.03, "final_lr_fraction": 0.1, "l2": 1e-4, "blur_until": 0.7, "jitter": 8, **moves}
+    assert class_settings(ClassOptions(), run, 28) == {"steps": 200, "lr": 0.02, "l2": 0.01, "jitter": 1, **moves}
+    mine = ClassOptions(recipe="seeds", steps=5, lr=0.1, l2=0.0, jitter=0, blur_until=1.0, clip=False)
+    assert class_settings(mine, imagenet, 224) == {"steps": 5, "lr": 0.1, "final_lr_fraction": 0.1, "l2": 0.0,
+                                                   "blur_until": 1.0, "jitter": 0, **moves, "clip": False}
+    assert [default_jitter(None, side) for side in (16, 28, 224)] == [1, 1, 8] and default_jitter(3, 224) == 3
+
+
+def test_chosen_classes_by_default_and_by_name() -> None:
+    assert chosen_classes(tiny_network(), None) == [0, 1, 2]
+    assert chosen_classes(tiny_network(), ("c", "0")) == [2, 0]
+    net = tiny_classifier(channels=3)
+    with pytest.raises(ConfigError, match="choose some by name or number"):
+        chosen_classes(Network("lite", net, net, 3, None, DEFAULTS, IMAGENET_CLASSES), None)
+
+
+def test_class_takes_as_many_names_as_imagenet_has_classes() -> None:
+    """More than the 64 entries other tuple options stop at: every ImageNet class may be named."""
+    names = tuple(str(i) for i in range(1000))
+    assert ClassOptions.from_dict({"classes": names}).classes == names
+    with pytest.raises(ConfigError, match="at most 1000"):
+        ClassOptions.from_dict({"classes": (*names, "0")})

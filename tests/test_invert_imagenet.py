@@ -8,12 +8,11 @@ from cli_helpers import fails
 from PIL import Image
 from torch import nn
 
-from genlab import invert
 from genlab.cli import main
 from genlab.errors import ConfigError
-from genlab.invert import measured
-from genlab.invert_models import Defaults, Network, load_network
-from genlab.models.efficientnet import installed_weights
+from genlab.invert import measured, robust
+from genlab.invert.efficientnet import installed_weights
+from genlab.invert.networks import Network, load_network
 
 
 @pytest.fixture(autouse=True)
@@ -30,10 +29,10 @@ def lite0() -> Network:
 
 
 def test_a_fourier_image_starts_grey_and_its_spectrum_is_one_over_f() -> None:
-    image = invert.FourierImage.noise(2, 24, 30, seed=1)
+    image = robust.FourierImage.noise(2, 24, 30, seed=1)
     x = image.images()
     assert x.shape == (2, 3, 24, 30) and 0 < x.min() and x.max() < 1 and (x - 0.5).abs().max() < 0.2
-    scale = invert.robust.frequency_scale(24, 30)
+    scale = robust.frequency_scale(24, 30)
     assert scale.shape == (24, 16) and scale[0, 0] == scale.max() and scale[0, 1] == pytest.approx(scale[0, 2] * 2)
     x.sum().backward()
     assert image.spectrum.grad is not None and image.spectrum.grad.abs().sum() > 0
@@ -41,9 +40,9 @@ def test_a_fourier_image_starts_grey_and_its_spectrum_is_one_over_f() -> None:
 
 def test_random_views_without_moves_are_the_images() -> None:
     images = torch.rand(3, 3, 16, 16)
-    still = invert.Transforms(shift=0.0, scale=(1.0, 1.0), degrees=0.0)
-    torch.testing.assert_close(invert.random_views(images, still, torch.Generator()), images, atol=1e-5, rtol=0)
-    moved = invert.random_views(images, invert.Transforms(), torch.Generator().manual_seed(0))
+    still = robust.Transforms(shift=0.0, scale=(1.0, 1.0), degrees=0.0)
+    torch.testing.assert_close(robust.random_views(images, still, torch.Generator()), images, atol=1e-5, rtol=0)
+    moved = robust.random_views(images, robust.Transforms(), torch.Generator().manual_seed(0))
     assert moved.shape == images.shape and not torch.allclose(moved, images, atol=1e-2)
 
 
@@ -51,11 +50,11 @@ def test_the_robust_recipe_raises_each_target_logit() -> None:
     torch.manual_seed(0)
     net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
                         nn.Linear(8, 3)).eval().requires_grad_(False)
-    start = invert.FourierImage.noise(3, 16, 16).images()
-    x = invert.robust_class_visualization(net, [0, 1, 2], (16, 16), steps=20, lr=0.1)
+    start = robust.FourierImage.noise(3, 16, 16).images()
+    x = robust.robust_class_visualization(net, [0, 1, 2], (16, 16), steps=20, lr=0.1)
     assert (net(x).diagonal() > net(start).diagonal()).all()
     with pytest.raises(ConfigError, match="steps"):
-        invert.robust_class_visualization(net, [0], (16, 16), steps=0)
+        robust.robust_class_visualization(net, [0], (16, 16), steps=0)
 
 
 def test_classes_by_name_or_number_with_suggestions(lite0) -> None:

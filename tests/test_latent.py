@@ -175,10 +175,3 @@ def test_pca_projects_onto_the_plane_the_codes_lie_in() -> None:
     assert torch.equal(same, plane)  # a 2-D latent is plotted as it is
     line, explained = latent.pca_2d(plane[:, :1])
     assert torch.equal(line[:, 0], plane[:, 0]) and not line[:, 1].any() and explained.tolist() == [1.0, 0.0]
-
-
-def test_latent_scatter_is_an_rgb_picture() -> None:
-    codes, labels = torch.randn(60, 4), torch.arange(60) % 3
-    image = latent.latent_scatter(codes, labels, ("a", "b", "c"), title="test")
-    assert image.dtype == torch.uint8 and image.shape[0] == 3 and image.shape[1] > 200
-    assert len(latent.figure_colours(12)) == 12

@@ -4,6 +4,9 @@ import base64
 import io
 import json
 import re
+import tomllib
+from fnmatch import fnmatch
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,7 +14,10 @@ from PIL import Image
 
 from genlab.errors import RunError
 from genlab.plots import gan_warning, loss_curves_png
-from genlab.report import read_metrics, write_report
+from genlab.report import write_report
+from genlab.report.page import TEMPLATE, fill_page, page_template
+from genlab.runs import layout
+from genlab.runs.record import read_metrics
 
 VAE_PARTS = ("loss", "rec", "kl")
 AE_PARTS = ("loss", "rec")
@@ -250,3 +256,19 @@ def test_the_config_table_leaves_out_options_that_do_not_apply(tmp_path):
     assert "does not use are left out: conv_channels, conv_padding, decoder_variance, gaussian_std, kernel_size" in page
     conv = write_report(make_run(tmp_path / "conv", model_config={"arch": "conv"})).read_text(encoding="utf-8")
     assert "<td>model_config.conv_channels</td>" in conv and "<td>model_config.hidden</td>" not in conv
+
+
+def test_the_page_template_is_found_and_filled():
+    assert page_template().get_identifiers() == ["title", "body"]
+    page = fill_page("vae · <shapes> · run-001", "<p>the body</p>")
+    assert page.startswith("<!doctype html>") and "<title>vae · &lt;shapes&gt; · run-001</title>" in page
+    assert "<main><p>the body</p></main>" in page and "<style>" in page and "$" not in page
+
+
+def test_the_template_ships_with_the_package_and_names_no_run_file():
+    pyproject = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text(encoding="utf-8"))
+    shipped = pyproject["tool"]["setuptools"]["package-data"]["genlab"]
+    assert any(fnmatch(f"report/{TEMPLATE}", pattern) for pattern in shipped), shipped
+    names = (layout.CONFIG, layout.WEIGHTS, layout.BEST_WEIGHTS, layout.STATE, layout.METRICS, layout.EVALUATION,
+             layout.REPORT, layout.TENSORBOARD)
+    assert [name for name in names if name in page_template().template] == []

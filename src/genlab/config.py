@@ -66,11 +66,15 @@ class Config:
 
 
 def option(default: Any, help: str, choices: tuple[str, ...] | None = None,
-           low: float | None = None, high: float | None = None, when: dict[str, tuple] | None = None) -> Any:
-    """A config field with its help text, choices and inclusive range [low, high] (per element for tuples);
-    `when` ({field: values}) says the field applies only while those fields hold one of those values."""
-    return dataclasses.field(default=default, metadata={"help": help, "choices": choices, "low": low, "high": high,
-                                                        "when": when})
+           low: float | None = None, high: float | None = None, when: dict[str, tuple] | None = None,
+           max_items: int = MAX_TUPLE) -> Any:
+    """A config field with its help text, choices and inclusive range [low, high] (per element for tuples, which
+    hold at most `max_items`); `when` ({field: values}) says the field applies only while those fields hold one
+    of those values."""
+    metadata = {"help": help, "choices": choices, "low": low, "high": high, "when": when}
+    if max_items != MAX_TUPLE:
+        metadata["max_items"] = max_items
+    return dataclasses.field(default=default, metadata=metadata)
 
 
 def require(condition: bool, message: str) -> None:
@@ -116,8 +120,9 @@ def check_tuple(name: str, value: Any, args: tuple, meta: Any) -> tuple:
     fixed_length = not (len(args) == 2 and args[1] is Ellipsis)
     if fixed_length and len(value) != len(args):
         raise ConfigError(f"{name} must have {len(args)} entries, got {len(value)}: {value!r}")
-    if len(value) > MAX_TUPLE:
-        raise ConfigError(f"{name} has {len(value)} entries; at most {MAX_TUPLE} are allowed")
+    most = meta.get("max_items", MAX_TUPLE)
+    if len(value) > most:
+        raise ConfigError(f"{name} has {len(value)} entries; at most {most} are allowed")
     element = args[0]
     return tuple(check_scalar(f"each entry of {name}", v, element, meta) for v in value)
 

@@ -18,11 +18,11 @@ from genlab import latent
 from genlab.data.batches import to_unit_float
 from genlab.data.dataset import Dataset
 from genlab.errors import ConfigError, RunError
-from genlab.images import GridLabels, atomic_save, captioned_grid, fit_zoom, labelled_grid, make_grid, save_image, to_pil
-from genlab.invert.measured import ClassPictures
+from genlab.images import GridLabels, atomic_save, labelled_grid, save_image, to_pil
 from genlab.models.contract import GAN, VAE, AutoEncoder, Generative
 from genlab.nn import module_device
 from genlab.options import MAX_DEFAULT_TRAVERSAL_ROWS
+from genlab.plots import latent_scatter
 from genlab.runs.layout import RunLayout
 from genlab.runs.store import Run
 
@@ -276,7 +276,7 @@ def scatter_figure(run: Run, n_images: int = 10000, data_dir: str | None = None)
     kind = "posterior means" if isinstance(model, VAE) else "codes"
     projected = "" if codes.shape[1] == 2 else f", projected from {codes.shape[1]}-d by PCA"
     title = f"{run.config['model']} on {data.name}: {len(x)} test {kind}{projected}"
-    image = latent.latent_scatter(codes, data.test_y[:len(x)], data.classes, title)
+    image = latent_scatter(codes, data.test_y[:len(x)], data.classes, title)
     return LabelledFigure(image, f"Latent scatter: {len(x)} test {kind} coloured by class" + projected, "scatter.png")
 
 
@@ -309,14 +309,3 @@ def reconstruction_figure(run: Run, n: int = 8, data_dir: str | None = None,
                         title=f"{run.config['model']}: test images and their reconstructions")
     caption = f"The first {len(x)} test images (top row) and the model's reconstructions of them (bottom row)"
     return labelled(torch.cat([x, x_hat]), len(x), labels, caption, "reconstructions.png", zoom)
-
-
-def class_pictures_grid(pictures: ClassPictures, network: str, nrow: int = 5, zoom: int | None = None,
-                        captions: bool = True) -> Tensor:
-    """Class visualizations as one grid, each picture over its class name and the probabilities the networks
-    give it; zoom repeats pixels (default: what brings the grid to a readable width)."""
-    images = pictures.images
-    zoom = zoom or fit_zoom(images.shape[-1], min(nrow, len(pictures.classes)))
-    if zoom != 1:
-        images = torch.nn.functional.interpolate(images, scale_factor=zoom, mode="nearest")
-    return captioned_grid(images, pictures.captions(network), nrow=nrow) if captions else make_grid(images, nrow=nrow)

@@ -1,5 +1,6 @@
 """Looking inside a latent space: manifold and neighbourhood grids, traversals, interpolation, attribute
-vectors and the test-set scatter. Every function returns images (N, C, H, W) in [0, 1] or one RGB plot.
+vectors and the PCA projection behind the test-set scatter (drawn by genlab.plots). Every function returns codes,
+images (N, C, H, W) in [0, 1] or numbers; none draws.
 
 A grid of codes is laid out row-major for `make_grid(images, nrow=n)`: columns sweep the first chosen
 dimension left to right, rows sweep the second from its largest value at the top to its smallest at the
@@ -9,11 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
 import torch
-from matplotlib import colormaps
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 from torch import Tensor, nn
 
 from genlab.data.batches import iter_ordered
@@ -202,7 +199,7 @@ def apply_attribute(model: nn.Module, x: Tensor, vector: Tensor, strengths: Tens
     return torch.cat([x.cpu()[:, None], decoded], dim=1).flatten(0, 1)
 
 
-# ---------------------------------------------------------------- the scatter plot
+# ---------------------------------------------------------------- projecting codes for the scatter plot
 
 
 def pca_2d(codes: Tensor) -> tuple[Tensor, Tensor]:
@@ -218,38 +215,3 @@ def pca_2d(codes: Tensor) -> tuple[Tensor, Tensor]:
     _, singular, vh = torch.linalg.svd(centred, full_matrices=False)
     explained = singular.square() / singular.square().sum()
     return (centred @ vh[:2].T).float(), explained[:2].float()
-
-
-def latent_scatter(codes: Tensor, labels: Tensor, class_names: Sequence[str], title: str = "") -> Tensor:
-    """Codes (N, D) coloured by label as a PNG-ready RGB plot, uint8 (3, H, W); PCA to 2-D when D > 2."""
-    points, explained = pca_2d(codes.cpu())
-    figure = Figure(figsize=(7.5, 6), dpi=110, layout="constrained")
-    FigureCanvasAgg(figure)
-    ax = figure.subplots()
-    colours = figure_colours(len(class_names))
-    for label, name in enumerate(class_names):
-        chosen = labels.cpu() == label
-        ax.scatter(points[chosen, 0].numpy(), points[chosen, 1].numpy(), s=3, alpha=0.5, color=colours[label],
-                   label=name, rasterized=True)
-    axis_names = scatter_axis_names(codes.shape[1], explained)
-    ax.set_xlabel(axis_names[0])
-    ax.set_ylabel(axis_names[1])
-    ax.set_title(title)
-    ax.legend(markerscale=5, frameon=False, loc="center left", bbox_to_anchor=(1.0, 0.5))
-    figure.canvas.draw()
-    rgba = np.asarray(figure.canvas.buffer_rgba())
-    return torch.from_numpy(rgba[:, :, :3].copy()).permute(2, 0, 1).contiguous()
-
-
-def figure_colours(n: int) -> list:
-    """n distinct colours: tab10 up to 10 classes, then evenly spaced hues."""
-    colormap = colormaps["tab10" if n <= 10 else "hsv"]
-    return [colormap(i if n <= 10 else i / n) for i in range(n)]
-
-
-def scatter_axis_names(latent_dim: int, explained: Tensor) -> tuple[str, str]:
-    if latent_dim == 2:
-        return "z[0] (posterior mean)", "z[1] (posterior mean)"
-    return tuple(f"principal axis {i + 1} ({100 * float(e):.0f}% of the variance)"  # type: ignore[return-value]
-                 for i, e in enumerate(explained))
-

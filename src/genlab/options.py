@@ -52,14 +52,6 @@ class TrainConfig(Config):
 MAX_DEFAULT_TRAVERSAL_ROWS = 10  # rows of a traversal when no --dims are given: a 100-d DCGAN would make 100
 MAX_DECODES = 4096  # decoder evaluations per pass of the IWAE estimate: bounds memory; see metrics.iwae_nll
 
-# the inversion networks and recipes (genlab.invert_models, genlab.invert)
-WEIGHT_FILES = {"vgg16": "vgg16-397923af.pth", "vgg19": "vgg19-dcbb9e9d.pth",
-                "googlenet": "googlenet-1378be20.pth"}  # torchvision's names in its download cache
-NETWORK_HELP = ("efficientnet-lite0, efficientnet-lite1, efficientnet-lite2, vgg-random, vgg16, vgg19, googlenet, "
-                "or a classifier run directory")
-DEFAULT_NETWORK = "efficientnet-lite0"
-RECIPES = ("robust", "seeds")  # class visualization: the default, and the seeds' pixel-space ascent
-
 
 @dataclass(frozen=True)
 class EvaluationOptions(Config):

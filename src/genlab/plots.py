@@ -1,15 +1,21 @@
-"""The plots of a run's metrics, as PNG bytes: loss curves per part and split, a GAN's discriminator outputs, and
-what those outputs say about the game. Drawn on a private matplotlib Figure with the Agg canvas: no pyplot state.
-The report and the benchmarks use them."""
+"""The plots of a run: its metrics as PNG bytes (loss curves per part and split, a GAN's discriminator outputs, and
+what those outputs say about the game) and its test codes as a latent scatter. Drawn on a private matplotlib Figure
+with the Agg canvas: no pyplot state. The report, the figures and the benchmarks use them."""
 from __future__ import annotations
 
 import io
 import math
+from collections.abc import Sequence
 
 import numpy as np
+import torch
+from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
+from torch import Tensor
+
+from genlab.latent import pca_2d
 
 CURVE_DPI = 200  # drawn at twice the 100-dpi layout size, shown at half: sharp on hi-dpi screens
 PANELS_PER_ROW = 3
@@ -114,3 +120,41 @@ def gan_warning(split_metrics: dict) -> str | None:
                 f"{real:.3f}, D(G(z)) {fake:.3f}) far from 0.5, so it no longer tells them apart and the generator "
                 f"learns nothing from it. Train again with another --seed or a lower --lr.")
     return None
+
+
+# ---------------------------------------------------------------- the latent scatter
+
+
+def latent_scatter(codes: Tensor, labels: Tensor, class_names: Sequence[str], title: str = "") -> Tensor:
+    """Codes (N, D) coloured by label as a PNG-ready RGB plot, uint8 (3, H, W); PCA to 2-D when D > 2."""
+    points, explained = pca_2d(codes.cpu())
+    figure = Figure(figsize=(7.5, 6), dpi=110, layout="constrained")
+    FigureCanvasAgg(figure)
+    ax = figure.subplots()
+    colours = figure_colours(len(class_names))
+    for label, name in enumerate(class_names):
+        chosen = labels.cpu() == label
+        ax.scatter(points[chosen, 0].numpy(), points[chosen, 1].numpy(), s=3, alpha=0.5, color=colours[label],
+                   label=name, rasterized=True)
+    axis_names = scatter_axis_names(codes.shape[1], explained)
+    ax.set_xlabel(axis_names[0])
+    ax.set_ylabel(axis_names[1])
+    ax.set_title(title)
+    ax.legend(markerscale=5, frameon=False, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    figure.canvas.draw()
+    rgba = np.asarray(figure.canvas.buffer_rgba())
+    return torch.from_numpy(rgba[:, :, :3].copy()).permute(2, 0, 1).contiguous()
+
+
+def figure_colours(n: int) -> list:
+    """n distinct colours: tab10 up to 10 classes, then evenly spaced hues."""
+    colormap = colormaps["tab10" if n <= 10 else "hsv"]
+    return [colormap(i if n <= 10 else i / n) for i in range(n)]
+
+
+def scatter_axis_names(latent_dim: int, explained: Tensor) -> tuple[str, str]:
+    """The scatter's axis labels: z[0] and z[1] for a 2-D latent, else the principal axes and their variance."""
+    if latent_dim == 2:
+        return "z[0] (posterior mean)", "z[1] (posterior mean)"
+    return tuple(f"principal axis {i + 1} ({100 * float(e):.0f}% of the variance)"  # type: ignore[return-value]
+                 for i, e in enumerate(explained))

@@ -9,8 +9,8 @@ import typing
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from genlab.errors import ConfigError
 from genlab.config import field_types
+from genlab.errors import ConfigError
 from genlab.options import WEIGHT_CHOICES
 
 if TYPE_CHECKING:
@@ -43,35 +43,50 @@ def plain_type(kind: Any) -> Any:
     return kind
 
 
+def field_parsing(field: dataclasses.Field, kind: Any, metavar: str | None = None, switch: bool = False) -> dict:
+    """argparse's action or type, nargs, choices and metavar for one config field of annotation `kind`."""
+    if kind is bool:  # a switch is the one flag that changes the default: --NAME, or --no-NAME when it is on
+        return {"action": ("store_false" if field.default else "store_true") if switch
+                else argparse.BooleanOptionalAction}
+    if typing.get_origin(kind) is tuple:
+        element = typing.get_args(kind)[0]
+        return {"nargs": "+", "type": element, "metavar": metavar or ("N" if element is int else field.name.upper())}
+    if field.metadata.get("choices"):
+        return {"type": kind, "choices": field.metadata["choices"], "metavar": metavar}
+    return {"type": kind, "metavar": metavar or field.name.upper()}
+
+
 def add_field_flag(group: Any, field: dataclasses.Field, kind: Any, dest: str, help_text: str,
-                   show_default: bool = True, aliases: tuple[str, ...] = ()) -> None:
+                   show_default: bool = True, aliases: tuple[str, ...] = (), metavar: str | None = None,
+                   positional: bool = False, switch: bool = False) -> None:
     """One flag for one config field: its type, choices and help come from the field; the default is
-    left out of the namespace (argparse.SUPPRESS) so that only flags the user gave are passed on."""
-    kind = plain_type(kind)
-    kwargs: dict[str, Any] = {"default": argparse.SUPPRESS, "dest": dest, "help": help_text}
+    left out of the namespace (argparse.SUPPRESS) so that only flags the user gave are passed on.
+    positional: an optional positional argument instead; switch: see field_parsing."""
+    kwargs: dict[str, Any] = {"default": argparse.SUPPRESS, "help": help_text,
+                              **field_parsing(field, plain_type(kind), metavar, switch)}
     if show_default and field.default is not None and not isinstance(field.default, bool):
         kwargs["help"] += f" (default {field.default})"
-    if kind is bool:
-        kwargs["action"] = argparse.BooleanOptionalAction
-    elif typing.get_origin(kind) is tuple:
-        kwargs.update(nargs="+", type=int, metavar="N")
-    else:
-        kwargs.update(type=kind, metavar=field.name.upper())
-        if field.metadata.get("choices"):
-            kwargs.update(choices=field.metadata["choices"], metavar=None)
-    group.add_argument(*aliases, flag_name(field.name), **kwargs)
+    if positional:
+        group.add_argument(dest, nargs="?", **{**kwargs, "metavar": field.name.upper()})
+        return
+    name = f"no_{field.name}" if switch and field.default is True else field.name
+    group.add_argument(*aliases, flag_name(name), dest=dest, **kwargs)
 
 
 def add_config_flags(group: Any, config_cls: type, prefix: str, only: Iterable[str] | None = None,
-                     helps: dict[str, str] | None = None, aliases: dict[str, tuple[str, ...]] | None = None) -> None:
-    """Flags for the fields of a config class (all, or `only`), stored as PREFIX__FIELD when given."""
-    kinds, helps, aliases = field_types(config_cls), helps or {}, aliases or {}
+                     helps: dict[str, str] | None = None, aliases: dict[str, tuple[str, ...]] | None = None,
+                     metavars: dict[str, str] | None = None, positionals: Iterable[str] = (),
+                     switches: bool = False) -> None:
+    """Flags for the fields of a config class (all, or `only`), stored as PREFIX__FIELD when given; the fields
+    named in `positionals` are optional positional arguments, and with `switches` a bool field is one flag."""
+    kinds, helps, aliases, metavars = field_types(config_cls), helps or {}, aliases or {}, metavars or {}
     wanted = None if only is None else set(only)
     for field in dataclasses.fields(config_cls):
         if wanted is None or field.name in wanted:
             text = helps.get(field.name, field.metadata.get("help", ""))
             add_field_flag(group, field, kinds[field.name], f"{prefix}__{field.name}", text,
-                           show_default=field.name not in helps, aliases=aliases.get(field.name, ()))
+                           show_default=field.name not in helps, aliases=aliases.get(field.name, ()),
+                           metavar=metavars.get(field.name), positional=field.name in positionals, switch=switches)
 
 
 def given(args: argparse.Namespace, prefix: str) -> dict[str, Any]:

@@ -2,47 +2,35 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from genlab.cli.commands import COMMANDS
 from genlab.cli.common import add_zoom_flag, at_least, check_zoom
 
 
 def cmd_convarith_explain(args: argparse.Namespace) -> int:
-    from genlab import convarith
+    from genlab.convarith.explain import explain
 
-    print(convarith.explain(args.i, args.k, args.s, args.p, args.output_padding, args.d))
+    print(explain(args.i, args.k, args.s, args.p, args.output_padding, args.d))
     return 0
 
 
 def cmd_convarith_demo(args: argparse.Namespace) -> int:
-    from genlab import convarith_pictures
-    from genlab.images import load_image, save_png
+    from genlab.convarith.pictures import write_demo
 
     at_least("--size", args.size, 8)
     check_zoom(args)
-    image = load_image(args.image, size=args.size).float() / 255
-    out = save_png(convarith_pictures.conv_demo_figure(image, args.k, args.s, args.p, args.zoom).image, args.out)
+    out = write_demo(args.image, args.out, args.size, args.k, args.s, args.p, args.zoom)
     print(f"{out}: rows box blur, edge; columns original, after conv (true size), after transposed conv")
     return 0
 
 
 def cmd_convarith_animate(args: argparse.Namespace) -> int:
-    from genlab import convarith, convarith_pictures
-    from genlab.images import save_gif
+    from genlab.convarith.pictures import write_animations
 
-    o = convarith.conv_output_size(args.i, args.k, args.s, args.p, args.d)  # checks the numbers first
-    a = args.output_padding
-    if a is None:
-        a = convarith.matching_output_padding(args.i, args.k, args.s, args.p, args.d)
     at_least("--frame-ms", args.frame_ms, 1)
-    name = f"i{args.i}-k{args.k}-s{args.s}-p{args.p}" + (f"-d{args.d}" if args.d > 1 else "")
-    out = Path(args.out_dir)
-    # both animations are drawn (and checked) before either is written: a bad transpose leaves no half result
-    conv = convarith_pictures.conv_frames(args.i, args.k, args.s, args.p, args.d)
-    transposed = convarith_pictures.transposed_frames(o, args.k, args.s, args.p, a, args.d)
-    print(save_gif(conv, out / f"conv-{name}.gif", args.frame_ms))
-    print(save_gif(transposed, out / f"transposed-{name}-a{a}.gif", args.frame_ms))
+    for path in write_animations(args.out_dir, args.i, args.k, args.s, args.p, args.output_padding, args.d,
+                                 args.frame_ms):
+        print(path)
     return 0
 
 

@@ -15,15 +15,20 @@ from torch import Tensor
 from genlab.data.imagenet import CLASSES as IMAGENET_CLASSES
 from genlab.data.photos import PHOTOS, photo_path
 from genlab.errors import ConfigError
-from genlab.images import load_image, open_image
-from genlab.invert.ascent import OnStep, activation_norm, class_probabilities, class_visualization, deep_dream, \
-    noise_images, resize
+from genlab.images import captioned_grid, fit_zoom, load_image, make_grid, open_image
+from genlab.invert.ascent import (
+    OnStep,
+    activation_norm,
+    class_probabilities,
+    class_visualization,
+    deep_dream,
+    noise_images,
+    resize,
+)
+from genlab.invert.networks import Network
+from genlab.invert.options import RECIPES
 from genlab.invert.robust import FourierImage, robust_class_visualization
 from genlab.invert.style import StyleResult, style_losses, style_targets, style_transfer
-from genlab.invert_models import Network
-from genlab.options import RECIPES
-
-
 
 # -- photographs ----------------------------------------------------------------------------------------------
 
@@ -74,6 +79,17 @@ class ClassPictures:
         return [[f"{c} {name}", f"{source} {p:.3f}",
                  *(f"{judge} {float(q[i]):.3f}" for judge, q in self.judged.items())]
                 for i, (c, name, p) in enumerate(zip(self.classes, self.names, self.probability.tolist()))]
+
+
+def class_pictures_grid(pictures: ClassPictures, network: str, nrow: int = 5, zoom: int | None = None,
+                        captions: bool = True) -> Tensor:
+    """Class visualizations as one grid, each picture over its class name and the probabilities the networks
+    give it; zoom repeats pixels (default: what brings the grid to a readable width)."""
+    images = pictures.images
+    zoom = zoom or fit_zoom(images.shape[-1], min(nrow, len(pictures.classes)))
+    if zoom != 1:
+        images = torch.nn.functional.interpolate(images, scale_factor=zoom, mode="nearest")
+    return captioned_grid(images, pictures.captions(network), nrow=nrow) if captions else make_grid(images, nrow=nrow)
 
 
 def judged_size(network: Network) -> tuple[int, int]:

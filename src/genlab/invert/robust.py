@@ -15,8 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from genlab.invert.ascent import OnStep, progress_bar
 from genlab.config import require
+from genlab.invert.ascent import OnStep, progress_bar
 
 # the square root of ImageNet's RGB covariance (rows: R, G, B; columns: principal colour axes), as published
 COLOUR_SQRT = ((0.26, 0.09, 0.02), (0.27, 0.00, -0.05), (0.27, -0.09, 0.03))

@@ -8,8 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from genlab.invert.ascent import OnStep, check_ascent, noise_images, progress_bar
 from genlab.config import require
+from genlab.invert.ascent import OnStep, check_ascent, noise_images, progress_bar
 
 Features = Callable[[Tensor, Sequence[str]], dict[str, Tensor]]  # images, layer names -> activations
 

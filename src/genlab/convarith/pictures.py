@@ -1,16 +1,21 @@
-"""Pictures of convolution arithmetic: an image through a conv and its transpose, and sliding-kernel animations.
+"""Pictures of convolution arithmetic: an image through a conv and its transpose, and sliding-kernel animations,
+drawn and written as `genlab convarith demo` and `animate` write them.
 
 The animations follow the style of Dumoulin & Visin's figures: blue input cells (padding dashed, inserted
 zeros lighter), cyan output cells, the kernel's footprint and the current output cell drawn darker.
 """
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
 import torch
 import torch.nn.functional as F
 from PIL import Image, ImageDraw
 from torch import Tensor
 
-from genlab.convarith import (
+from genlab.convarith.arithmetic import (
     ConvArithError,
     as_int,
     conv_output_size,
@@ -20,7 +25,16 @@ from genlab.convarith import (
     transposed_as_conv,
     transposed_relationship,
 )
-from genlab.images import GridLabels, LabelledGrid, labelled_grid, make_grid, pil_to_tensor
+from genlab.images import (
+    GridLabels,
+    LabelledGrid,
+    labelled_grid,
+    load_image,
+    make_grid,
+    pil_to_tensor,
+    save_gif,
+    save_png,
+)
 
 MAX_FRAMES, MAX_GRID = 400, 40  # an animation is for a small example; 20x20 outputs already make a long GIF
 
@@ -82,6 +96,13 @@ def demo_panels(image: Tensor, k: int, s: int, p: int) -> Tensor:
         shown = [y[0], back[0] * s * s] if kind == "blur" else [signed_to_gray(v[0]) for v in (y, back)]
         panels += [x[0], on_canvas(shown[0], height, width), shown[1]]
     return torch.stack(panels).clamp(0, 1).float()
+
+
+def write_demo(image_path: str | os.PathLike, out: str | os.PathLike, size: int = 128, k: int = 3, s: int = 2,
+               p: int = 1, zoom: int | None = None) -> Path:
+    """Read a PNG/JPEG centre-cropped to size x size, write its `conv_demo_figure` as a PNG at out; the path."""
+    image = load_image(image_path, size=size).float() / 255
+    return save_png(conv_demo_figure(image, k, s, p, zoom).image, out)
 
 
 INPUT, INPUT_DARK = (96, 156, 222), (24, 70, 150)
@@ -159,3 +180,30 @@ def transposed_frames(i: int, k: int, s: int = 1, p: int = 0, output_padding: in
              f"p'={rel.p_prime}" + (f" (+{rel.extra_padding} bottom/right)" if rel.extra_padding else "")]
     grid = layout("transposed", rel.i, rel.k, rel.s, rel.p, rel.output_padding, rel.d)
     return slide_frames(grid, rel.k, 1, rel.d, rel.output_size, title)
+
+
+@dataclass(frozen=True)
+class Animation:
+    """One sliding-kernel animation and the GIF file name it is written under."""
+
+    name: str  # e.g. "conv-i5-k3-s2-p1.gif" or "transposed-i5-k3-s2-p1-a0.gif"
+    frames: list[Tensor]  # uint8 (3, H, W), one per output cell
+
+
+def conv_and_transposed_animations(i: int, k: int, s: int = 1, p: int = 0, output_padding: int | None = None,
+                                   d: int = 1) -> tuple[Animation, Animation]:
+    """A convolution's animation and its transpose's (input o, output padding a: by default the one that returns
+    size i), both drawn, so every rule is checked, before anything is written."""
+    o = conv_output_size(i, k, s, p, d)  # checks the numbers first
+    a = matching_output_padding(i, k, s, p, d) if output_padding is None else output_padding
+    name = f"i{i}-k{k}-s{s}-p{p}" + (f"-d{d}" if d > 1 else "")
+    return (Animation(f"conv-{name}.gif", conv_frames(i, k, s, p, d)),
+            Animation(f"transposed-{name}-a{a}.gif", transposed_frames(o, k, s, p, a, d)))
+
+
+def write_animations(out_dir: str | os.PathLike, i: int, k: int, s: int = 1, p: int = 0,
+                     output_padding: int | None = None, d: int = 1, frame_ms: int = 500) -> list[Path]:
+    """Write the conv and transposed-conv GIFs (frame_ms per frame) into out_dir, their paths; an invalid
+    transpose writes neither."""
+    animations = conv_and_transposed_animations(i, k, s, p, output_padding, d)
+    return [save_gif(animation.frames, Path(out_dir) / animation.name, frame_ms) for animation in animations]

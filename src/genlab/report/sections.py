@@ -1,16 +1,15 @@
-"""The HTML run report: loss curves, evaluation, samples, reconstructions, figures and config, from a run directory.
+"""The sections of the HTML run report, each an HTML string: header, summary, loss curves, evaluation, samples,
+reconstructions, figures, explorer, how to reproduce, and config, from a run directory.
 
-The page is self-contained (every image is a base64 data: URI) so it can be mailed or archived
-alone. The plots come from genlab.plots.
+Every image is a base64 data: URI, so the page stays self-contained. The plots come from genlab.plots;
+genlab.report.page puts the sections into the page.
 """
-
 from __future__ import annotations
 
 import base64
 import html
 import io
 import json
-import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from genlab.errors import GenlabError, RunError
+from genlab.errors import GenlabError
 from genlab.figures import read_caption
 from genlab.images import GridLabels, labelled_grid, open_image, pil_to_tensor, to_pil
 from genlab.models.contract import Decoder
@@ -33,11 +32,10 @@ from genlab.plots import (
     is_number,
     loss_curves_png,
 )
-from genlab.files import atomic_write_text
-from genlab.tables import evaluation_rows
 from genlab.runs import layout
 from genlab.runs.layout import RunLayout, parse_epoch_image
-from genlab.runs.record import RunRecord, read_metrics, read_record
+from genlab.runs.record import RunRecord
+from genlab.tables import evaluation_rows
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _MAX_RECON_GRIDS = 12
@@ -48,46 +46,21 @@ _MAX_GRID_PIXELS = 4096 * 4096  # a per-epoch samples grid read back for the rep
 _SAMPLE_ROWS = 8  # the trainer's per-epoch samples: 64 from fixed noise, 8 to a row, 2-pixel padding
 _MAX_SAMPLE_EPOCHS = 12
 
-_STYLE = """
-body { margin: 0; background: #fff; color: #1f2328;
-       font: 15px/1.55 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; }
-main { max-width: 1000px; margin: 0 auto; padding: 24px 24px 48px; }
-h1 { font-size: 1.7em; margin: 0 0 2px; }
-h2 { font-size: 1.2em; margin: 36px 0 10px; padding-bottom: 4px; border-bottom: 1px solid #ddd; }
-.sub, .note, figcaption, .epoch { color: #57606a; }
-.note { font-size: 0.92em; margin-top: 0; }
-.summary { font-size: 1.05em; background: #f0f3f6; padding: 10px 14px; border-radius: 6px; }
-.warn { color: #9a3412; }
-img { display: block; max-width: 100%; height: auto; }
-img.pixels { image-rendering: pixelated; }
-figure { margin: 0 0 20px; }
-figcaption { font-size: 0.9em; margin-top: 4px; }
-.recon { display: grid; grid-template-columns: max-content 1fr; gap: 10px 16px; align-items: center; }
-.epoch { font-variant-numeric: tabular-nums; text-align: right; }
-code, pre, td { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; }
-pre { background: #f0f3f6; padding: 10px 14px; border-radius: 6px; overflow-x: auto; }
-table { border-collapse: collapse; font-size: 0.88em; }
-td { padding: 3px 18px 3px 0; border-bottom: 1px solid #eaeef2; vertical-align: top; }
-td:first-child { color: #57606a; }
-"""
 
-
-# ---------------------------------------------------------------- reading a run
-
-
-def read_config(run_dir: str | os.PathLike) -> dict:
-    """The run's checked record as a dict; RunError if the directory is not a usable genlab run."""
-    return read_record(run_dir).to_dict()
+# ---------------------------------------------------------------- the run's images
 
 
 @dataclass(frozen=True)
-class _RunImages:
+class RunImages:
+    """A run's PNGs sorted into the trainer's per-epoch reconstructions and samples, and every other figure."""
+
     recon: list[tuple[int, Path]]  # (epoch, path), sorted by epoch
     samples: list[tuple[int, Path]]
     figures: list[Path]  # every other PNG of the run's images
 
 
-def _find_images(run_dir: Path) -> _RunImages:
+def find_images(run_dir: Path) -> RunImages:
+    """The PNGs under the run's images folder, sorted into kinds; none when the folder is missing."""
     images_dir = RunLayout(run_dir).images
     found: dict[str, list] = {"recon": [], "samples": [], "figures": []}
     paths = sorted(images_dir.rglob("*.png")) if images_dir.is_dir() else []
@@ -98,7 +71,7 @@ def _find_images(run_dir: Path) -> _RunImages:
         else:
             kind, epoch = epoch_image
             found[kind].append((epoch, path))
-    return _RunImages(sorted(found["recon"]), sorted(found["samples"]), found["figures"])
+    return RunImages(sorted(found["recon"]), sorted(found["samples"]), found["figures"])
 
 
 # ---------------------------------------------------------------- images as HTML
@@ -157,13 +130,15 @@ def _loss_text(split_metrics: dict) -> str:
     return f"{total} ({', '.join(parts)})" if parts else total
 
 
-def _dataset_name(config: dict) -> str:
+def dataset_name(config: dict) -> str:
+    """The data's name as the record gives it, 'unknown data' when it gives none."""
     data = config.get("data")
     name = data.get("name") if isinstance(data, dict) else data
     return str(name) if name else "unknown data"
 
 
-def _header_html(run_dir: Path, config: dict) -> str:
+def header_html(run_dir: Path, config: dict) -> str:
+    """The page's heading: model on data, then the run's name, when it was made and by which genlab."""
     model = str(config.get("model", "unknown model"))
     versions = config.get("versions") if isinstance(config.get("versions"), dict) else {}
     details = [f"run <code>{html.escape(run_dir.name)}</code>"]
@@ -171,11 +146,12 @@ def _header_html(run_dir: Path, config: dict) -> str:
         details.append(f"created {html.escape(str(config['created']))}")
     if versions.get("genlab"):
         details.append(f"genlab {html.escape(str(versions['genlab']))}")
-    title = f"{html.escape(model)} on {html.escape(_dataset_name(config))}"
+    title = f"{html.escape(model)} on {html.escape(dataset_name(config))}"
     return f'<header><h1>{title}</h1><p class="sub">{" · ".join(details)}</p></header>'
 
 
-def _summary_html(metrics: list[dict], config: dict) -> str:
+def summary_html(metrics: list[dict], config: dict) -> str:
+    """One line on the last epoch: its losses per split (a GAN's D outputs), warm-up, early stopping, speed."""
     if not metrics:
         return ('<p class="summary">This run has no completed epochs yet: the trainer adds a line '
                 f"to {layout.METRICS} at the end of each epoch. Write the report again later.</p>")
@@ -220,7 +196,8 @@ def _controls_text(last: dict) -> list[str]:
     return pieces
 
 
-def _curves_html(metrics: list[dict]) -> str:
+def curves_html(metrics: list[dict]) -> str:
+    """The loss curves of every part and split; empty before the first epoch."""
     if not metrics:
         return ""
     data = loss_curves_png(metrics)
@@ -231,7 +208,8 @@ def _curves_html(metrics: list[dict]) -> str:
     return f'<section><h2>Loss curves</h2><p class="note">{html.escape(note)}</p>{image}</section>'
 
 
-def _gan_html(metrics: list[dict]) -> str:
+def gan_html(metrics: list[dict]) -> str:
+    """A GAN's D(x) and D(G(z)) against epoch, with a warning when the game has collapsed; empty otherwise."""
     if not _is_gan(metrics):
         return ""
     data = gan_curves_png(metrics)
@@ -246,7 +224,8 @@ def _gan_html(metrics: list[dict]) -> str:
             f"{image}</section>")
 
 
-def _samples_html(images: _RunImages) -> str:
+def samples_html(images: RunImages) -> str:
+    """The last epoch's fixed-noise samples, then their first row after each epoch; empty without samples."""
     if not images.samples:
         return ""
     epoch, path = images.samples[-1]
@@ -255,7 +234,7 @@ def _samples_html(images: _RunImages) -> str:
     return f"<section><h2>Samples</h2><figure>{image}{caption}</figure>{_samples_over_epochs_html(images)}</section>"
 
 
-def _samples_over_epochs_html(images: _RunImages) -> str:
+def _samples_over_epochs_html(images: RunImages) -> str:
     """The first row of each epoch's fixed-noise samples, one row per epoch: how the model learned to draw."""
     shown = _spread(images.samples, _MAX_SAMPLE_EPOCHS)
     rows = ((epoch, _first_sample_row(path)) for epoch, path in shown)
@@ -288,7 +267,8 @@ def _first_sample_row(path: Path) -> Tensor | None:
     return pixels[:, :(height - 2) // _SAMPLE_ROWS + 2]
 
 
-def _recon_html(images: _RunImages) -> str:
+def recon_html(images: RunImages) -> str:
+    """The reconstruction grids of at most _MAX_RECON_GRIDS epochs, evenly spaced; empty without any."""
     if not images.recon:
         return ""
     shown = _spread(images.recon, _MAX_RECON_GRIDS)
@@ -304,7 +284,8 @@ def _recon_html(images: _RunImages) -> str:
             f'<div class="recon">{rows}</div></section>')
 
 
-def _figures_html(run_dir: Path, images: _RunImages) -> str:
+def figures_html(run_dir: Path, images: RunImages) -> str:
+    """Every other figure of the run (e.g. `genlab explore`'s), under the caption it carries."""
     if not images.figures:
         return ""
     figures = []
@@ -317,7 +298,8 @@ def _figures_html(run_dir: Path, images: _RunImages) -> str:
     return f"<section><h2>Figures</h2>{''.join(figures)}</section>"
 
 
-def _evaluation_html(run_dir: Path) -> str:
+def evaluation_html(run_dir: Path) -> str:
+    """The run's evaluation as a table, a warning when it cannot be read; empty when the run has none."""
     path = RunLayout(run_dir).evaluation
     if not path.is_file():
         return ""
@@ -332,7 +314,8 @@ def _evaluation_html(run_dir: Path) -> str:
     return f'<section><h2>Evaluation</h2><p class="note">{html.escape(note)}</p><table>{cells}</table></section>'
 
 
-def _reproduce_html(config: dict) -> str:
+def reproduce_html(config: dict) -> str:
+    """The command that made the run and the versions it used, so it can be trained again."""
     command = config.get("command")
     if not command:
         return (f"<section><h2>Reproduce</h2><p>{layout.CONFIG} does not record the command that made this run; "
@@ -348,7 +331,7 @@ def _reproduce_html(config: dict) -> str:
             f"<p>{html.escape(advice)}</p></section>")
 
 
-def _explorer_html(run_dir: Path, config: dict) -> str:
+def explorer_html(run_dir: Path, config: dict) -> str:
     """The command that opens this run in the browser explorer, for models with a latent space."""
     spec = MODELS.get(config.get("model"))
     if spec is None or not issubclass(spec.cls, Decoder):
@@ -373,7 +356,7 @@ def _config_value(value: object) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
-def _config_html(record: RunRecord) -> str:
+def config_html(record: RunRecord) -> str:
     """Every setting of the run, leaving out the model options that do not apply to it (an MLP's conv_channels)."""
     unused = {f"model_config.{name}" for name in record.model_config.unused_fields()}
     rows = "".join(
@@ -383,39 +366,3 @@ def _config_html(record: RunRecord) -> str:
     note = (f'<p class="note">Options of {html.escape(record.model)} that this configuration does not use are left '
             f"out: {html.escape(', '.join(sorted(name.split('.', 1)[1] for name in unused)))}.</p>") if unused else ""
     return f"<section><h2>Configuration</h2>{note}<table>{rows}</table></section>"
-
-
-# ---------------------------------------------------------------- the page
-
-
-def render_report(run_dir: str | os.PathLike) -> str:
-    """The report page for a run directory as one self-contained HTML string."""
-    run_dir = Path(run_dir)
-    record = read_record(run_dir)
-    config = record.to_dict()
-    metrics = read_metrics(run_dir)
-    images = _find_images(run_dir)
-    title = f"{config.get('model', 'run')} · {_dataset_name(config)} · {run_dir.name}"
-    body = "".join([
-        _header_html(run_dir, config), _summary_html(metrics, config), _curves_html(metrics), _gan_html(metrics),
-        _evaluation_html(run_dir), _samples_html(images), _recon_html(images), _figures_html(run_dir, images),
-        _explorer_html(run_dir, config), _reproduce_html(config), _config_html(record),
-    ])
-    return (f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
-            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head>\n"
-            f"<body><main>{body}</main></body></html>\n")
-
-
-def write_report(run_dir: str | os.PathLike) -> Path:
-    """Write the run's report page and return its path; self-contained, every image a base64 data: URI."""
-    run_dir = Path(run_dir)
-    page = render_report(run_dir)
-    path = RunLayout(run_dir).report
-    _write_atomic(path, page)
-    return path
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    """Readers never see half a page; a failed write is one line (genlab.files.WriteError)."""
-    atomic_write_text(path, text)

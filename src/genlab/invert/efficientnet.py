@@ -16,8 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from genlab.errors import RunError
 from genlab.config import Config, option, require
+from genlab.errors import RunError
 
 # EfficientNet-B0's stages: (repeats, kernel, stride, expansion, output channels); the stem gives 32 channels
 STAGES = ((1, 3, 1, 1, 16), (2, 3, 2, 6, 24), (2, 5, 2, 6, 40), (3, 3, 2, 6, 80), (3, 5, 1, 6, 112),

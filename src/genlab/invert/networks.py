@@ -1,4 +1,5 @@
-"""The CNNs that inversion turns around: classifier runs, a random VGG-shaped net, VGG-16/19 and GoogLeNet."""
+"""The CNNs that inversion turns around, as Networks: EfficientNet-Lite, classifier runs, a random VGG-shaped net,
+VGG-16/19 and GoogLeNet, with their weights read from local files and their layers and classes found by name."""
 from __future__ import annotations
 
 import difflib
@@ -15,20 +16,15 @@ from genlab.data.catalog import CLASSES as DATASET_CLASSES
 from genlab.data.imagenet import CLASSES as IMAGENET_CLASSES
 from genlab.data.shapes import CLASSES as SHAPES_CLASSES
 from genlab.errors import ConfigError, RunError
+from genlab.invert.efficientnet import LITE, EfficientNetLite, load_efficientnet_lite, stage_ends
+from genlab.invert.options import NETWORK_HELP, WEIGHT_FILES
+from genlab.invert.vgg import VGG, VGG_LAYOUTS
 from genlab.models.contract import Classifier
-from genlab.models.efficientnet import LITE, EfficientNetLite, load_efficientnet_lite, stage_ends
-from genlab.options import NETWORK_HELP, WEIGHT_FILES
 from genlab.runs.store import load_run
 from genlab.world import resolve_device
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)  # the statistics torchvision's ImageNet weights were trained with
 IMAGENET_STD = (0.229, 0.224, 0.225)
-# VGG configurations D (16 layers) and E (19 layers): conv channels, "M" a 2x2 max pool (Simonyan & Zisserman 2014)
-VGG_LAYOUTS: dict[str, tuple[int | str, ...]] = {
-    "vgg16": (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"),
-    "vgg19": (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M",
-              512, 512, 512, 512, "M"),
-}
 
 
 @dataclass(frozen=True)
@@ -203,38 +199,6 @@ def frozen(net: nn.Module) -> nn.Module:
         if isinstance(module, nn.ReLU):
             module.inplace = False
     return net.eval().requires_grad_(False)
-
-
-def vgg_features(layout: Sequence[int | str], in_channels: int = 3) -> nn.Sequential:
-    """3x3 conv + ReLU per number, 2x2 max pool per "M": torchvision's `features` indices and names."""
-    layers: list[nn.Module] = []
-    for item in layout:
-        if item == "M":
-            layers.append(nn.MaxPool2d(2, 2))
-        else:
-            layers += [nn.Conv2d(in_channels, int(item), 3, padding=1), nn.ReLU()]
-            in_channels = int(item)
-    return nn.Sequential(*layers)
-
-
-class VGG(nn.Module):
-    """VGG with torchvision's module names (features, avgpool, classifier): its checkpoints load strictly."""
-
-    def __init__(self, layout: Sequence[int | str], n_classes: int | None = 1000) -> None:
-        super().__init__()
-        self.features = vgg_features(layout)
-        if n_classes is not None:
-            self.avgpool = nn.AdaptiveAvgPool2d((7, 7))
-            self.classifier = nn.Sequential(nn.Linear(512 * 7 * 7, 4096), nn.ReLU(), nn.Dropout(),
-                                            nn.Linear(4096, 4096), nn.ReLU(), nn.Dropout(),
-                                            nn.Linear(4096, n_classes))
-
-    def forward(self, x: Tensor) -> Tensor:
-        """(N, 3, H, W) normalised -> logits (N, n_classes), or the last pool's features without a head."""
-        x = self.features(x)
-        if not hasattr(self, "classifier"):
-            return x
-        return self.classifier(torch.flatten(self.avgpool(x), 1))
 
 
 def random_vgg(seed: int = 0) -> Network:
