@@ -1,4 +1,6 @@
-"""The layer picture in DESIGN.md stays true: no module imports from a higher layer, nobody imports cli."""
+"""The layer picture of docs/architecture.md stays true: no module imports from a higher layer, nobody imports
+cli, no import cycles; the modules that read runs never reach the training package, and the command line leaves
+the torchrun process group to the library."""
 from __future__ import annotations
 
 import ast
@@ -10,10 +12,10 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "genlab"
 LAYERS = {
     "genlab.errors": 0, "genlab.version": 0, "genlab.config": 0, "genlab.sizes": 0, "genlab.files": 0,
     "genlab.plugins": 0, "genlab.options": 0, "genlab.world": 0, "genlab.data": 0, "genlab.nn": 0,
-    "genlab.losses": 0, "genlab.images": 0, "genlab.convarith": 0, "genlab.convarith_pictures": 0,
+    "genlab.losses": 0, "genlab.images": 0, "genlab.convarith": 0,
     "genlab.models": 1,
     "genlab.runs": 2, "genlab.training": 2, "genlab.latent": 2, "genlab.metrics": 2, "genlab.evaluation": 2,
-    "genlab.invert": 2, "genlab.invert_models": 2,
+    "genlab.invert": 2,
     "genlab.figures": 3, "genlab.plots": 3, "genlab.report": 3, "genlab.serve": 3, "genlab.tables": 3,
     "genlab.workflow": 3,
     "genlab.cli": 4, "genlab.__main__": 4,
@@ -131,3 +133,80 @@ def test_the_training_steps_know_no_concrete_model() -> None:
     steps = PACKAGE / "training" / "steps.py"
     models = [m for _, m in genlab_imports(ast.parse(steps.read_text())) if m.startswith("genlab.models.")]
     assert models and all(m == "genlab.models.contract" for m in models), f"steps.py imports {models}"
+
+
+# modules that use finished runs (or make pictures, pages and numbers of them): not even indirectly may they
+# depend on the training package, which writes runs
+READERS = ("genlab.runs", "genlab.evaluation", "genlab.figures", "genlab.plots", "genlab.report", "genlab.serve",
+           "genlab.invert", "genlab.latent", "genlab.metrics", "genlab.tables")
+TRAINING = "genlab.training"
+# the torchrun process group: the library joins it and shares decisions over it, the command line never does
+PROCESS_GROUP = ("genlab.world", "torch.distributed")
+
+
+def under(module: str, prefixes: tuple[str, ...] | str) -> bool:
+    prefixes = (prefixes,) if isinstance(prefixes, str) else prefixes
+    return any(module == p or module.startswith(p + ".") for p in prefixes)
+
+
+def reachable(graph: dict[str, set[str]], start: str) -> dict[str, str]:
+    """Every module `start` imports, directly or not: module -> the module that imports it on one such path."""
+    seen: dict[str, str] = {}
+    stack = [start]
+    while stack:
+        node = stack.pop()
+        for target in graph.get(node, ()):
+            if target not in seen and target != start:
+                seen[target] = node
+                stack.append(target)
+    return seen
+
+
+def training_reached_by_readers(graph: dict[str, set[str]]) -> list[str]:
+    found = []
+    for reader in sorted(m for m in graph if under(m, READERS)):
+        via = reachable(graph, reader)
+        found += [f"{reader} reaches {m} (imported by {via[m]})" for m in sorted(via) if under(m, TRAINING)]
+    return found
+
+
+def test_readers_never_reach_the_training_package() -> None:
+    found = training_reached_by_readers(import_graph())
+    assert not found, "modules that read runs depend on training:\n" + "\n".join(found)
+
+
+def test_the_reader_check_sees_an_indirect_import() -> None:
+    graph = {"genlab.figures": {"genlab.latent"}, "genlab.latent": {"genlab.training.trainer"},
+             "genlab.training.trainer": set()}
+    assert training_reached_by_readers(graph) == [
+        "genlab.figures reaches genlab.training.trainer (imported by genlab.latent)",
+        "genlab.latent reaches genlab.training.trainer (imported by genlab.latent)"]
+
+
+def all_imports(tree: ast.AST) -> list[tuple[int, str]]:
+    """(line, module) of every import, genlab's or not; `from a import b` counts as a.b too."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, a.name) for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found += [(node.lineno, node.module)] + [(node.lineno, f"{node.module}.{a.name}") for a in node.names]
+    return found
+
+
+def forbidden_on_the_command_line(code: str) -> list[tuple[int, str]]:
+    """(line, module) of each import of the process group or the training package in a command module's code."""
+    return [(line, module) for line, module in all_imports(ast.parse(code))
+            if under(module, PROCESS_GROUP) or under(module, TRAINING)]
+
+
+def test_the_command_line_leaves_torchrun_and_training_to_the_library() -> None:
+    found = [f"{module_name(path)}:{line} imports {module}" for path in package_modules()
+             if under(module_name(path), CLI_SIDE) for line, module in forbidden_on_the_command_line(path.read_text())]
+    assert not found, "the command line handles the process group or training itself:\n" + "\n".join(found)
+
+
+def test_the_command_line_check_sees_both_kinds() -> None:
+    code = "from genlab import world\nimport torch.distributed as dist\nfrom genlab.training.plan import plan_run\n"
+    assert forbidden_on_the_command_line(code) == [
+        (1, "genlab.world"), (2, "torch.distributed"), (3, "genlab.training.plan"), (3, "genlab.training.plan.plan_run")]
