@@ -14,10 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from genlab.runs import layout
 from genlab.data import catalog
 from genlab.models.registry import MODELS
-from genlab.runs import store as runs
+from genlab.runs import layout
 from genlab.runs.record import read_metrics
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -122,3 +121,37 @@ def test_registering_in_a_script_works_through_the_python_api(script_registered,
     exec(blocks("python")[1], script_registered)
     assert "dropout-vae 0.3" in capsys.readouterr().out
     assert (Path("runs/dropout-stripes") / "images" / "samples.png").is_file()
+
+
+def test_a_built_in_family_is_its_module_and_one_table_row(tmp_path) -> None:
+    """docs/extending.md's linear autoencoder, added to a copy of the package by writing its module and its row:
+    no other file changes, and the commands know the model (its flags read without torch)."""
+    module, row = (block for block in blocks("python") if "LinearAE" in block)
+    original = ROOT / "src" / "genlab"
+    copy = tmp_path / "src" / "genlab"
+    shutil.copytree(original, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    (copy / "models" / "linear_ae.py").write_text(module, encoding="utf-8")
+    table = (copy / "models" / "table.py").read_text(encoding="utf-8")
+    assert table.count("\n})\n") == 1  # the end of TABLE
+    (copy / "models" / "table.py").write_text(table.replace("\n})\n", "\n" + row + "})\n"), encoding="utf-8")
+    changed = sorted(str(path.relative_to(copy)) for path in copy.rglob("*.py")
+                     if not (original / path.relative_to(copy)).is_file()
+                     or (original / path.relative_to(copy)).read_bytes() != path.read_bytes())
+    assert changed == ["models/linear_ae.py", "models/table.py"]
+
+    source = tmp_path / "src"
+    assert "linear-ae" in genlab(["models"], tmp_path, source).stdout
+    help_check = subprocess.run(
+        [sys.executable, "-c", "import sys, contextlib, io\nfrom genlab.cli import main\n"
+         "out = io.StringIO()\nwith contextlib.redirect_stdout(out):\n    try:\n        main(['train', '--help'])\n"
+         "    except SystemExit:\n        pass\nprint('torch' in sys.modules, 'linear-ae' in out.getvalue())"],
+        cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(source)}, capture_output=True, text=True, timeout=120)
+    assert help_check.stdout.split() == ["False", "True"], help_check.stderr
+    for command in (["train", "linear-ae", "--data", "shapes", "--epochs", "1", "--max-steps", "20", "--out",
+                     "runs/linear"], ["reconstruct", "runs/linear", "-n", "4"],
+                    ["evaluate", "runs/linear", "--skip-fid", "--test-images", "50", "--probe-train", "200"]):
+        done = genlab(command, tmp_path, source)
+        assert done.returncode == 0, f"{' '.join(command)}: {done.stderr}"
+    record = json.loads((tmp_path / "runs" / "linear" / layout.CONFIG).read_text())
+    assert record["model"] == "linear-ae" and record["model_config"]["latent_dim"] == 16
+    assert "reconstruction MSE" in done.stdout
