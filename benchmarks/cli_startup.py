@@ -15,7 +15,6 @@ import subprocess
 import sys
 import time
 
-
 COMMAND_HELPS = [["train"], ["sample"], ["reconstruct"], ["report"], ["models"], ["data", "list"],
                  ["convarith", "explain"], ["invert", "class"], ["invert", "dream"], ["invert", "style"],
                  ["explore", "traverse"], ["evaluate"], ["serve"]]

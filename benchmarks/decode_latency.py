@@ -17,9 +17,9 @@ import urllib.request
 
 import torch
 
+from genlab.runs.store import load_run
 from genlab.serve.api import Explorer
 from genlab.serve.server import make_server
-from genlab.runs.store import load_run
 
 
 def summary(name: str, ms: list[float]) -> str:

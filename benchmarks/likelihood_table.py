@@ -23,8 +23,8 @@ import genlab
 from genlab import metrics
 from genlab.data.batches import binarize_fixed
 from genlab.files import atomic_write_bytes
-from genlab.plots import loss_curves_png
 from genlab.options import TrainConfig
+from genlab.plots import loss_curves_png
 
 PUBLISHED = {  # test NLL in nats, mean +- std over runs
     "vae": ("VAE, Gaussian prior", 228.70, 0.15),

@@ -14,9 +14,9 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.support.ui import WebDriverWait
 
+from genlab.runs.store import load_run
 from genlab.serve.api import Explorer
 from genlab.serve.server import make_server
-from genlab.runs.store import load_run
 
 SET_SELECT = ("const e = document.getElementById(arguments[0]); e.value = arguments[1]; "
               "e.dispatchEvent(new Event('change'));")

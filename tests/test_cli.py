@@ -20,11 +20,11 @@ import genlab.cli.runs
 import genlab.workflow
 from genlab.cli import build_parser, main
 from genlab.cli.common import given
-from genlab.training.plan import plan_run
 from genlab.data.catalog import SYSTEM_DIRS
 from genlab.models.contract import AutoEncoder, Generative
 from genlab.models.registry import MODELS
 from genlab.runs.store import load_run
+from genlab.training.plan import plan_run
 
 QUICK = ["--data", "shapes", "--epochs", "1", "--max-steps", "12", "--batch-size", "64"]
 

@@ -23,8 +23,8 @@ from genlab.cli import main
 from genlab.data.catalog import register_dataset
 from genlab.data.shapes import make_shapes
 from genlab.errors import ConfigError
-from genlab.world import World, shard, sharded
 from genlab.runs.store import load_run, read_metrics
+from genlab.world import World, shard, sharded
 
 DRIVER = Path(__file__).with_name("torchrun_driver.py")
 AE = ["train", "ae", "--data", "tiny-shapes", "--epochs", "2", "--batch-size", "64", "--seed", "3"]

@@ -25,9 +25,9 @@ from genlab.cli import main
 from genlab.data import load_dataset
 from genlab.data.idx import IDX_DTYPES, class_labels, read_idx
 from genlab.errors import DataError
+from genlab.runs.store import load_run
 from genlab.serve.api import Explorer, handle
 from genlab.serve.server import make_server
-from genlab.runs.store import load_run
 
 FUZZ = settings(max_examples=300, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])

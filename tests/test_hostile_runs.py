@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 
 from genlab.errors import GenlabError
 from genlab.models.registry import create_model
+from genlab.options import TrainConfig
 from genlab.runs import record as records
 from genlab.runs import store as runs
-from genlab.options import TrainConfig
 
 FUZZ = settings(max_examples=150, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])

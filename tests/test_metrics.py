@@ -1,8 +1,8 @@
 """Metrics against closed forms and oracles: a linear-Gaussian likelihood, Fréchet distances, linear probes."""
 from __future__ import annotations
 
-import json
 import gc
+import json
 import math
 import os
 
@@ -11,13 +11,13 @@ import torch
 from torch import Tensor, nn
 
 from genlab import evaluation, losses, metrics, tables
-from genlab.training import classifier as cache
+from genlab.errors import ConfigError
 from genlab.files import WriteError
+from genlab.models.contract import Classifier
 from genlab.models.registry import make_config
 from genlab.options import TrainConfig
 from genlab.runs.record import DataRecord, RunRecord
-from genlab.errors import ConfigError
-from genlab.models.contract import Classifier
+from genlab.training import classifier as cache
 
 
 @pytest.fixture(autouse=True)

@@ -12,14 +12,14 @@ import torch
 from cli_helpers import fails
 
 import genlab
-from genlab.runs import layout
 from genlab.cli import main
 from genlab.data.dataset import Dataset
 from genlab.errors import DataError, RunError
 from genlab.models.registry import create_model
+from genlab.options import TrainConfig
+from genlab.runs import layout
 from genlab.runs import record as records
 from genlab.runs import store as runs
-from genlab.options import TrainConfig
 
 QUICK = ["--data", "shapes", "--epochs", "1", "--max-steps", "6", "--batch-size", "64"]
 

@@ -9,13 +9,12 @@ from cli_helpers import fails
 from safetensors import safe_open
 
 import genlab
-from genlab.runs import layout
 from genlab.cli import main
 from genlab.data.dataset import Dataset
 from genlab.errors import ConfigError
 from genlab.models.registry import create_model
-from genlab.runs import store as runs
 from genlab.options import TrainConfig
+from genlab.runs import layout
 from genlab.training.schedule import EarlyStopping, kl_weight, split_validation
 
 

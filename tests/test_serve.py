@@ -16,9 +16,9 @@ from PIL import Image
 from genlab.cli import main
 from genlab.data.batches import to_unit_float
 from genlab.latent import encode_means
+from genlab.runs.store import load_run
 from genlab.serve.api import MAX_UPLOAD, Explorer, handle
 from genlab.serve.server import CSP, WORKERS, make_server
-from genlab.runs.store import load_run
 
 
 @pytest.fixture(scope="module")

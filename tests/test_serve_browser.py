@@ -17,9 +17,9 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from genlab.cli import main
 from genlab.latent import slerp
+from genlab.runs.store import load_run
 from genlab.serve.api import Explorer
 from genlab.serve.server import make_server
-from genlab.runs.store import load_run
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 SCREENSHOT = Path(__file__).resolve().parents[1] / "docs" / "images" / "explorer" / "browser-test.png"

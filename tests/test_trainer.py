@@ -12,8 +12,8 @@ from tqdm import tqdm
 from genlab.data.batches import binarize_fixed
 from genlab.errors import ConfigError, RunError, TrainingError
 from genlab.models.registry import create_model
-from genlab.training import trainer as trainer_module
 from genlab.runs.store import load_run, load_state
+from genlab.training import trainer as trainer_module
 from genlab.training.steps import make_optimizers, make_step
 from genlab.training.trainer import TrainConfig, Trainer, held_out_loss, train
 
