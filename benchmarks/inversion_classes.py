@@ -18,7 +18,7 @@ import torch
 from genlab.images import captioned_grid, save_image
 from genlab.invert.measured import ClassPictures, recipe_defaults, visualize_classes
 from genlab.invert.networks import load_network
-from genlab.invert.options import RECIPES
+from genlab.options import RECIPES
 
 CLASSES = (76, 74, 281, 967, 779, 963, 849, 1, 980, 954)  # two spiders, a cat, espresso, six other things
 SOURCE, JUDGES = "efficientnet-lite0", ("efficientnet-lite1", "efficientnet-lite2")

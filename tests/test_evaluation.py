@@ -5,7 +5,7 @@ import fcntl
 import threading
 import time
 
-from genlab.training import classifier as cache
+from genlab.training import feature_classifier as cache
 
 
 def test_a_second_process_waits_for_the_classifier_lock_and_says_why(tmp_path) -> None:

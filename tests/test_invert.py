@@ -19,11 +19,11 @@ from genlab.cli.common import given
 from genlab.data.imagenet import CLASSES as IMAGENET_CLASSES
 from genlab.errors import ConfigError, RunError
 from genlab.invert import ascent
-from genlab.invert.commands import chosen_classes, class_settings, default_jitter, run_inversion
+from genlab.invert.actions import chosen_classes, class_settings, default_jitter, run_inversion
 from genlab.invert.networks import Defaults, Network, find_layer, layer_table, load_network, random_vgg
-from genlab.invert.options import WEIGHT_FILES, ClassOptions, DreamOptions, StyleOptions
 from genlab.invert.style import gram, style_transfer, total_variation
 from genlab.invert.vgg import VGG, VGG_LAYOUTS
+from genlab.options import WEIGHT_FILES, ClassOptions, DreamOptions, StyleOptions
 
 DEFAULTS = Defaults("2", ("2",), ("0", "2"))
 

@@ -208,5 +208,5 @@ def test_the_command_line_leaves_torchrun_and_training_to_the_library() -> None:
 
 def test_the_command_line_check_sees_both_kinds() -> None:
     code = "from genlab import world\nimport torch.distributed as dist\nfrom genlab.training.plan import plan_run\n"
-    assert forbidden_on_the_command_line(code) == [
-        (1, "genlab.world"), (2, "torch.distributed"), (3, "genlab.training.plan"), (3, "genlab.training.plan.plan_run")]
+    assert forbidden_on_the_command_line(code) == [(1, "genlab.world"), (2, "torch.distributed"),
+                                                   (3, "genlab.training.plan"), (3, "genlab.training.plan.plan_run")]

@@ -17,7 +17,7 @@ from genlab.models.contract import Classifier
 from genlab.models.registry import make_config
 from genlab.options import TrainConfig
 from genlab.runs.record import DataRecord, RunRecord
-from genlab.training import classifier as cache
+from genlab.training import feature_classifier as cache
 
 
 @pytest.fixture(autouse=True)

@@ -1,6 +1,6 @@
 """Evaluate a run: every metric of `genlab.metrics` that applies to its model, as one JSON-ready record, kept
-beside the run. The Fréchet distance compares features of a classifier run (genlab.training.classifier trains and
-caches one per dataset).
+beside the run. The Fréchet distance compares features of a classifier run (genlab.training.feature_classifier
+trains and caches one per dataset).
 """
 from __future__ import annotations
 
@@ -141,7 +141,7 @@ def evaluate_run(run: Run, data: Dataset, options: EvaluationOptions = Evaluatio
     """Every metric that applies to the run's model, as a JSON-ready dict (nats per image, fractions).
 
     The Fréchet distances use the classifier run options.classifier names, else `classifier` (the cached one:
-    genlab.training.classifier.cached_classifier). Under torchrun (`world` of several ranks) the IWAE estimate
+    genlab.training.feature_classifier.cached_classifier). Under torchrun (`world` of several ranks) the IWAE estimate
     and the classifier features are sharded over the ranks and gathered, so every rank returns the whole record.
     """
     model, record = run.model, run.record
@@ -151,7 +151,7 @@ def evaluate_run(run: Run, data: Dataset, options: EvaluationOptions = Evaluatio
     folder = options.classifier or classifier
     if isinstance(model, Generative) and not options.skip_fid and folder is None:
         raise ConfigError("the Fréchet distance needs a feature classifier: give EvaluationOptions(classifier=RUN) "
-                          "or classifier=genlab.training.classifier.cached_classifier(...), or skip_fid=True")
+                          "or classifier=genlab.training.feature_classifier.cached_classifier(...), or skip_fid=True")
     model.eval()
     torch.manual_seed(world.seed(options.seed))  # rank 0 draws what one process draws
     x = run.test_images(data)[:options.test_images]

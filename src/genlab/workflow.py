@@ -21,7 +21,7 @@ from genlab.options import EvaluationOptions, TrainConfig
 from genlab.report import write_report
 from genlab.runs.layout import RunLayout
 from genlab.runs.record import DataRecord, data_record, read_record
-from genlab.training.classifier import cached_classifier
+from genlab.training.feature_classifier import cached_classifier
 from genlab.training.plan import RunPlan, plan_command
 from genlab.training.tensorboard import TensorBoardLog
 from genlab.training.trainer import train as train_loop

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from genlab.runs.layout import REPORT, in_run
-
 
 class Command(NamedTuple):
     module: str  # under genlab.cli; its register(commands) adds the command's parser
@@ -19,7 +17,7 @@ COMMANDS = {
     "train": Command("runs", "train a model and write a run directory"),
     "sample": Command("runs", "draw samples from a trained VAE or GAN"),
     "reconstruct": Command("runs", "reconstruct test images with a trained model"),
-    "report": Command("runs", f"(re)write {in_run(REPORT)}"),
+    "report": Command("runs", "(re)write a run's HTML report"),
     "models": Command("runs", "list the registered models"),
     "data": Command("data", "list or fetch datasets"),
     "convarith": Command("convarith", "convolution arithmetic: sizes, the matrix C, pictures"),

@@ -1,6 +1,6 @@
 """Commands that optimise pixels through a CNN: invert class, invert dream, invert style.
 
-Each flag is derived from a field of genlab.invert.options; genlab.invert.commands does the work."""
+Each flag is derived from a field of the option sets in genlab.options; genlab.invert.actions does the work."""
 from __future__ import annotations
 
 import argparse
@@ -9,7 +9,7 @@ from typing import NamedTuple
 
 from genlab.cli.commands import COMMANDS
 from genlab.cli.common import add_config_flags, given
-from genlab.invert.options import ClassOptions, DreamOptions, StyleOptions
+from genlab.options import ClassOptions, DreamOptions, StyleOptions
 
 METAVARS = {"weights": "FILE", "classes": "C", "judge": "MODEL", "save_every": "N", "photo": "NAME",
             "style_photo": "NAME", "content_layers": "LAYER", "style_layers": "LAYER"}
@@ -41,7 +41,7 @@ ACTIONS = {
 
 def cmd_invert(args: argparse.Namespace) -> int:
     """Build the action's options from the flags given, run it in the library, print what it says."""
-    from genlab.invert.commands import run_inversion
+    from genlab.invert.actions import run_inversion
 
     options = ACTIONS[args.invert_action].options.from_dict(given(args, "invert"))
     output = run_inversion(options, progress=sys.stderr.isatty())

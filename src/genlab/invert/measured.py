@@ -26,9 +26,9 @@ from genlab.invert.ascent import (
     resize,
 )
 from genlab.invert.networks import Network
-from genlab.invert.options import RECIPES
 from genlab.invert.robust import FourierImage, robust_class_visualization
 from genlab.invert.style import StyleResult, style_losses, style_targets, style_transfer
+from genlab.options import RECIPES
 
 # -- photographs ----------------------------------------------------------------------------------------------
 

@@ -17,9 +17,9 @@ from genlab.data.imagenet import CLASSES as IMAGENET_CLASSES
 from genlab.data.shapes import CLASSES as SHAPES_CLASSES
 from genlab.errors import ConfigError, RunError
 from genlab.invert.efficientnet import LITE, EfficientNetLite, load_efficientnet_lite, stage_ends
-from genlab.invert.options import NETWORK_HELP, WEIGHT_FILES
 from genlab.invert.vgg import VGG, VGG_LAYOUTS
 from genlab.models.contract import Classifier
+from genlab.options import NETWORK_HELP, WEIGHT_FILES
 from genlab.runs.store import load_run
 from genlab.world import resolve_device
 

@@ -37,7 +37,8 @@ class AEConfig(Config):
     def __post_init__(self) -> None:
         require(self.kernel_size % 2 == 1, f"kernel_size must be odd, got {self.kernel_size}")
         require(self.corruption != "mask" or self.corruption_level < 1,
-                f"masking noise hides a fraction of the pixels: corruption_level must be < 1, got {self.corruption_level}")
+                f"masking noise hides a fraction of the pixels: corruption_level must be < 1, "
+                f"got {self.corruption_level}")
         check_image_shape(self.arch, self.image_shape, len(self.conv_channels))
 
 

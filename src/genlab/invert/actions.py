@@ -28,7 +28,7 @@ from genlab.invert.measured import (
     visualize_classes,
 )
 from genlab.invert.networks import Network, layer_table, load_network
-from genlab.invert.options import MAX_DEFAULT_CLASSES, ClassOptions, DreamOptions, InversionOptions, StyleOptions
+from genlab.options import MAX_DEFAULT_CLASSES, ClassOptions, DreamOptions, InversionOptions, StyleOptions
 
 
 @dataclass(frozen=True)
