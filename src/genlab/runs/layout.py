@@ -55,6 +55,11 @@ def in_run(*parts: str) -> str:
     return "/".join(("RUN", *parts))
 
 
+def place(*parts: str) -> property:
+    """A RunLayout property: the path of `parts` inside the run."""
+    return property(lambda layout: layout.root.joinpath(*parts))
+
+
 @dataclass(frozen=True)
 class RunLayout:
     """The paths of one run directory."""
@@ -64,49 +69,17 @@ class RunLayout:
     def __post_init__(self) -> None:
         object.__setattr__(self, "root", Path(self.root))
 
-    @property
-    def config(self) -> Path:
-        return self.root / CONFIG
-
-    @property
-    def weights(self) -> Path:
-        return self.root / WEIGHTS
-
-    @property
-    def best_weights(self) -> Path:
-        return self.root / BEST_WEIGHTS
-
-    @property
-    def state(self) -> Path:
-        return self.root / STATE
-
-    @property
-    def metrics(self) -> Path:
-        return self.root / METRICS
-
-    @property
-    def evaluation(self) -> Path:
-        return self.root / EVALUATION
-
-    @property
-    def report(self) -> Path:
-        return self.root / REPORT
-
-    @property
-    def images(self) -> Path:
-        return self.root / IMAGES
-
-    @property
-    def explore(self) -> Path:
-        return self.root / IMAGES / EXPLORE
-
-    @property
-    def tensorboard(self) -> Path:
-        return self.root / TENSORBOARD
-
-    @property
-    def commit(self) -> Path:
-        return self.root / COMMIT
+    config = place(CONFIG)
+    weights = place(WEIGHTS)
+    best_weights = place(BEST_WEIGHTS)
+    state = place(STATE)
+    metrics = place(METRICS)
+    evaluation = place(EVALUATION)
+    report = place(REPORT)
+    images = place(IMAGES)
+    explore = place(IMAGES, EXPLORE)
+    tensorboard = place(TENSORBOARD)
+    commit = place(COMMIT)
 
     def staging(self, epoch: int) -> Path:
         """The folder an epoch is written into before its commit."""
