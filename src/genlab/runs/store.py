@@ -220,10 +220,10 @@ def check_schedule_state(schedule: Any, bad) -> None:
         raise bad("'schedule' best must be a number and stopped true or false")
 
 
-def load_weights(run_dir: Path, name: str = layout.WEIGHTS) -> dict[str, Tensor]:
-    path = Path(run_dir) / name
+def load_weights(path: Path) -> dict[str, Tensor]:
+    """A run's weights file (safetensors: tensors only), read whole and checked."""
     if not path.is_file():
-        raise RunError(f"{run_dir} has no {name}; it never finished an epoch")
+        raise RunError(f"{path.parent} has no {path.name}; it never finished an epoch")
     try:
         return load_safetensors(path.read_bytes())
     except Exception as e:  # safetensors raises its own error type for bad headers
@@ -287,16 +287,16 @@ def load_run(run_dir: str | os.PathLike, device: str | torch.device = "cpu", wei
     """
     if weights not in WEIGHT_CHOICES:
         raise ConfigError(f"weights must be one of {', '.join(WEIGHT_CHOICES)}, not {weights!r}")
-    run_dir = Path(run_dir)
+    run_dir, files = Path(run_dir), RunLayout(run_dir)
     record = read_record(run_dir)
     finish_commit_quietly(run_dir)
     try:
         model = build_model(record.model, record.model_config)
     except GenlabError as e:
-        raise RunError(f"{RunLayout(run_dir).config} has an invalid model config: {e}") from None
-    use = "best" if weights == "best" and RunLayout(run_dir).best_weights.is_file() else "last"
-    path = RunLayout(run_dir).weights_file(best=use == "best")
-    apply_weights(model, load_weights(run_dir, path.name), path)
+        raise RunError(f"{files.config} has an invalid model config: {e}") from None
+    use = "best" if weights == "best" and files.best_weights.is_file() else "last"
+    path = files.weights_file(best=use == "best")
+    apply_weights(model, load_weights(path), path)
     return Run(run_dir, record, model.to(resolve_device(device)).eval(), read_metrics(run_dir), use)
 
 
