@@ -31,6 +31,8 @@ AE = ["train", "ae", "--data", "tiny-shapes", "--epochs", "2", "--batch-size", "
 VAE = ["train", "vae", "--data", "tiny-shapes", "--epochs", "3", "--batch-size", "64", "--latent-dim", "4"]
 DCGAN = ["train", "dcgan", "--data", "tiny-shapes", "--epochs", "1", "--max-steps", "4", "--batch-size", "32",
          "--dim", "8"]
+FACTOR = ["train", "factor-vae", "--data", "tiny-shapes", "--epochs", "1", "--max-steps", "4", "--batch-size", "32",
+          "--discriminator-hidden", "32", "32"]  # a second optimizer, for the discriminator
 
 
 def start(dump: Path, *commands: list[str], launcher: list[str] = ("--standalone", "--nproc-per-node", "2"),
@@ -75,7 +77,8 @@ def two_processes(tmp_path_factory) -> Path:
     dump = tmp_path_factory.mktemp("torchrun")
     runs = dump / "runs"
     done = torchrun(dump, [*AE, "--out", str(runs / "ae")], [*VAE, "--out", str(runs / "vae")],
-                    [*DCGAN, "--out", str(runs / "dcgan")], [*AE, "--epochs", "3", "--out", str(runs / "nan")],
+                    [*DCGAN, "--out", str(runs / "dcgan")], [*FACTOR, "--out", str(runs / "factor")],
+                    [*AE, "--epochs", "3", "--out", str(runs / "nan")],
                     options=["--nan-rank", "1", "--nan-at-epoch", "2", "--nan-run", "nan"])
     (dump / "output.txt").write_text(done.stdout + done.stderr)
     assert (runs / "dcgan" / "report.html").is_file(), done.stdout[-2000:] + done.stderr[-3000:]
@@ -91,7 +94,7 @@ def one_process_ae(tmp_path_factory) -> Path:
 
 
 def test_every_parameter_is_bit_identical_across_ranks(two_processes) -> None:
-    for name in ("ae", "vae", "dcgan"):
+    for name in ("ae", "vae", "dcgan", "factor"):
         rank0, rank1 = (torch.load(two_processes / f"weights-{name}-rank{r}.pt") for r in (0, 1))
         assert rank0.keys() == rank1.keys()
         different = [key for key in rank0 if not torch.equal(rank0[key], rank1[key])]
@@ -125,6 +128,14 @@ def test_vae_and_dcgan_train_on_two_processes(two_processes) -> None:
         assert (run / "report.html").is_file() and any((run / "images").iterdir())
     vae = read_metrics(two_processes / "runs" / "vae")
     assert vae[-1]["test"]["loss"] < vae[0]["test"]["loss"]
+
+
+def test_factor_vae_trains_both_its_optimizers_on_two_processes(two_processes) -> None:
+    run = two_processes / "runs" / "factor"
+    assert [m["step"] for m in read_metrics(run)] == [4]
+    optimizers = torch.load(run / "state.pt", weights_only=True)["optimizers"]
+    assert set(optimizers) == {"model", "auxiliary"}
+    assert all(s["step"].item() == 4 for o in optimizers.values() for s in o["state"].values())
 
 
 def test_a_nan_on_one_rank_stops_every_rank_with_one_message(two_processes) -> None:

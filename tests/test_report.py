@@ -90,7 +90,9 @@ def test_report_is_self_contained_and_every_image_is_a_valid_png(tmp_path):
         with Image.open(io.BytesIO(base64.b64decode(source.split(",", 1)[1], validate=True))) as image:
             image.verify()
     assert "image-rendering: pixelated" in page
-    assert sorted(p.name for p in run.iterdir()) == ["config.json", "images", "metrics.jsonl", "report.html"]
+    # beside the page, only the writer lock it was written under (genlab.runs.guard), left empty
+    assert sorted(p.name for p in run.iterdir()) == [".lock", "config.json", "images", "metrics.jsonl", "report.html"]
+    assert (run / ".lock").read_bytes() == b""
 
 
 def test_report_shows_curves_latest_samples_every_recon_epoch_and_figures(tmp_path):
@@ -253,7 +255,7 @@ def test_gan_warnings_name_a_collapsed_discriminator_or_generator(tmp_path, d_re
 def test_the_config_table_leaves_out_options_that_do_not_apply(tmp_path):
     page = write_report(make_run(tmp_path)).read_text(encoding="utf-8")  # an MLP vae
     assert "<td>model_config.hidden</td>" in page and "<td>model_config.conv_channels</td>" not in page
-    assert "does not use are left out: conv_channels, conv_padding, decoder_variance, gaussian_std, kernel_size" in page
+    assert "does not use are left out: conv_activation, conv_channels, conv_dense, conv_padding, decoder_variance, gaussian_std, kernel_size" in page
     conv = write_report(make_run(tmp_path / "conv", model_config={"arch": "conv"})).read_text(encoding="utf-8")
     assert "<td>model_config.conv_channels</td>" in conv and "<td>model_config.hidden</td>" not in conv
 

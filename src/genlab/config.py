@@ -12,7 +12,7 @@ import types
 import typing
 from typing import Any, Self
 
-from genlab.errors import ConfigError
+from genlab.errors import ConfigError, GenlabError
 
 MAX_TUPLE = 64  # elements of a tuple field (hidden sizes, channels): a guard against absurd configs
 
@@ -30,7 +30,7 @@ class Config:
             check_fields(self)
             rules = getattr(type(self), "check_rules", None)
             if rules is not None:
-                rules(self)
+                run_rules(self, rules)
         cls.__post_init__ = __post_init__  # type: ignore[method-assign]
 
     def to_dict(self) -> dict[str, Any]:
@@ -49,9 +49,14 @@ class Config:
         unknown = sorted(set(values) - set(cls.field_names()))
         if unknown:
             raise ConfigError(
-                f"{cls.__name__} has no option(s) {', '.join(map(str, unknown))}; "
+                f"{cls.__name__} has no option(s) {', '.join(map(one_line_name, unknown))}; "
                 f"valid options are {', '.join(cls.field_names())}"
             )
+        missing = [f.name for f in dataclasses.fields(cls)  # type: ignore[arg-type]
+                   if f.name not in values and f.default is dataclasses.MISSING
+                   and f.default_factory is dataclasses.MISSING]
+        if missing:
+            raise ConfigError(f"{cls.__name__} needs {', '.join(missing)}: the class declares no default for it")
         fixed = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
         return cls(**fixed)
 
@@ -77,10 +82,53 @@ def option(default: Any, help: str, choices: tuple[str, ...] | None = None,
     return dataclasses.field(default=default, metadata=metadata)
 
 
+def one_line_name(key: Any) -> str:
+    """A key as an error message shows it: as typed, or quoted with escapes when it holds control characters or
+    spaces (a message stays one line whatever a hand-edited file holds)."""
+    text = str(key)
+    return text if text.isprintable() and " " not in text else repr(text)
+
+
+def run_rules(config: Any, rules: Any) -> None:
+    """A config class's own checks (its __post_init__); an exception of theirs that is not genlab's becomes a
+    one-line ConfigError naming the class (a plugin's rule raising ValueError must not end in a traceback)."""
+    try:
+        rules(config)
+    except GenlabError:
+        raise
+    except Exception as err:
+        cls = type(config)
+        raise ConfigError(f"{cls.__module__}.{cls.__qualname__} refuses these values: {type(err).__name__}: "
+                          f"{' '.join(str(err).split())} (a config's rules should raise genlab's ConfigError, "
+                          f"or use genlab.config.require)") from err
+
+
 def require(condition: bool, message: str) -> None:
     """Raise ConfigError(message) unless `condition` holds (for __post_init__ checks)."""
     if not condition:
         raise ConfigError(message)
+
+
+SCALAR_KINDS = (bool, int, float, str)
+SUPPORTED_KINDS = ("bool, int, float or str, a tuple of ints, floats or strings (tuple[int, ...], tuple[int, int]), "
+                   "or one of those | None")
+
+
+def supported_kind(kind: Any) -> bool:
+    """Whether check_value checks a field of this annotation, and the command line can make a flag of it."""
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if origin in (types.UnionType, typing.Union):
+        rest = [a for a in args if a is not type(None)]
+        return len(args) == 2 and len(rest) == 1 and supported_kind(rest[0])
+    if origin is tuple:
+        elements = args[:1] if len(args) == 2 and args[1] is Ellipsis else args
+        return bool(elements) and len(set(elements)) == 1 and elements[0] in (int, float, str)
+    return kind in SCALAR_KINDS
+
+
+def kind_name(kind: Any) -> str:
+    """An annotation as written: 'int', 'list[int]', 'dict[str, int]'."""
+    return kind.__name__ if isinstance(kind, type) and not typing.get_args(kind) else str(kind).replace("typing.", "")
 
 
 @functools.cache

@@ -1,11 +1,13 @@
 """The one way genlab writes a file: a temporary file in the same folder, fsync, rename.
 
 A reader never sees half a file, and a kill at any instant leaves the old file or the new one. Temporary
-files of writes that were killed are named `.NAME.*.tmp`; `remove_leftovers` deletes them.
+files of writes that were killed are named `.NAME.*.tmp`; `remove_leftovers` deletes them in a folder,
+`remove_leftovers_of` those of one file.
 """
 from __future__ import annotations
 
 import errno
+import glob
 import os
 import tempfile
 from collections.abc import Callable
@@ -86,6 +88,18 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
 def is_leftover(path: Path) -> bool:
     """A temporary file of an interrupted atomic write."""
     return path.name.startswith(".") and path.name.endswith(TEMP_SUFFIX) and path.is_file()
+
+
+def remove_leftovers_of(path: str | os.PathLike) -> int:
+    """Delete the temporary files that killed writes of `path` left beside it (.NAME.*.tmp); returns how many.
+    Only the writer that holds the folder's lock may call this: another writer's temporary file looks the same."""
+    path = Path(path)
+    removed = 0
+    for leftover in path.parent.glob(f".{glob.escape(path.name)}.*{TEMP_SUFFIX}"):
+        if is_leftover(leftover) or leftover.is_symlink():
+            leftover.unlink(missing_ok=True)  # unlink removes a link itself, never what it points to
+            removed += 1
+    return removed
 
 
 def remove_leftovers(folder: str | os.PathLike) -> int:

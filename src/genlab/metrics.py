@@ -76,6 +76,12 @@ def importance_log_likelihood(model: nn.Module, x: Tensor, k: int, chunk: int) -
     return total - math.log(k)
 
 
+def estimate_dtype(model: nn.Module) -> torch.dtype:
+    """The dtype of the model's first floating-point weight, float32 at least (the default without weights)."""
+    weights = (w for w in (*model.parameters(), *model.buffers()) if w.is_floating_point())
+    return torch.promote_types(next(weights, torch.empty(0)).dtype, torch.float32)
+
+
 @torch.no_grad()
 def iwae_nll(model: nn.Module, x: Tensor, k: int = 1000, max_decodes: int = MAX_DECODES,
              progress: bool = False) -> Tensor:
@@ -87,14 +93,15 @@ def iwae_nll(model: nn.Module, x: Tensor, k: int = 1000, max_decodes: int = MAX_
     32 MB with fresh pages the kernel must zero, and a heap that sees alternating sizes (4096 then 904 samples)
     keeps returning and refaulting memory; 2 x 2500 samples of 28x28 logits (8 MB) are reused from the heap.
     At 32768 codes per pass a third of the time went to the kernel (benchmarks/iwae_speed.py).
-    The estimates go into one tensor made up front: a small result tensor kept per pass lands between the
-    passes' freed buffers and pins the heap apart, so that resident memory grew by 2.3 MB per image.
+    The estimates go into one tensor of the model's dtype (float32 at least), made up front: a small result tensor
+    kept per pass lands between the passes' freed buffers and pins the heap apart, so that resident memory grew by
+    2.3 MB per image.
     """
     if k < 1:
         raise ConfigError(f"k (importance samples per image) must be >= 1, got {k}; 1 gives the ELBO")
     images = max(1, max_decodes // k)
     chunk = math.ceil(k / math.ceil(k / max(1, max_decodes // images)))  # equal chunks: every pass the same size
-    nll = torch.empty(x.shape[0])
+    nll = torch.empty(x.shape[0], dtype=estimate_dtype(model))  # a float64 model's estimate stays float64
     for start, batch in zip(range(0, x.shape[0], images),
                             unit_batches(x, images, module_device(model), progress, f"IWAE k={k}")):
         nll[start:start + len(batch)] = -importance_log_likelihood(model, batch, k, chunk)

@@ -177,7 +177,11 @@ def every_rank(error: GenlabError) -> GenlabError:
 
 
 def from_rank_zero(world: World, work: Callable[[], T]) -> T:
-    """Run `work` on rank 0 alone and hand its result (or its error) to every rank."""
+    """Run `work` on rank 0 alone and hand its result (or its error) to every rank.
+
+    An error that is not genlab's (a bug, a plugin's own exception) still reaches the others, as one PeerFailure
+    line, before rank 0 raises it: they would otherwise wait in the broadcast until rank 0's process is gone.
+    """
     if not world.active:
         return work()
     box: list[Any] = [None]
@@ -186,8 +190,15 @@ def from_rank_zero(world: World, work: Callable[[], T]) -> T:
             box[0] = ("ok", work())
         except GenlabError as err:
             box[0] = ("error", err)
+        except Exception as err:
+            box[0] = ("failed", f"{type(err).__name__}: {first_line(err)}")
+            dist.broadcast_object_list(box, src=0)
+            raise
     dist.broadcast_object_list(box, src=0)
     kind, value = box[0]
+    if kind == "failed":
+        raise PeerFailure(f"rank 0 of the torchrun job failed ({value}); its own output says where, and this "
+                          f"process stops with it")
     if kind == "error":
         raise value if world.writes else every_rank(type(value)(str(value)))
     return value
@@ -197,12 +208,16 @@ def from_rank_zero(world: World, work: Callable[[], T]) -> T:
 
 
 def sum_over_ranks(world: World, sums: Tensor, seen: int) -> tuple[Tensor, int]:
-    """The loss sums and image count of all ranks: one all-reduce per epoch, never per step."""
+    """The loss sums and image count of all ranks, bit for bit the same on every rank: once per pass over a
+    split, never per step. Decisions that end or branch the loop (a diverged loss, early stopping, the best
+    weights) are taken on these numbers, so every rank takes the same one."""
     if not world.active:
         return sums, seen
     # float64: the image count stays exact far beyond float32's 2^24
     packed = torch.cat([sums.double(), sums.new_tensor([seen], dtype=torch.float64)])
     dist.all_reduce(packed)
+    # no backend documents that every rank gets the same bits from an all-reduce: rank 0's copy settles it
+    dist.broadcast(packed, src=0)
     return packed[:-1].to(sums.dtype), int(packed[-1].item())
 
 

@@ -20,6 +20,21 @@ def image_files(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES)
 
 
+def fingerprint(root: Path) -> str:
+    """SHA-256 over every image's path relative to root and its bytes, in sorted order (hex): an image added,
+    removed, renamed or changed changes it. `--resume` compares it, so a run goes on only on the images it began
+    with. Reads every file once more (what loading cost, without the decoding)."""
+    digest = hashlib.sha256()
+    for file in image_files(root):
+        digest.update(file.relative_to(root).as_posix().encode("utf-8", "surrogateescape") + b"\0")
+        try:
+            with open(file, "rb") as f:
+                digest.update(hashlib.file_digest(f, "sha256").digest())
+        except OSError as err:
+            raise DataError(f"cannot read {file} ({err.strerror or err}); check its permissions") from None
+    return digest.hexdigest()
+
+
 def is_test(relative: Path) -> bool:
     """A stable split: decided by a hash of the relative path, not by the file order."""
     return int(hashlib.sha1(relative.as_posix().encode()).hexdigest(), 16) % TEST_FRACTION == 0

@@ -2,7 +2,7 @@
 
 The reader trusts nothing in a file: the header's dimension count and sizes are checked against limits
 before anything is allocated, and a .gz is decompressed as a stream that stops at the size the header
-declares, so a small hostile file cannot claim gigabytes of memory.
+declares, into one buffer of that size, so a small hostile file cannot claim gigabytes of memory.
 """
 from __future__ import annotations
 
@@ -89,31 +89,64 @@ def parse_header(head: bytes, path: Path, dataset: str | None, max_bytes: int) -
     return dtype, dims
 
 
-def read_idx(path: str | os.PathLike, dataset: str | None = None, max_bytes: int = MAX_IDX_BYTES) -> torch.Tensor:
+def stream_header(stream: BinaryIO, path: Path, dataset: str | None, max_bytes: int) -> tuple[np.dtype, list[int]]:
+    """Read and check the header at the start of a payload stream: (dtype, dims)."""
+    head = read_exactly(stream, 4)
+    head += read_exactly(stream, 4 * head[3]) if len(head) == 4 else b""
+    return parse_header(head, path, dataset, max_bytes)
+
+
+def read_header(path: str | os.PathLike, dataset: str | None = None,
+                max_bytes: int = MAX_IDX_BYTES) -> tuple[np.dtype, list[int]]:
+    """An IDX file's (dtype, dims), checked against the limits; only the header is decompressed."""
+    path = Path(path)
+    try:
+        with open_payload(path) as stream:
+            return stream_header(stream, path, dataset, max_bytes)
+    except READ_ERRORS as e:
+        raise unreadable(path, e, dataset) from None
+
+
+def read_into(stream: BinaryIO, buffer: memoryview) -> int:
+    """Fill buffer from the stream in chunks (no chunk is kept); the bytes read, fewer only at its end."""
+    filled = 0
+    while filled < len(buffer):
+        n = stream.readinto(buffer[filled:filled + CHUNK_BYTES])
+        if not n:
+            break
+        filled += n
+    return filled
+
+
+def read_idx(path: str | os.PathLike, dataset: str | None = None, max_bytes: int = MAX_IDX_BYTES,
+             dims: list[int] | None = None) -> torch.Tensor:
     """Read an IDX file (.gz or raw) into a tensor of its stored type and shape.
 
     `dataset` names the `genlab data fetch` command that error messages suggest; at most `max_bytes`
-    of data are read (the header is checked first, then exactly what it declares is decompressed).
+    of data are read (the header is checked first, then exactly what it declares is decompressed, straight
+    into the one buffer the tensor keeps). With `dims`, a header declaring other dims is refused first.
     """
     path = Path(path)
     try:
         with open_payload(path) as stream:
-            head = read_exactly(stream, 4)
-            head += read_exactly(stream, 4 * head[3]) if len(head) == 4 else b""
-            dtype, dims = parse_header(head, path, dataset, max_bytes)
-            expected = math.prod(dims) * dtype.itemsize
-            data = read_exactly(stream, expected)
-            extra = count_rest(stream) if len(data) == expected else 0
+            dtype, declared = stream_header(stream, path, dataset, max_bytes)
+            if dims is not None and declared != list(dims):
+                raise DataError(f"{path} declares dims {declared}, expected {list(dims)}; {fix_advice(dataset)}")
+            expected = math.prod(declared) * dtype.itemsize
+            buffer = np.empty(expected, np.uint8)
+            found = read_into(stream, memoryview(buffer))
+            extra = count_rest(stream) if found == expected else 0
     except READ_ERRORS as e:
         raise unreadable(path, e, dataset) from None
-    if len(data) != expected or extra:
-        found = len(data) + extra
+    if found != expected or extra:
         problem = "is truncated" if found < expected else "has trailing bytes"
-        holds = f"more than {found - 1}" if extra > CHUNK_BYTES else str(found)
-        raise DataError(f"{path} {problem}: dims {dims} need {expected} data bytes but it holds {holds}; "
+        holds = f"more than {found + extra - 1}" if extra > CHUNK_BYTES else str(found + extra)
+        raise DataError(f"{path} {problem}: dims {declared} need {expected} data bytes but it holds {holds}; "
                         f"{fix_advice(dataset)}")
-    array = np.frombuffer(data, dtype).reshape(dims)
-    return torch.from_numpy(array.astype(dtype.newbyteorder("="), copy=True))
+    array = buffer.view(dtype)
+    if not dtype.isnative:  # big-endian values turned native in place: no second copy of the payload
+        array = array.byteswap(inplace=True).view(dtype.newbyteorder("="))
+    return torch.from_numpy(array.reshape(declared))
 
 
 def class_labels(labels: torch.Tensor, classes: int, path: Path, dataset: str | None = None) -> torch.Tensor:

@@ -22,7 +22,8 @@ class VampPrior(nn.Module):
         super().__init__()
         self.pseudo_raw = nn.Parameter(torch.randn(n_pseudo_inputs, *image_shape) * PSEUDO_INPUT_STD
                                        + PSEUDO_INPUT_MEAN)
-        self._frozen: tuple[tuple, tuple[Tensor, Tensor]] | None = None  # components kept between no-grad calls
+        # components kept between no-grad calls, with a copy of the weights they were computed from
+        self._frozen: tuple[list[Tensor], tuple[Tensor, Tensor]] | None = None
 
     def pseudo_inputs(self) -> Tensor:
         """u_k, (K, C, H, W) in [0, 1]: hardtanh(raw, 0, 1) as in the paper."""
@@ -31,17 +32,18 @@ class VampPrior(nn.Module):
     def components(self, posterior: Posterior) -> tuple[Tensor, Tensor]:
         """mu_k and log sigma_k^2, each (K, D): the posterior at the pseudo-inputs.
 
-        Without gradients (evaluation: k = 5000 samples per image come in many passes) they are computed once
-        and kept while no parameter of the posterior's model changes: every parameter's storage and in-place
-        version counter (bumped by optimizer steps and load_state_dict) are the key. A posterior that is not
-        a method of a module is evaluated every time.
+        Without gradients and in eval mode (evaluation: k = 5000 samples per image come in many passes) they are
+        computed once and kept while the posterior's model holds the same weights. The key is the weights' content,
+        compared with a copy: version counters miss fused optimizer steps and writes through `.data`. A posterior
+        that is not a method of a module is evaluated every time, as is one in training mode (dropout, batch
+        statistics).
         """
         owner = getattr(posterior, "__self__", None)
-        if torch.is_grad_enabled() or not isinstance(owner, nn.Module):
+        if torch.is_grad_enabled() or not isinstance(owner, nn.Module) or owner.training:
             return posterior(self.pseudo_inputs())
-        key = tuple((p.data_ptr(), p._version) for p in owner.parameters())
-        if self._frozen is None or self._frozen[0] != key:
-            self._frozen = (key, posterior(self.pseudo_inputs()))
+        weights = [*owner.parameters(), *owner.buffers()]
+        if self._frozen is None or not same_content(self._frozen[0], weights):
+            self._frozen = ([w.detach().clone() for w in weights], posterior(self.pseudo_inputs()))
         return self._frozen[1]
 
     def log_prob(self, z: Tensor, posterior: Posterior) -> Tensor:
@@ -54,6 +56,19 @@ class VampPrior(nn.Module):
         which = torch.randint(mu.shape[0], (n,), generator=generator).to(mu.device)
         eps = torch.randn(n, mu.shape[1], generator=generator).to(mu.device)
         return mu[which] + torch.exp(0.5 * log_var[which]) * eps
+
+
+def same_content(kept: list[Tensor], weights: list[Tensor]) -> bool:
+    """Whether `weights` hold exactly the values of the copies `kept` (NaN never matches: recomputed).
+
+    Reads every weight once, a small cost beside encoding K pseudo-inputs; one CPU-GPU sync point for all.
+    """
+    if len(kept) != len(weights) or any(a.shape != b.shape or a.dtype != b.dtype or a.device != b.device
+                                        for a, b in zip(kept, weights)):
+        return False
+    if not weights:
+        return True
+    return not bool(torch.stack([(a != b).any().to(kept[0].device) for a, b in zip(kept, weights)]).any())
 
 
 def mixture_log_prob(z: Tensor, mu: Tensor, log_var: Tensor) -> Tensor:

@@ -11,7 +11,7 @@ import string
 from importlib import resources
 from pathlib import Path
 
-from genlab.files import atomic_write_text
+from genlab.files import atomic_write_bytes, remove_leftovers_of
 from genlab.report.sections import (
     config_html,
     curves_html,
@@ -27,6 +27,7 @@ from genlab.report.sections import (
     samples_html,
     summary_html,
 )
+from genlab.runs.guard import one_writer
 from genlab.runs.layout import RunLayout
 from genlab.runs.record import read_metrics, read_record
 
@@ -64,9 +65,19 @@ def render_report(run_dir: str | os.PathLike) -> str:
 
 
 def write_report(run_dir: str | os.PathLike) -> Path:
-    """Write the run's report page and return its path; self-contained, every image a base64 data: URI."""
+    """Write the run's report page and return its path; self-contained, every image a base64 data: URI.
+    Refused while another process writes the run (genlab.runs.guard)."""
+    with one_writer(run_dir):
+        return write_page(run_dir)
+
+
+def write_page(run_dir: str | os.PathLike) -> Path:
+    """write_report for a process that holds the run's writer lock already (training, evaluation)."""
     run_dir = Path(run_dir)
     page = render_report(run_dir)
     path = RunLayout(run_dir).report
-    atomic_write_text(path, page)  # readers never see half a page; a failed write is one line (files.WriteError)
+    remove_leftovers_of(path)  # what a killed write of the page left: ours to clean, as the run's writer
+    # readers never see half a page; a failed write is one line (files.WriteError); a path with bytes that are not
+    # UTF-8 (a run made elsewhere) shows them escaped rather than failing
+    atomic_write_bytes(path, page.encode("utf-8", "backslashreplace"))
     return path

@@ -12,6 +12,7 @@ RUN/images/            per-epoch grids (samples_epoch001.png, recon_epoch001.png
                        `genlab sample` and `genlab reconstruct`, and in images/explore/ those of `genlab explore`
 RUN/tensorboard/       TensorBoard event files (`genlab train --tensorboard`)
 RUN/.staging-NNNNNN/   an epoch being written; RUN/.commit/ one published by a rename (genlab.runs.store)
+RUN/.lock              the writer lock: one process writes a run at a time, and this file names it (genlab.runs.guard)
 """
 from __future__ import annotations
 
@@ -31,6 +32,10 @@ EXPLORE = "explore"  # a folder of IMAGES
 TENSORBOARD = "tensorboard"
 COMMIT = ".commit"
 STAGING_PREFIX = ".staging-"
+LOCK = ".lock"
+
+# every name directly in a run that genlab writes: none of them may be a symbolic link (genlab.runs.guard)
+OWN_NAMES = (CONFIG, WEIGHTS, BEST_WEIGHTS, STATE, METRICS, EVALUATION, REPORT, IMAGES, TENSORBOARD, COMMIT, LOCK)
 
 # the files one epoch commits together (the record when a resumed run's changed, the best weights when the epoch
 # set a new best)
@@ -80,6 +85,7 @@ class RunLayout:
     explore = place(IMAGES, EXPLORE)
     tensorboard = place(TENSORBOARD)
     commit = place(COMMIT)
+    lock = place(LOCK)
 
     def staging(self, epoch: int) -> Path:
         """The folder an epoch is written into before its commit."""

@@ -6,6 +6,7 @@ import datetime
 import json
 import os
 import platform
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,25 +18,29 @@ from torch import Tensor
 from genlab.config import Config, option
 from genlab.data.batches import binarize_fixed
 from genlab.data.catalog import Dataset, load_dataset
+from genlab.data.folder import fingerprint as folder_fingerprint
 from genlab.errors import ConfigError, GenlabError, RunError
 from genlab.models.registry import model_spec
 from genlab.options import TrainConfig
 from genlab.runs import layout
+from genlab.runs.guard import check_links
 from genlab.runs.layout import RunLayout
 from genlab.version import __version__
 
 RUN_FORMAT = 2
 MAX_CONFIG_BYTES = 1_000_000    # a record is a few kB; a huge one is damage, not a run
 MAX_METRICS_BYTES = 200_000_000
-IDENTITY_TRAIN_FIELDS = ("seed", "batch_size", "beta1", "binarize", "precision", "val_images", "kl_warmup",
-                         "early_stop")  # what a resumed run may not change
+PATH_SPECS = ("folder:", "dsprites:")  # data specs that name a path, kept absolute so a run reloads from anywhere
+IDENTITY_TRAIN_FIELDS = ("seed", "batch_size", "beta1", "binarize", "precision", "val_images", "val_split",
+                         "kl_warmup", "early_stop")  # what a resumed run may not change
 
 
 @dataclass(frozen=True)
 class DataRecord(Config):
     """The data as the model saw it: how to load it again, and what came out."""
 
-    spec: str = option("", "what load_dataset was given: a dataset name, or folder:ABSOLUTE_PATH")
+    spec: str = option("", "what load_dataset was given: a dataset name, folder:ABSOLUTE_PATH or "
+                           "dsprites:ABSOLUTE_PATH")
     name: str = option("", "the dataset's name")
     data_dir: str | None = option(None, "the folder searched first for its files, if one was given")
     image_size: int | None = option(None, "images resized to this square size", low=4, high=2048)
@@ -45,18 +50,22 @@ class DataRecord(Config):
     train_images: int = option(0, "images in the training split", low=0, high=10**9)
     test_images: int = option(0, "images in the test split", low=0, high=10**9)
     source: str = option("", "where the files were found")
+    fingerprint: str = option("", "a folder dataset's SHA-256 over its images' names and bytes (--resume compares "
+                                  "it); empty for named datasets")
 
     def __post_init__(self) -> None:
         check_data_spec(self.spec)
+        if self.fingerprint and not re.fullmatch(r"[0-9a-f]{64}", self.fingerprint):
+            raise ConfigError(f"data fingerprint {self.fingerprint[:80]!r} is not a SHA-256 in hex")
 
 
 def check_data_spec(spec: str) -> None:
     """A data spec read back from a run is held to the command line's rules, and folders must be absolute."""
-    if spec.startswith("folder:"):
-        folder = spec.removeprefix("folder:")
+    if spec.startswith(PATH_SPECS):
+        prefix, folder = spec.split(":", 1)
         if not folder or not Path(folder).is_absolute() or ".." in Path(folder).parts:
-            raise ConfigError(f"data spec {spec!r} must name an absolute folder (folder:/path/to/images) "
-                              f"without '..'")
+            example = "folder (folder:/path/to/images)" if prefix == "folder" else "file (dsprites:/path/to/it.npz)"
+            raise ConfigError(f"data spec {spec!r} must name an absolute {example} without '..'")
     elif not spec or spec.strip() != spec or "/" in spec:
         raise ConfigError(f"data spec {spec!r} is not a dataset name or folder:PATH")
 
@@ -65,15 +74,17 @@ def data_record(data: Dataset, spec: str | None = None, data_dir: str | None = N
                 image_size: int | None = None, channels: int | None = None) -> DataRecord:
     """The record of `data` (a folder dataset's spec is its absolute path, so the run reloads from anywhere)."""
     spec = spec or data.name
-    if spec.startswith("folder:"):
-        spec = "folder:" + str(Path(spec.removeprefix("folder:")).expanduser().resolve())
+    if spec.startswith(PATH_SPECS):
+        prefix, path = spec.split(":", 1)
+        spec = f"{prefix}:{Path(path).expanduser().resolve()}"
     if data_dir is not None:
         data_dir = str(Path(data_dir).expanduser().resolve())
     if image_size is None and data.image_shape[1:] != default_size(spec):
         image_size = data.image_shape[1]  # resized from the Python API: record it so the run reloads at size
+    folder = folder_fingerprint(Path(spec.removeprefix("folder:"))) if spec.startswith("folder:") else ""
     return DataRecord(spec=spec, name=data.name, data_dir=data_dir, image_size=image_size, channels=channels,
                       image_shape=tuple(data.image_shape), train_images=len(data.train_x),
-                      test_images=len(data.test_x), source=data.source)
+                      test_images=len(data.test_x), source=data.source, fingerprint=folder)
 
 
 def default_size(spec: str) -> tuple[int, int] | None:
@@ -119,6 +130,11 @@ class RunRecord:
             old, new = getattr(self.data, key), getattr(other.data, key)
             if old != new:
                 changes.append(f"data {key} {old} -> {new}")
+        if self.data.fingerprint and other.data.fingerprint and self.data.fingerprint != other.data.fingerprint:
+            changes.append(f"the images in {other.data.spec} changed since the run began "
+                           f"({self.data.train_images} train / {self.data.test_images} test then, "
+                           f"{other.data.train_images} / {other.data.test_images} now; fingerprint "
+                           f"{self.data.fingerprint[:12]} -> {other.data.fingerprint[:12]})")
         for key in IDENTITY_TRAIN_FIELDS:
             old, new = getattr(self.train, key), getattr(other.train, key)
             if old != new:
@@ -178,7 +194,7 @@ def parse_record(values: Any, where: str) -> RunRecord:
     try:
         model_config = spec.config_cls.from_dict(values["model_config"])
         data = DataRecord.from_dict(upgrade_data(values.get("data")))
-        train = TrainConfig.from_dict(values.get("train") or {})
+        train = TrainConfig.from_dict(upgrade_train(values.get("train") or {}))
     except GenlabError as err:
         raise RunError(f"{where} has an invalid value: {err}") from None
     text = {key: values.get(key) for key in ("command", "created")}
@@ -209,11 +225,17 @@ def upgrade_data(data: Any) -> Any:
     return data
 
 
+def upgrade_train(train: Any) -> Any:
+    """Records written before `val_split` held out their last `val_images` training images: they keep that split."""
+    return {**train, "val_split": "last"} if isinstance(train, dict) and "val_split" not in train else train
+
+
 def read_record(run_dir: str | os.PathLike) -> RunRecord:
     """The checked record of a run, or a RunError saying why `run_dir` is not a usable run."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise RunError(f"run directory {run_dir} does not exist; train one with `genlab train MODEL --out {run_dir}`")
+    check_links(run_dir)  # every reader comes through here: nothing of a run is read through a link
     path = RunLayout(run_dir).config
     if not path.is_file():
         raise RunError(f"{run_dir} is not a genlab run directory: {layout.CONFIG} is missing")
@@ -237,7 +259,24 @@ def read_user_config(path: str | os.PathLike) -> dict[str, Any]:
     if unknown:
         raise ConfigError(f"--config {path} has unknown key(s) {', '.join(map(str, unknown))}; "
                           f"expected model, model_config, data, train")
+    check_data_entry(path, values.get("data"))
     return values
+
+
+def check_data_entry(path: Path, data: Any) -> None:
+    """A config file's 'data' is a mapping of the keys load_dataset takes (a run's record adds what it read)."""
+    if data is None:
+        return
+    if isinstance(data, dict):
+        unknown = sorted(map(str, set(data) - set(DataRecord.field_names())))
+        if not unknown:
+            return
+        held = f"the unknown key(s) {', '.join(unknown)}"
+    else:
+        held = f"the {type(data).__name__} {data!r:.60}"
+    raise ConfigError(f"--config {path}: 'data' must be a mapping with the keys spec (a dataset name or folder:PATH), "
+                      f"data_dir, image_size and channels, e.g. `data: {{spec: shapes, image_size: 64}}`; it holds "
+                      f"{held}")
 
 
 def read_yaml(path: Path) -> Any:

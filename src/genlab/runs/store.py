@@ -12,6 +12,7 @@ import io
 import json
 import os
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,11 +23,12 @@ from safetensors.torch import save as save_safetensors
 from torch import Tensor, nn
 
 from genlab.data.catalog import Dataset
-from genlab.errors import ConfigError, GenlabError, RunError
+from genlab.errors import ConfigError, GenlabError, RunError, TrainingError
 from genlab.files import atomic_write_text, fsync_dir, remove_leftovers, write_failure
 from genlab.models.registry import build_model
 from genlab.options import WEIGHT_CHOICES
 from genlab.runs import layout
+from genlab.runs.guard import check_links, check_out_path, is_run_folder, link_refusal
 from genlab.runs.layout import RunLayout
 from genlab.runs.record import RunRecord, read_metrics, read_record, record_text
 from genlab.world import resolve_device
@@ -37,6 +39,8 @@ from genlab.world import resolve_device
 def finish_commit(run_dir: Path) -> None:
     """Move a published epoch (RUN/.commit/) into place: the second half of a commit a kill interrupted."""
     commit = RunLayout(run_dir).commit
+    if commit.is_symlink():  # a link would move another folder's files into the run
+        raise RunError(link_refusal(commit))
     if not commit.is_dir():
         return
     for name in layout.EPOCH_FILES:
@@ -60,13 +64,16 @@ def clean_run_dir(run_dir: Path) -> None:
 
 
 def is_empty_run_dir(out: Path) -> bool:
-    """True when `out` does not exist or holds nothing (after cleaning what killed writes left)."""
+    """True when `out` does not exist or holds nothing but its lock (after cleaning what killed writes left);
+    a folder of someone else's files is not touched."""
     if not out.exists():
         return True
     if not out.is_dir():
         raise RunError(f"--out {out} is a file, not a folder; choose another --out")
+    if not is_run_folder(out):
+        return False
     clean_run_dir(out)
-    return not any(out.iterdir())
+    return all(path.name == layout.LOCK for path in out.iterdir())
 
 
 def write_record(run_dir: Path, record: RunRecord) -> None:
@@ -91,6 +98,7 @@ def commit_epoch(run_dir: Path, model: nn.Module, state: dict[str, Any], metrics
     """
     finish_commit(run_dir)
     weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    check_finite_state(run_dir, weights, state)
     staging = RunLayout(run_dir).staging(state["epoch"])
     contents = {layout.WEIGHTS: lambda: save_safetensors(weights, metadata={"epoch": str(state["epoch"])}),
                 layout.STATE: lambda: state_bytes({**state, "model": weights, "metrics": metrics}),
@@ -115,6 +123,33 @@ def commit_epoch(run_dir: Path, model: nn.Module, state: dict[str, Any], metrics
     finish_commit(run_dir)
 
 
+def check_finite_state(run_dir: Path, weights: dict[str, Tensor], state: dict[str, Any]) -> None:
+    """A TrainingError, before anything is staged, when the weights or an optimizer's state hold a NaN or an
+    infinity: the losses can stay finite while, say, Adam's second moment has overflowed, and a checkpoint that
+    held it would make every later --resume diverge. The last finite epoch stays the run's checkpoint."""
+    bad = next(non_finite(weights, state), None)
+    if bad is None:
+        return
+    epoch = state["epoch"]
+    kept = f"the last good checkpoint (epoch {epoch - 1}) in {run_dir} is kept" if epoch > 1 else \
+        f"no epoch completed, so {run_dir} holds no checkpoint"
+    raise TrainingError(f"training diverged at epoch {epoch}: {bad} holds NaN or infinite values (the losses stayed "
+                        f"finite); {kept}; resume with a smaller --lr")
+
+
+def non_finite(weights: dict[str, Tensor], state: dict[str, Any]) -> Iterator[str]:
+    """The names of the floating-point tensors of the weights and the optimizer states that are not all finite.
+    One check per tensor, once per epoch (a CPU-GPU sync point each, for a state on the GPU)."""
+    for name, tensor in weights.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            yield f"the weight {name}"
+    for optimizer, saved in state.get("optimizers", {}).items():
+        for index, slots in saved.get("state", {}).items():
+            for slot, value in slots.items():
+                if isinstance(value, Tensor) and value.is_floating_point() and not bool(torch.isfinite(value).all()):
+                    yield f"the {optimizer} optimizer's {slot} (of parameter {index})"
+
+
 def write_synced(path: Path, data: bytes) -> None:
     with open(path, "wb") as f:
         f.write(data)
@@ -126,7 +161,10 @@ def write_synced(path: Path, data: bytes) -> None:
 
 
 def open_run(out: Path, resume: bool, record: RunRecord) -> dict[str, Any] | None:
-    """Fresh run: refuse to overwrite, write its record. Resume: refuse a different run; return its state."""
+    """Fresh run: refuse to overwrite, write its record. Resume: refuse a different run; return its state.
+    The caller holds the run's writer lock (genlab.runs.guard.one_writer)."""
+    check_out_path(out)
+    check_links(out)  # before anything is cleaned, moved or read in it
     files = RunLayout(out)
     if is_empty_run_dir(out):
         try:

@@ -1,21 +1,28 @@
 """HTTP for the explorer on the standard library's http.server: no web framework to install.
 
 The API is a dozen small JSON/PNG calls answered in milliseconds for one local user. Connections are
-accepted by one loop that parks them without a thread until their first bytes arrive, then hands them
-to a bounded pool of workers; idle and slow connections are closed after a timeout, so a burst from a
-browser is queued and a pile of idle sockets holds no threads.
+accepted by one loop that parks them without a thread and reads their requests there, then hands each
+whole request to a bounded pool of workers; idle and slow connections are closed after a timeout, so a
+burst from a browser is queued, a pile of idle sockets holds no threads, and stalled requests hold no
+worker. The connections stay below the process's descriptor limit (the oldest parked one makes room), and
+when accepting fails anyway the loop stops listening for a moment instead of spinning.
 """
 from __future__ import annotations
 
+import errno
 import ipaddress
+import os
+import re
 import selectors
 import socket
 import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from importlib import resources
+from typing import Any
 from urllib.parse import urlsplit
 
 from genlab.serve.api import MAX_UPLOAD, Explorer, Response, handle, json_response
@@ -33,9 +40,15 @@ SECURITY_HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "n
                     "Cache-Control": "no-store"}
 LISTEN_QUEUE = 128   # connections the kernel holds before they are accepted (a browser opens dozens at once)
 WORKERS = 16         # requests handled at once; the others wait in the pool's queue, holding no thread
-MAX_PARKED = 1024    # connections waiting for their first byte; beyond this the oldest is closed
+MAX_PARKED = 1024    # connections parked in the loop; beyond this (or the descriptor limit) the oldest is closed
 IDLE_S = 30.0        # seconds a connection may stay silent before its first byte
 REQUEST_S = 10.0     # seconds for a whole request (line, headers, body) to arrive once it has begun
+FD_RESERVE = 64      # descriptors no connection may take: the selector, the files and pipes the process opens
+ACCEPT_PAUSE_S = 0.2  # how long the loop stops listening when accept fails (out of descriptors or memory)
+MAX_HEAD = 65536 + 100 * 8192  # a request line and headers past this go to http.server to be refused
+BUFFERED_MAX = 64 * 1024 * 1024  # request bytes the loop holds at once; past this a request finishes in a worker
+HEAD_END = re.compile(rb"\n\r?\n")  # the blank line after the headers (http.server accepts bare \n too)
+CONTENT_LENGTH = re.compile(rb"\ncontent-length:[ \t]*([0-9]{1,9})[ \t]*\r?\n", re.IGNORECASE)
 
 
 def static_file(name: str) -> bytes:
@@ -70,14 +83,15 @@ def host_allowed(header: str | None, served_host: str, port: int) -> bool:
 
 
 class DeadlineReader:
-    """The request stream, read straight from the socket with one deadline for the whole request.
+    """The request stream: the bytes the loop already read, then the socket, with one deadline for the whole
+    request.
 
     Each recv waits only for the time left, so a client trickling a byte at a time cannot hold a worker
     past the deadline (a buffered file's readline would wait afresh for every byte).
     """
 
-    def __init__(self, connection: socket.socket, seconds: float) -> None:
-        self.connection, self.deadline, self.buffer = connection, time.monotonic() + seconds, b""
+    def __init__(self, connection: socket.socket, seconds: float, arrived: bytes = b"") -> None:
+        self.connection, self.deadline, self.buffer = connection, time.monotonic() + seconds, arrived
 
     def fill(self) -> bool:
         """Receive more bytes into the buffer; False at the end of the stream."""
@@ -120,7 +134,8 @@ class Handler(BaseHTTPRequestHandler):
     def setup(self) -> None:
         super().setup()
         self.rfile.close()
-        self.rfile = DeadlineReader(self.connection, self.server.request_s)
+        arrived, seconds_left = self.server.arrived.pop(self.connection, (b"", self.server.request_s))
+        self.rfile = DeadlineReader(self.connection, seconds_left, arrived)
 
     def do_GET(self) -> None:
         if not self.host_checked():
@@ -191,8 +206,62 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
 
+@dataclass
+class Parked:
+    """A connection the loop holds: when it was accepted (then, from its first byte, when its request began),
+    and the bytes of its request so far."""
+
+    address: Any
+    since: float
+    data: bytearray = field(default_factory=bytearray)
+    size: int | None = None  # bytes of the whole request, once its headers have arrived
+
+    def complete(self) -> bool:
+        """Whether the request can go to a worker: all of it arrived, or http.server must refuse it anyway."""
+        if self.size is None:
+            end = HEAD_END.search(self.data)
+            if end is None:
+                first, line_ended, _ = self.data.partition(b"\n")
+                # HTTP/0.9 and junk have no headers to wait for: http.server answers them from the first line
+                return len(self.data) > MAX_HEAD or (bool(line_ended) and len(first.split()) < 3)
+            length = CONTENT_LENGTH.search(self.data, 0, end.end())
+            body = int(length.group(1)) if length else 0
+            self.size = end.end() + (body if body <= MAX_UPLOAD else 0)  # a larger body is refused unread
+        return len(self.data) >= self.size
+
+
+def descriptor_limit() -> int | None:
+    """This process's soft limit on open files, or None where there is none to read."""
+    try:
+        import resource
+    except ImportError:  # Windows: no per-process descriptor limit of this kind
+        return None
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    return None if soft == resource.RLIM_INFINITY else soft
+
+
+def open_descriptors() -> int:
+    """Descriptors this process holds now (an estimate where /proc and /dev/fd are missing)."""
+    for folder in ("/proc/self/fd", "/dev/fd"):
+        try:
+            return len(os.listdir(folder))
+        except OSError:
+            continue
+    return 32
+
+
+def connection_limit() -> int:
+    """Connections held at once (parked or being answered): MAX_PARKED, or fewer so that they stay below the
+    descriptor limit with FD_RESERVE to spare; accepting then never fails for want of a descriptor."""
+    limit = descriptor_limit()
+    if limit is None:
+        return MAX_PARKED
+    return max(1, min(MAX_PARKED, limit - open_descriptors() - FD_RESERVE))
+
+
 class ExplorerServer(HTTPServer):
-    """Parks connections in one selector loop until their first byte, then hands them to WORKERS threads."""
+    """Parks connections in one selector loop while their requests arrive, then hands each whole request to
+    WORKERS threads."""
 
     request_queue_size = LISTEN_QUEUE
 
@@ -201,60 +270,118 @@ class ExplorerServer(HTTPServer):
         self.explorer, self.served_host = explorer, host
         self.idle_s, self.request_s = IDLE_S, REQUEST_S
         self.pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="genlab-serve")
-        self.parked: dict[socket.socket, tuple[float, object]] = {}  # connection -> (accepted at, address)
+        self.parked: dict[socket.socket, Parked] = {}  # in accept order: the first is the oldest
+        self.arrived: dict[socket.socket, tuple[bytes, float]] = {}  # handed over: (bytes read, seconds left)
+        self.max_connections = connection_limit()
+        self.answering, self.answering_lock = 0, threading.Lock()  # connections handed to the pool
+        self.buffered = 0  # request bytes the parked connections hold
+        self.listening_again = 0.0  # monotonic time the loop listens again after accept failed
+        self.next_sweep = 0.0  # monotonic time of the next close_idle
         self.stopping, self.stopped = threading.Event(), threading.Event()
         self.stopped.set()  # not serving yet: shutdown() returns at once
         self.socket.setblocking(False)
 
     def serve_forever(self, poll_interval: float = 0.2) -> None:
         self.stopped.clear()
+        self.listening_again = 0.0  # the selector below starts out listening
         with selectors.DefaultSelector() as selector:
             try:
                 selector.register(self.socket, selectors.EVENT_READ)
                 while not self.stopping.is_set():
+                    self.listen_again(selector)
                     for key, _ in selector.select(poll_interval):
                         if key.fileobj is self.socket:
                             self.accept_all(selector)
-                        else:
-                            self.dispatch(selector, key.fileobj)
-                    self.close_idle(selector)
+                        elif key.fileobj in self.parked:
+                            self.receive(selector, key.fileobj)
+                    if time.monotonic() >= self.next_sweep:  # a scan of every parked connection, 20 times a second
+                        self.next_sweep = time.monotonic() + 0.05
+                        self.close_idle(selector)
             finally:  # Ctrl-C lands here too
                 for connection in list(self.parked):
                     self.unpark(selector, connection).close()
                 self.stopped.set()
 
     def accept_all(self, selector: selectors.BaseSelector) -> None:
-        """Accept every waiting connection and park it until it sends something."""
+        """Accept every waiting connection and park it; the oldest parked one makes room at the limit."""
         while True:
+            full = len(self.parked) + self.answering >= self.max_connections
+            if full and not self.parked:
+                return self.pause(selector)  # every connection is being answered: the kernel queues the rest
             try:
                 connection, address = self.socket.accept()
             except (BlockingIOError, InterruptedError):
                 return
-            except OSError:  # e.g. out of file descriptors: the connection stays in the queue for later
-                return
-            if len(self.parked) >= MAX_PARKED:
-                self.unpark(selector, next(iter(self.parked))).close()
-            connection.setblocking(True)
-            self.parked[connection] = (time.monotonic(), address)
+            except OSError as err:
+                if err.errno in (errno.ECONNABORTED, errno.EPERM):  # that connection is gone; the next may do
+                    continue
+                out_of_room = err.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
+                if out_of_room and self.make_room(selector):  # a descriptor freed is one more to accept with
+                    continue
+                return self.pause(selector)
+            if full:  # the oldest parked connection gives its place to this one (FD_RESERVE covers the swap)
+                self.make_room(selector)
+            connection.setblocking(False)
+            self.parked[connection] = Parked(address, time.monotonic())
             selector.register(connection, selectors.EVENT_READ)
+
+    def make_room(self, selector: selectors.BaseSelector) -> bool:
+        """Close the oldest parked connection; False when none is parked."""
+        if not self.parked:
+            return False
+        self.unpark(selector, next(iter(self.parked))).close()
+        return True
+
+    def pause(self, selector: selectors.BaseSelector) -> None:
+        """Stop listening for ACCEPT_PAUSE_S: the waiting connection keeps the socket readable, so listening
+        on would spin the loop."""
+        selector.unregister(self.socket)
+        self.listening_again = time.monotonic() + ACCEPT_PAUSE_S
+
+    def listen_again(self, selector: selectors.BaseSelector) -> None:
+        if self.listening_again and time.monotonic() >= self.listening_again:
+            self.listening_again = 0.0
+            selector.register(self.socket, selectors.EVENT_READ)
 
     def unpark(self, selector: selectors.BaseSelector, connection: socket.socket) -> socket.socket:
         selector.unregister(connection)
-        self.parked.pop(connection)
+        self.buffered -= len(self.parked.pop(connection).data)
         return connection
 
+    def receive(self, selector: selectors.BaseSelector, connection: socket.socket) -> None:
+        """Read what arrived on a parked connection; hand the request to a worker once it is whole."""
+        parked = self.parked[connection]
+        try:
+            chunk = connection.recv(65536)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:  # reset by the client: nobody to answer
+            self.unpark(selector, connection).close()
+            return
+        if not parked.data:
+            parked.since = time.monotonic()  # the request's deadline runs from its first byte
+        parked.data += chunk
+        self.buffered += len(chunk)
+        if not chunk and not parked.data:  # closed before a word: nothing to answer
+            self.unpark(selector, connection).close()
+        elif not chunk or parked.complete() or self.buffered > BUFFERED_MAX:
+            self.dispatch(selector, connection)
+
     def dispatch(self, selector: selectors.BaseSelector, connection: socket.socket) -> None:
-        address = self.parked[connection][1]
+        parked = self.parked[connection]
         self.unpark(selector, connection)
-        self.pool.submit(self.work, connection, address)
+        self.arrived[connection] = (bytes(parked.data), max(0.0, parked.since + self.request_s - time.monotonic()))
+        connection.settimeout(self.request_s)
+        with self.answering_lock:
+            self.answering += 1
+        self.pool.submit(self.work, connection, parked.address)
 
     def close_idle(self, selector: selectors.BaseSelector) -> None:
-        """Close connections that have sent nothing for idle_s seconds (dicts keep accept order)."""
+        """Close connections silent for idle_s seconds, and requests that took over request_s to arrive."""
         now = time.monotonic()
-        for connection, (accepted, _) in list(self.parked.items()):
-            if now - accepted < self.idle_s:
-                return
-            self.unpark(selector, connection).close()
+        for connection, parked in list(self.parked.items()):
+            if now - parked.since >= (self.request_s if parked.data else self.idle_s):
+                self.unpark(selector, connection).close()
 
     def work(self, connection: socket.socket, address) -> None:
         try:
@@ -264,14 +391,16 @@ class ExplorerServer(HTTPServer):
         except Exception as e:  # a fault outside api.handle: the terminal gets one line, the server stays up
             print(f"genlab serve: a connection from {address[0]} failed: {type(e).__name__}: {e}", file=sys.stderr)
         finally:
+            self.arrived.pop(connection, None)
             self.shutdown_request(connection)
+            with self.answering_lock:
+                self.answering -= 1
 
     def shutdown(self) -> None:
         """Stop serve_forever (from another thread) and wait for it and the running requests."""
         self.stopping.set()
         self.stopped.wait()
         self.pool.shutdown(wait=True)
-
 
     def server_close(self) -> None:
         super().server_close()

@@ -11,8 +11,9 @@ from genlab.errors import ConfigError, GenlabError, RunError
 from genlab.models.registry import make_config, model_spec
 from genlab.models.table import SET_FROM_DATA
 from genlab.options import TrainConfig
+from genlab.runs.guard import check_links, check_out_path
 from genlab.runs.layout import RunLayout
-from genlab.runs.record import check_data_spec, read_user_config
+from genlab.runs.record import PATH_SPECS, check_data_spec, read_user_config, upgrade_train
 
 DATA_FIELDS = ("spec", "data_dir", "image_size", "channels")
 DEFAULT_DATA = "fashion-mnist"
@@ -31,6 +32,7 @@ class RunPlan:
         """runs/MODEL-DATA, with a folder dataset named by its last path component."""
         spec = self.data["spec"]
         data = Path(spec.removeprefix("folder:")).name if spec.startswith("folder:") else spec
+        data = "dsprites" if spec.startswith("dsprites:") else data
         return Path("runs") / re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{self.model}-{data}")
 
 
@@ -38,6 +40,8 @@ def saved_settings(config_file: str | None, resume_dir: Path | None) -> dict[str
     """The file given with --config, else the record of the run --resume continues, else nothing."""
     if config_file is not None:
         return read_user_config(config_file)
+    if resume_dir is not None and resume_dir.is_dir():
+        check_links(resume_dir)  # the record is not read through a link
     if resume_dir is not None and RunLayout(resume_dir).config.is_file():
         return read_user_config(RunLayout(resume_dir).config)
     return {}
@@ -81,7 +85,9 @@ def plan_run(model: str | None, model_flags: dict[str, Any], data_flags: dict[st
         make_config(name, **options)  # checks types and ranges now (image shape and classes come with the data)
     except GenlabError as err:
         raise ConfigError(f"model {name!r}: {err}") from None
-    saved_train = {k: v for k, v in section(saved, "train").items()}
+    saved_train = section(saved, "train")
+    if "versions" in saved or (resume_dir is not None and config_file is None):  # a run's record, maybe an old one
+        saved_train = upgrade_train(saved_train)
     train = TrainConfig.from_dict({**TrainConfig().to_dict(), **model_spec(name).train_defaults, **saved_train,
                                    **train_flags})
     return RunPlan(name, options, plan_data(section(saved, "data"), data_flags), train)
@@ -94,10 +100,14 @@ def plan_data(saved: dict[str, Any], flags: dict[str, Any]) -> dict[str, Any]:
     spec = data["spec"] or saved.get("name") or DEFAULT_DATA
     if not isinstance(spec, str):
         raise ConfigError("the data spec must be text: a dataset name or folder:PATH")
-    if spec.startswith("folder:") and spec.removeprefix("folder:").strip():
-        spec = "folder:" + str(Path(spec.removeprefix("folder:")).expanduser().resolve())
+    if spec.startswith(PATH_SPECS) and spec.split(":", 1)[1].strip():
+        prefix, path = spec.split(":", 1)
+        spec = f"{prefix}:{Path(path).expanduser().resolve()}"
     elif spec.startswith("folder:"):
         raise ConfigError("--data folder: needs the path of a folder of PNG/JPEG images, e.g. folder:~/pictures")
+    elif spec.startswith("dsprites:"):
+        raise ConfigError("--data dsprites: needs the path of the dSprites .npz file, e.g. dsprites:~/data/"
+                          "dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz")
     check_data_spec(spec)
     size, channels = data["image_size"], data["channels"]
     if size is not None and (not isinstance(size, int) or isinstance(size, bool) or not 4 <= size <= 2048):
@@ -116,9 +126,12 @@ def plan_command(model: str | None, model_flags: dict[str, Any], data_flags: dic
     continues (in --out, or in the default runs/MODEL-DATA)."""
     if out is not None and not out.strip():
         raise ConfigError("--out is empty; give a run directory, or leave --out out for runs/MODEL-DATA")
+    if out is not None:
+        check_out_path(Path(out))  # before anything is read or written there
     resume_dir = Path(out) if resume and out else None
     plan = plan_run(model, model_flags, data_flags, train_flags, config_file, resume_dir)
     folder = Path(out) if out else plan.default_out()
+    check_out_path(folder)
     if resume and resume_dir is None and config_file is None:
         plan = plan_run(model, model_flags, data_flags, train_flags, None, folder)
     return plan, folder

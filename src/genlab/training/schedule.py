@@ -14,20 +14,55 @@ import torch
 from torch import Tensor, nn
 
 from genlab.data.batches import binarize_fixed
+from genlab.data.packed import PackedImages
 from genlab.errors import ConfigError
-from genlab.options import TrainConfig
+from genlab.options import VAL_SPLITS, TrainConfig
 
 BINARIZE_VAL_SEED = 1  # the validation split's one binarization (the test set's uses seed 0)
 
 
-def split_validation(x: Tensor, y: Tensor, n: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """(train_x, train_y, val_x, val_y): the last n training images held out, the same ones on every run."""
+def split_validation(x: Tensor, y: Tensor, n: int, method: str = "last",
+                     seed: int = 0) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """(train_x, train_y, val_x, val_y): n training images held out, the same ones on every run and every rank.
+
+    "stratified": a random sample drawn from `seed`, each class in its share of n; "last": the last n images (the
+    only split before val_split existed, which the runs recorded then keep).
+    """
     if n == 0:
         return x, y, x[:0], y[:0]
     if n >= x.shape[0] - 1:
         raise ConfigError(f"--val-images {n} leaves fewer than 2 of the {x.shape[0]:,} training images to train "
                           f"on; hold out fewer (the published Fashion-MNIST protocol holds out 10000 of 60000)")
-    return x[:-n], y[:-n], x[-n:], y[-n:]
+    if method == "stratified":
+        held_out = torch.zeros(len(y), dtype=torch.bool)
+        held_out[stratified_sample(y.cpu(), n, seed)] = True
+        train, val = (torch.nonzero(mask).flatten() for mask in (~held_out, held_out))
+        return take(x, train), y[train.to(y.device)], take(x, val), y[val.to(y.device)]
+    if method != "last":
+        raise ConfigError(f"val_split must be one of {', '.join(VAL_SPLITS)}, not {method!r}")
+    kept = x.shape[0] - n  # narrow, not x[:-n]: a view of packed images too (data/packed.py), not a copy
+    return x.narrow(0, 0, kept), y[:-n], x.narrow(0, kept, n), y[-n:]
+
+
+def stratified_sample(y: Tensor, n: int, seed: int) -> Tensor:
+    """Indices of n of the labels y (N,), drawn at random from `seed`: each class gives its share of n, the spare
+    places going to the classes with the largest fractional shares (largest remainders)."""
+    classes, counts = torch.unique(y, return_counts=True)
+    shares = counts.double() * n / len(y)
+    quotas = shares.floor().long()
+    spare = n - int(quotas.sum())
+    quotas[torch.argsort(shares - quotas, descending=True, stable=True)[:spare]] += 1
+    draw = torch.Generator().manual_seed(seed)  # a CPU stream of its own: every rank and machine draws alike
+    picks = [torch.nonzero(y == label).flatten()[torch.randperm(int(count), generator=draw)[:int(quota)]]
+             for label, count, quota in zip(classes, counts, quotas)]
+    return torch.cat(picks)
+
+
+def take(x: Tensor | PackedImages, index: Tensor) -> Tensor | PackedImages:
+    """The images of x at `index`, held as x holds them: packed images stay packed."""
+    if isinstance(x, PackedImages):
+        return PackedImages(torch.index_select(x.bits, 0, index.to(x.device)), x.image_shape)
+    return torch.index_select(x, 0, index.to(x.device))
 
 
 def kl_weight(epoch: int, warmup: int) -> float:
@@ -82,7 +117,8 @@ class Schedule:
 
     def split(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """Training and validation images; the validation images binarized once for dynamic runs."""
-        train_x, train_y, val_x, val_y = split_validation(x, y, self.config.val_images)
+        train_x, train_y, val_x, val_y = split_validation(x, y, self.config.val_images, self.config.val_split,
+                                                          self.config.seed)
         if self.config.binarize == "dynamic":
             val_x = binarize_fixed(val_x, BINARIZE_VAL_SEED)
         return train_x, train_y, val_x, val_y
