@@ -1,4 +1,7 @@
 """Errors a user can act on. The CLI prints their message on one line and exits 2."""
+from __future__ import annotations
+
+from collections.abc import Iterable
 
 
 class GenlabError(Exception):
@@ -22,3 +25,13 @@ class RunError(GenlabError):
 
 class TrainingError(GenlabError):
     """Training failed, for example the loss became NaN or infinite."""
+
+
+def did_you_mean(word: str, choices: Iterable[str], quote: bool = True) -> str:
+    """"; did you mean 'train'?" when a choice is close to a mistyped word (difflib's ratio >= 0.6), else ""."""
+    import difflib  # only on the way to an error
+
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    if not close:
+        return ""
+    return f"; did you mean {close[0]!r}?" if quote else f"; did you mean {close[0]}?"

@@ -4,19 +4,49 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import re
 import signal
 import sys
 import typing
 
 from genlab.cli.commands import COMMANDS
-from genlab.errors import GenlabError
+from genlab.errors import GenlabError, did_you_mean
+from genlab.version import __version__
+
+INVALID_CHOICE = re.compile(r"invalid choice: '?([^' ]*)'? \(choose from (.*)\)")
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse with genlab's one-line errors: what was wrong and where the help is, exit status 2."""
+    """argparse with genlab's one-line errors: what was wrong, the closest real command or flag, and where the
+    help is; exit status 2."""
+
+    argv: list[str] = []  # the words being parsed: where a mistyped flag's command is found
 
     def error(self, message: str) -> typing.NoReturn:
-        self.exit(2, f"genlab: error: {message} (see `{self.prog} --help`)\n")
+        self.exit(2, f"genlab: error: {message}{self.guess(message)} (see `{self.prog} --help`)\n")
+
+    def guess(self, message: str) -> str:
+        """The closest command for an invalid choice, the closest flag of the named command for a stray one."""
+        choice = INVALID_CHOICE.search(message)
+        if choice:
+            return did_you_mean(choice.group(1), [c.strip("' ") for c in choice.group(2).split(",")])
+        if message.startswith("unrecognized arguments:"):
+            flags = option_strings(self, self.argv)
+            stray = [word.split("=")[0] for word in message.split(":", 1)[1].split() if word.startswith("--")]
+            return next((guess for word in stray if (guess := did_you_mean(word, flags, quote=False))), "")
+        return ""
+
+
+def option_strings(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
+    """Every flag of the (sub)command that argv names, following its words down the subcommands."""
+    flags = [flag for action in parser._actions for flag in action.option_strings if flag.startswith("--")]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            word = next((w for w in argv if w in action.choices), None)
+            if word is not None:
+                rest = argv[argv.index(word) + 1:]
+                return flags + option_strings(action.choices[word], rest)
+    return flags
 
 
 def named_command(argv: list[str]) -> str | None:
@@ -30,6 +60,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     None); every other command is a one-line entry from the table, so that no module, and no torch, is imported
     for `genlab --help`."""
     parser = Parser(prog="genlab", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"genlab {__version__}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
     if argv is None:
         wanted = {entry.module for entry in COMMANDS.values()}
@@ -47,12 +78,17 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv:  # a bare `genlab`: what it can do, not an error
+        build_parser(argv).print_help()
+        return 0
     try:
-        args = build_parser(argv).parse_args(argv)
+        parser = build_parser(argv)
+        parser.argv = argv
+        args = parser.parse_args(argv)
     except SystemExit as stop:
         if stop.code == 2:  # a bad flag: Parser.error has printed the one line
             return 2
-        raise  # --help
+        raise  # --help, --version
     args.argv = argv
     try:
         return args.handler(args)
