@@ -168,3 +168,23 @@ def test_axis_values_read_as_numbers_a_person_writes() -> None:
     assert figures.values_text(torch.linspace(-3, 3, 11)) == ["-3", "-2.4", "-1.8", "-1.2", "-0.6", "0", "0.6", "1.2",
                                                             "1.8", "2.4", "3"]
     assert figures.values_text([0.000123, 0.5]) == ["0.000123", "0.5"]
+
+
+def test_traversal_on_data_with_factors_names_the_factor_of_each_row_in_that_order(tmp_path, monkeypatch) -> None:
+    run = run_of("vae", tmp_path, latent_dim=4, hidden=(8,))
+    rows, names = figures.factors_carried(run, None)  # shapes has ground-truth factors
+    assert sorted(r.dim for r in rows) == [0, 1, 2, 3] and set(names) >= {names[r.factor] for r in rows}
+    assert [r.collapsed for r in rows] == sorted(r.collapsed for r in rows)
+    ordered = [
+        figures.CarriedFactor(dim=3, factor=1, nmi=0.8, kl=2.0, collapsed=False),
+        figures.CarriedFactor(dim=0, factor=0, nmi=0.5, kl=1.0, collapsed=False),
+        figures.CarriedFactor(dim=2, factor=0, nmi=0.1, kl=0.001, collapsed=True),
+        figures.CarriedFactor(dim=1, factor=0, nmi=0.0, kl=0.0, collapsed=True)]
+    monkeypatch.setattr(figures, "factors_carried", lambda run, data_dir: (ordered, ("shape", "size")))
+    figure = figures.traversal_figure(run, n=3)
+    assert "(3, 0, 2, 1)" in figure.caption and "normalised mutual information" in figure.caption
+    assert_labelled(figure)
+    assert figures.carried_label(ordered[0], ("shape", "size")) == "z3 size 0.80"
+    assert figures.carried_label(ordered[2], ("shape", "size")) == "z2 collapsed"
+    chosen = figures.traversal_figure(run, dims=[1, 3], n=3)
+    assert "(1, 3)" in chosen.caption, "--dims keeps the order asked for"

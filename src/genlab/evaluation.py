@@ -16,13 +16,15 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+from tqdm import tqdm
 
 from genlab import metrics
 from genlab.data.dataset import Dataset
+from genlab.disentanglement import MetricSizes, evaluate_disentanglement
 from genlab.errors import ConfigError, RunError
-from genlab.files import atomic_write_text
+from genlab.files import atomic_write_text, remove_leftovers_of
 from genlab.latent import encode_means
-from genlab.models.contract import VAE, AutoEncoder, Classifier, Generative
+from genlab.models.contract import VAE, AutoEncoder, Classifier, Generative, contract_gap
 from genlab.nn import module_device
 from genlab.options import EvaluationOptions
 from genlab.runs.layout import RunLayout
@@ -121,6 +123,24 @@ def frechet_metrics(model: nn.Module, record: RunRecord, data: Dataset, options:
     return result
 
 
+def disentanglement_metrics(model: nn.Module, record: RunRecord, data: Dataset, options: EvaluationOptions,
+                            progress: bool) -> dict[str, Any]:
+    """The seven disentanglement metrics of the model's codes (posterior means) against the data's ground-truth
+    factors, on options.disentanglement_points of the definitions' point counts."""
+    if not isinstance(model, AutoEncoder):
+        raise ConfigError(f"{record.model} has no encoder: the disentanglement metrics read the codes of images; "
+                          f"leave --disentanglement out")
+    source = data.require_factors()
+    sizes = MetricSizes().scaled(options.disentanglement_points)
+
+    def represent(images: Tensor) -> Any:  # uint8 (n, C, H, W) -> float64 (n, d) posterior means
+        return encode_means(model, record.model_images(images)).double().cpu().numpy()
+    bar = tqdm(total=sizes.images(), desc="disentanglement: images encoded", unit="img", leave=False,
+               disable=not progress)
+    with bar:
+        return evaluate_disentanglement(represent, source, options.seed, bar, sizes)
+
+
 def inception_metrics(samples: Tensor, test_x: Tensor, device: torch.device, progress: bool,
                       world: World = World()) -> dict[str, Any]:
     """Inception FID (pytorch-fid's network) when its package and weights are here, else the reason why not."""
@@ -145,6 +165,8 @@ def evaluate_run(run: Run, data: Dataset, options: EvaluationOptions = Evaluatio
     and the classifier features are sharded over the ranks and gathered, so every rank returns the whole record.
     """
     model, record = run.model, run.record
+    if not isinstance(model, (AutoEncoder, Generative)) and contract_gap(model, AutoEncoder, Generative):
+        raise RunError(f"{record.model} cannot be evaluated: {contract_gap(model, AutoEncoder, Generative)}")
     if not isinstance(model, (AutoEncoder, Generative)):
         raise RunError(f"{record.model} is neither an autoencoder nor a generative model: there is nothing to "
                        f"evaluate beyond the test loss and accuracy already in {RunLayout(run.path).metrics}")
@@ -157,6 +179,7 @@ def evaluate_run(run: Run, data: Dataset, options: EvaluationOptions = Evaluatio
     x = run.test_images(data)[:options.test_images]
     y = data.test_y[:options.test_images]
     result = evaluation_header(run, data, options, len(x))
+    result.update({"skipped": skipped} if (skipped := skipped_metrics(model, record.model, options)) else {})
     seconds = result["seconds"]
     if isinstance(model, VAE):
         with timed(seconds, "likelihood"):
@@ -165,19 +188,35 @@ def evaluate_run(run: Run, data: Dataset, options: EvaluationOptions = Evaluatio
         with timed(seconds, "reconstruction and probe"):
             result["reconstruction_mse"] = metrics.reconstruction_mse(model, x, progress=progress)
             result["probe"] = probe_metrics(model, record, data, options, x, y)
+    if options.disentanglement:
+        with timed(seconds, "disentanglement"):
+            result["disentanglement"] = from_rank_zero(
+                world, lambda: disentanglement_metrics(model, record, data, options, progress))
     if isinstance(model, Generative) and not options.skip_fid:
         with timed(seconds, "frechet"):
             result["frechet"] = frechet_metrics(model, record, data, options, x, Path(folder), progress, world)
     return result
 
 
+SKIPPABLE = (("-ELBO and IWAE NLL", VAE), ("reconstruction MSE and linear probe", AutoEncoder),
+             ("Fréchet distance", Generative))  # each metric group and the contract it needs
+
+
+def skipped_metrics(model: nn.Module, name: str, options: EvaluationOptions) -> dict[str, str]:
+    """The metrics left out because the model keeps only part of the contract they need: what, and why."""
+    return {what: f"{name}: {gap}" for what, protocol in SKIPPABLE
+            if not (protocol is Generative and options.skip_fid) and not isinstance(model, protocol)
+            and (gap := contract_gap(model, protocol))}
+
+
 def evaluation_header(run: Run, data: Dataset, options: EvaluationOptions, n_test: int) -> dict[str, Any]:
     binarized = run.record.train.binarize == "dynamic"
+    levels = "RGB values" if data.test_x.shape[1] == 3 else "gray levels"
     return {"run": str(run.path), "model": run.record.model, "dataset": data.name,
             "created": datetime.datetime.now().isoformat(timespec="seconds"), "seed": options.seed,
             "test_images": n_test, "pixels": int(data.test_x[0].numel()), "binarized_test": binarized,
             "test_set": ("binarize_fixed(test_x): the fixed-seed binarization, as the run was trained with "
-                         "--binarize dynamic") if binarized else "test_x as stored (gray levels in [0, 1])",
+                         "--binarize dynamic") if binarized else f"test_x as stored ({levels} in [0, 1])",
             "seconds": {}}
 
 
@@ -192,5 +231,6 @@ def timed(seconds: dict[str, float], name: str) -> Iterator[None]:
 def write_evaluation(run_dir: str | os.PathLike, result: dict[str, Any]) -> Path:
     """The evaluation kept beside the run, written atomically."""
     path = RunLayout(run_dir).evaluation
+    remove_leftovers_of(path)  # what a killed evaluation left (its caller holds the run's writer lock)
     atomic_write_text(path, json.dumps(result, indent=2) + "\n")
     return path

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from PIL import Image, PngImagePlugin
 from torch import Tensor, nn
@@ -17,9 +18,10 @@ from torch import Tensor, nn
 from genlab import latent
 from genlab.data.batches import to_unit_float
 from genlab.data.dataset import Dataset
+from genlab.disentanglement import COLLAPSED_KL, CarriedFactor, carried_factors
 from genlab.errors import ConfigError, RunError
 from genlab.images import GridLabels, atomic_save, labelled_grid, save_image, to_pil
-from genlab.models.contract import GAN, VAE, AutoEncoder, Generative
+from genlab.models.contract import GAN, VAE, AutoEncoder, Generative, contract_gap
 from genlab.nn import module_device
 from genlab.options import MAX_DEFAULT_TRAVERSAL_ROWS
 from genlab.plots import latent_scatter
@@ -94,6 +96,9 @@ def slug(text: str) -> str:
 def checked_model(run: Run, needs: str) -> nn.Module:
     """The run's model, if it has a decoder (and an encoder, or a posterior spread, when `needs` says so)."""
     model, name = run.model, run.config["model"]
+    wanted = (AutoEncoder,) if needs == "encoder" else (AutoEncoder, Generative)
+    if not isinstance(model, wanted) and contract_gap(model, *wanted):  # written to the contract, a part left out
+        raise RunError(f"{name} cannot be explored: {contract_gap(model, *wanted)}")
     if not isinstance(model, (AutoEncoder, Generative)):
         raise RunError(f"{name} has no latent space to explore; explore works on autoencoder, VAE and DCGAN runs "
                        f"(e.g. `genlab train vae-bn`)")
@@ -182,18 +187,64 @@ def neighbourhood_center(run: Run, index: int, seed: int, data_dir: str | None) 
 def traversal_figure(run: Run, dims: Sequence[int] | None = None, n: int = 11,
                      value_range: tuple[float, float] = (-3.0, 3.0), index: int | None = None,
                      data_dir: str | None = None, zoom: int | None = None) -> LabelledFigure:
-    """One row of n images per latent dim (default the first ten), each varying that dim alone over value_range."""
+    """One row of n images per latent dim (default the first ten), each varying that dim alone over value_range.
+
+    On data with ground-truth factors a VAE's rows say which factor each dim carries most, with its normalised
+    mutual information, and without --dims they come in that order, most informative first, collapsed last."""
     model = checked_model(run, "decoder")
-    dims = list(dims) if dims else list(range(min(model.latent_dim, MAX_DEFAULT_TRAVERSAL_ROWS)))
+    carried, names = factors_carried(run, data_dir)
+    if dims:
+        dims = list(dims)
+    elif carried:
+        dims = [row.dim for row in carried][:MAX_DEFAULT_TRAVERSAL_ROWS]
+    else:
+        dims = list(range(min(model.latent_dim, MAX_DEFAULT_TRAVERSAL_ROWS)))
     latent.check_dims(dims, model.latent_dim)
     base = index_code(run, index, data_dir)
     images = latent.traversal(model, base, dims, n, value_range)
     start = f"test image {index}'s code" if base is not None else "the zero code"
     caption = (f"Traversal: one row per latent dim ({', '.join(map(str, dims))}), each varying that dim alone "
                f"from {value_range[0]:g} to {value_range[1]:g}, starting from {start}")
-    labels = GridLabels(columns=values_text(torch.linspace(*value_range, n)), rows=[f"z{d}" for d in dims],
-                        across="value of the row's dim ->", down="dim", title=f"Traversal from {start}")
+    rows = [f"z{d}" for d in dims]
+    if carried:
+        by_dim = {row.dim: row for row in carried}
+        rows = [carried_label(by_dim[d], names) for d in dims]
+        caption += (f"; each row names the factor its dim carries most and the share of that factor's entropy it "
+                    f"holds (normalised mutual information, {FACTOR_POINTS} images drawn from the factors); "
+                    f"'collapsed': mean KL to the prior below {COLLAPSED_KL:g} nats")
+    labels = GridLabels(columns=values_text(torch.linspace(*value_range, n)), rows=rows,
+                        across="value of the row's dim ->", down="dim: factor, NMI" if carried else "dim",
+                        title=f"Traversal from {start}")
     return labelled(images, n, labels, caption, "traversal.png", zoom)
+
+
+FACTOR_POINTS = 5000  # images drawn from the factors to say which factor each dim carries
+
+
+def carried_label(row: CarriedFactor, names: Sequence[str]) -> str:
+    """'z3 pos_x 0.82', or 'z7 collapsed'."""
+    return f"z{row.dim} collapsed" if row.collapsed else f"z{row.dim} {names[row.factor]} {row.nmi:.2f}"
+
+
+def factors_carried(run: Run, data_dir: str | None,
+                    seed: int = 0) -> tuple[list[CarriedFactor] | None, tuple[str, ...]]:
+    """For a VAE run on data with ground-truth factors: which factor each dim carries (most informative first,
+    collapsed last), from FACTOR_POINTS images drawn from the factors, and the factors' names; else (None, ())."""
+    model = run.model
+    if not isinstance(model, VAE):
+        return None, ()
+    source = run.dataset(data_dir).factors
+    if source is None:
+        return None, ()
+    levels = source.sample_factors(FACTOR_POINTS, np.random.default_rng(seed))
+    x = run.record.model_images(source.images_for(levels))
+    mu, kl = [], []
+    with torch.no_grad():
+        for batch in x.split(1000):
+            m, log_var = model.posterior(to_unit_float(batch).to(module_device(model)))
+            mu.append(m.double().cpu())
+            kl.append((0.5 * (m ** 2 + log_var.exp() - 1 - log_var)).double().cpu())  # KL per dim, nats
+    return carried_factors(torch.cat(mu).numpy(), levels, torch.cat(kl).mean(0).numpy()), tuple(source.names)
 
 
 # ---------------------------------------------------------------- paths and directions
@@ -297,6 +348,8 @@ def samples_figure(run: Run, n: int = 64, nrow: int = 8, seed: int = 0, zoom: in
 def reconstruction_figure(run: Run, n: int = 8, data_dir: str | None = None,
                           zoom: int | None = None) -> LabelledFigure:
     """The first n test images above their reconstructions, rows and columns labelled."""
+    if not isinstance(run.model, AutoEncoder) and contract_gap(run.model, AutoEncoder):
+        raise RunError(f"{run.record.model} cannot reconstruct: {contract_gap(run.model, AutoEncoder)}")
     if not isinstance(run.model, AutoEncoder):
         raise RunError(f"{run.record.model} cannot reconstruct: it has no encoder; "
                        f"reconstruct with an autoencoder or VAE run")

@@ -175,3 +175,35 @@ def iwae_bound(log_px_z: Tensor, log_pz: Tensor, log_qz: Tensor) -> Tensor:
     log_weights = log_px_z + log_pz - log_qz
     # logsumexp shifts by the max, so weights near exp(-1e4) do not underflow to log 0
     return torch.logsumexp(log_weights, dim=0) - math.log(log_weights.shape[0])
+
+
+def total_correlation(z: Tensor, mu: Tensor, log_var: Tensor) -> Tensor:
+    """Minibatch estimate of TC = E_q(z)[log q(z) - sum_d log q(z_d)] (Chen et al. 2018): () nats.
+
+    z, mu, log_var (M, D): z_i drawn from q(z|x_i). The aggregate posterior is the batch's mixture,
+    q(z) ~ (1/M) sum_j q(z|x_j), and each marginal q(z_d) the mixture of the d-th coordinates. Chen et al.'s
+    minibatch-weighted sampling weighs the mixture 1/(N M) for N training images, and disentanglement_lib drops
+    the weights: both differ from this by a constant, (D - 1) log N and -(D - 1) log M, so the gradients are the
+    same, and this one converges to the TC as M grows.
+    """
+    m = z.shape[0]
+    # log q(z_i,d | x_j) for every pair: (M, M, D), i over samples, j over the batch's posteriors
+    log_q = -0.5 * (LOG_2PI + log_var.unsqueeze(0) + (z.unsqueeze(1) - mu.unsqueeze(0)).square()
+                    * torch.exp(-log_var.unsqueeze(0)))
+    log_qz = torch.logsumexp(log_q.sum(2), dim=1) - math.log(m)                  # (M,)
+    log_marginals = (torch.logsumexp(log_q, dim=1) - math.log(m)).sum(1)          # (M,)
+    return (log_qz - log_marginals).mean()
+
+
+def covariance(values: Tensor) -> Tensor:
+    """Covariance of the rows of values (N, D) about their mean, E[v v^T] - E[v] E[v]^T: (D, D)."""
+    centred = values - values.mean(0)
+    return centred.T @ centred / values.shape[0]
+
+
+def dip_penalty(cov: Tensor, lambda_od: float, lambda_d: float) -> Tensor:
+    """DIP-VAE's distance of a covariance (D, D) from I (Kumar et al. 2018):
+    lambda_od sum_{i != j} cov_ij^2 + lambda_d sum_i (cov_ii - 1)^2, () in squared code units."""
+    diagonal = torch.diagonal(cov)
+    off_diagonal = cov - torch.diag(diagonal)
+    return lambda_od * off_diagonal.square().sum() + lambda_d * (diagonal - 1).square().sum()

@@ -46,9 +46,25 @@ def frechet_rows(f: dict[str, Any]) -> list[tuple[str, str]]:
             ("Inception FID", f"{fid:.2f}" if fid is not None else str(inception.get("note", "not computed")))]
 
 
+def disentanglement_rows(d: dict[str, Any]) -> list[tuple[str, str]]:
+    from genlab.disentanglement import points_line  # scikit-learn loads with it: only for a record that has them
+
+    dci = d["dci"]
+    text = (f"beta-VAE {d['beta_vae']:.3f}, FactorVAE {d['factor_vae']:.3f}, MIG {d['mig']:.3f}, DCI "
+            f"disentanglement {dci['disentanglement']:.3f} / completeness {dci['completeness']:.3f} / "
+            f"informativeness {dci['informativeness']:.3f}, SAP {d['sap']:.3f}, modularity {d['modularity']:.3f}, "
+            f"explicitness {d['explicitness']:.3f}")
+    return [("disentanglement", text), ("disentanglement points", points_line(d["points"])[len("points: "):])]
+
+
+def skipped_rows(skipped: dict[str, str]) -> list[tuple[str, str]]:
+    return [(what, f"skipped: {why}") for what, why in skipped.items()]
+
+
 ROW_WRITERS: tuple[tuple[str, Callable[[Any], list[tuple[str, str]]]], ...] = (
     ("neg_elbo", elbo_rows), ("iwae_nll", nll_rows), ("reconstruction_mse", mse_rows),
-    ("frechet", frechet_rows), ("probe", probe_rows))
+    ("frechet", frechet_rows), ("probe", probe_rows), ("disentanglement", disentanglement_rows),
+    ("skipped", skipped_rows))
 
 
 def format_table(rows: list[tuple[str, str]]) -> str:

@@ -18,12 +18,14 @@ from genlab.errors import ConfigError
 from genlab.evaluation import evaluate_run, load_everywhere, log_to_stderr, needs_cached_classifier, write_evaluation
 from genlab.models.registry import create_model, data_fields
 from genlab.options import EvaluationOptions, TrainConfig
-from genlab.report import write_report
+from genlab.report.page import write_page
+from genlab.runs.guard import one_writer
 from genlab.runs.layout import RunLayout
 from genlab.runs.record import DataRecord, data_record, read_record
 from genlab.training.feature_classifier import cached_classifier
 from genlab.training.plan import RunPlan, plan_command
 from genlab.training.tensorboard import TensorBoardLog
+from genlab.training.trainer import check_trainable
 from genlab.training.trainer import train as train_loop
 from genlab.world import from_rank_zero, is_rank_zero, join, resolve_device
 
@@ -36,16 +38,31 @@ def train(model: nn.Module, data: Dataset, config: TrainConfig = TrainConfig(), 
     """Train `model` on `data`; with `out`, a resumable run directory whose report page follows every epoch (and,
     with `tensorboard`, TensorBoard event files in the run directory).
 
-    Returns one metrics record per epoch (losses in the model's units, nats per image for VAEs).
+    Returns one metrics record per epoch (losses in the model's units, nats per image for VAEs). One process
+    writes a run at a time: another that holds `out` is named in a one-line RunError.
     """
     if tensorboard and out is None:
         raise ConfigError("tensorboard=True logs into the run directory: give out= as well")
+    if out is None:
+        return train_logged(model, data, config, out, resume, data_spec, command, on_epoch_end, log, progress,
+                            tensorboard)
+    check_trainable(model, data, config, Path(out))  # no folder is made before the model, data and config pass
+    with one_writer(out, join(resolve_device(config.device)), create=True):  # held until the last report
+        return train_logged(model, data, config, out, resume, data_spec, command, on_epoch_end, log, progress,
+                            tensorboard)
+
+
+def train_logged(model: nn.Module, data: Dataset, config: TrainConfig, out: str | Path | None, resume: bool,
+                 data_spec: DataRecord | None, command: str, on_epoch_end: Callable[[dict[str, Any]], None] | None,
+                 log: Callable[[str], None] | None, progress: bool | None,
+                 tensorboard: bool) -> list[dict[str, Any]]:
+    """train() with the run's writer lock held: the loop, the report after every epoch, TensorBoard."""
     writes = out is not None and is_rank_zero()  # under torchrun rank 0 alone writes
     board = TensorBoardLog(out) if tensorboard and writes else None
 
     def after_epoch(record: dict[str, Any]) -> None:
         if writes:
-            write_report(out)
+            write_page(out)
         if board is not None:
             board.log_epoch(record)
         if on_epoch_end is not None:
@@ -60,7 +77,7 @@ def train(model: nn.Module, data: Dataset, config: TrainConfig = TrainConfig(), 
     if board is not None:
         board.close(read_record(out), metrics[-1] if metrics else None)
     if writes and metrics:
-        write_report(out)  # also when --resume found the run finished
+        write_page(out)  # also when --resume found the run finished
     return metrics
 
 
@@ -76,7 +93,8 @@ def train_planned(plan: RunPlan, out: Path, resume: bool = False, command: str =
                          **plan.model_options)
     record = data_record(data, spec, data_dir, plan.data["image_size"], plan.data["channels"])
     held_out = plan.train.val_images
-    split = (f"{data.train_x.shape[0] - held_out} train / {held_out} validation" if held_out
+    how = "a stratified sample from the seed" if plan.train.val_split == "stratified" else "the last images"
+    split = (f"{data.train_x.shape[0] - held_out} train / {held_out} validation ({how})" if held_out
              else f"{data.train_x.shape[0]} train")
     log(f"training {plan.model} on {data.name} {tuple(data.image_shape)}: "
         f"{split} / {data.test_x.shape[0]} test images -> {out}")
@@ -110,15 +128,16 @@ def evaluate_command(run_dir: str | os.PathLike, options: EvaluationOptions, dev
     """
     device = resolve_device(device)
     world = join(device)
-    run = load_everywhere(world, run_dir, world.place(device), weights)
-    say = log if world.writes else (lambda line: None)
-    if run.weights_note():
-        say(f"genlab: {run.weights_note()}")
-    data = run.dataset(data_dir)
-    progress = sys.stderr.isatty() and world.writes
-    classifier = (cached_classifier(run.record, data, say, progress, world)
-                  if needs_cached_classifier(run, options) else None)
-    result = evaluate_run(run, data, options, progress, world, classifier)
-    if not world.writes:
-        return None
-    return result, write_evaluation(run.path, result), write_report(run.path)
+    with one_writer(run_dir, world):  # the run's evaluation and report have one writer at a time
+        run = load_everywhere(world, run_dir, world.place(device), weights)
+        say = log if world.writes else (lambda line: None)
+        if run.weights_note():
+            say(f"genlab: {run.weights_note()}")
+        data = run.dataset(data_dir)
+        progress = sys.stderr.isatty() and world.writes
+        classifier = (cached_classifier(run.record, data, say, progress, world)
+                      if needs_cached_classifier(run, options) else None)
+        result = evaluate_run(run, data, options, progress, world, classifier)
+        if not world.writes:
+            return None
+        return result, write_evaluation(run.path, result), write_page(run.path)

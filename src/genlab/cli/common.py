@@ -119,8 +119,8 @@ def add_device_flag(parser: argparse.ArgumentParser) -> None:
 
 def add_data_flags(parser: argparse.ArgumentParser, with_name: bool = True) -> None:
     if with_name:
-        parser.add_argument("--data", help="fashion-mnist, mnist, shapes, a registered dataset, or folder:PATH "
-                                           "(default fashion-mnist)")
+        parser.add_argument("--data", help="fashion-mnist, mnist, shapes, sprites (sprites:N for N of its images), "
+                                           "a registered dataset, folder:PATH or dsprites:PATH (default fashion-mnist)")
     parser.add_argument("--data-dir", help="folder searched first for dataset files (then $GENLAB_DATA, "
                                            "~/.cache/genlab, /usr/share/datasets)")
     if with_name:

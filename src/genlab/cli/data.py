@@ -13,6 +13,7 @@ def cmd_data_list(args: argparse.Namespace) -> int:
     for status in list_datasets(args.data_dir):
         print(f"{status.name:<14} {'found  ' if status.available else 'missing'}  {status.detail}")
     print("folder:PATH    a folder of PNG/JPEG images (sub-folders become labels)")
+    print("dsprites:PATH  the dSprites file dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz, read without unpickling")
     return 0
 
 

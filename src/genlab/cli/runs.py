@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import shlex
 import sys
 from typing import TYPE_CHECKING
@@ -17,14 +18,16 @@ from genlab.cli.common import (
     add_weights_flag,
     add_zoom_flag,
     check_zoom,
+    flag_name,
     given,
     in_range,
     open_trained_run,
+    plain_type,
 )
 from genlab.config import field_types
 from genlab.models.table import SET_FROM_DATA, TABLE
 from genlab.options import TrainConfig
-from genlab.plugins import MODELS_GROUP, has_entry_points
+from genlab.plugins import MODELS_GROUP, has_entry_points, warn
 from genlab.runs import layout
 from genlab.runs.layout import in_run
 
@@ -49,23 +52,75 @@ def known_models() -> Mapping[str, Row | ModelSpec]:
     return MODELS
 
 
-def add_model_flags(parser: argparse.ArgumentParser) -> None:
-    """One flag per config field of any registered model; the help names the models that have it."""
-    group = parser.add_argument_group("model options (defaults depend on the model: see `genlab models -v`)")
+def add_model_flags(parser: argparse.ArgumentParser, only: str | None = None) -> None:
+    """One flag per config field of every registered model. With `only` (`genlab train MODEL`) the help shows that
+    model's flags with its defaults and hides the others' (still parsed, so that a flag of another model is
+    answered "MODEL has no option --x"); else it shows them all, naming the models that have each. A field whose
+    flag genlab train already has is an error for its model when named, and left out of the flags."""
+    group = parser.add_argument_group(f"{only} options" if only else
+                                      "model options (defaults depend on the model: see `genlab models -v`)")
     owners: dict[str, list[str]] = {}
     fields: dict[str, tuple[dataclasses.Field, object]] = {}
     models = known_models()
-    names = list(models)
+    names = [only, *(name for name in models if name != only)] if only else list(models)
     for name in names:
         config_cls = models[name].config_cls
         for field in dataclasses.fields(config_cls):
-            if field.name not in SET_FROM_DATA:
-                fields.setdefault(field.name, (field, field_types(config_cls)[field.name]))
-                owners.setdefault(field.name, []).append(name)
+            kind = field_types(config_cls)[field.name]
+            if field.name in SET_FROM_DATA or field.name in fields:
+                owners.get(field.name, []).append(name)
+                continue
+            clash = taken_flag(parser, field, kind)
+            if clash and name == only:
+                parser.error(f"model {name!r} ({config_cls.__module__}.{config_cls.__qualname__}) has a field "
+                             f"{field.name} whose flag {clash} is already an option of genlab train; the model's "
+                             f"package must rename the field")
+            if not clash:
+                fields[field.name] = (field, kind)
+                owners[field.name] = [name]
+    defaults = model_defaults(only) if only else {}
     for field_name, (field, kind) in fields.items():
-        used_by = "" if len(owners[field_name]) == len(names) else f" [{', '.join(owners[field_name])}]"
-        add_field_flag(group, field, kind, f"model__{field_name}", field.metadata.get("help", "") + used_by,
-                       show_default=False)
+        text = field.metadata.get("help", "")
+        if only:
+            text = f"{text} (default {defaults[field_name]})" if only in owners[field_name] else argparse.SUPPRESS
+        elif len(owners[field_name]) < len(names):
+            text += f" [{', '.join(owners[field_name])}]"
+        add_field_flag(group, field, kind, f"model__{field_name}", text, show_default=False)
+
+
+def model_defaults(name: str) -> dict[str, object]:
+    """The model's config as `genlab train MODEL` starts from it: the class's defaults, then the row's."""
+    entry = known_models()[name]
+    return {**{f.name: f.default for f in dataclasses.fields(entry.config_cls)}, **entry.defaults}
+
+
+def taken_flag(parser: argparse.ArgumentParser, field: dataclasses.Field, kind: object) -> str | None:
+    """The flag of a model field that the parser has already (a training or data option), else None."""
+    flags = [flag_name(field.name)] + ([flag_name(f"no_{field.name}")] if plain_type(kind) is bool else [])
+    return next((flag for flag in flags if flag in parser._option_string_actions), None)
+
+
+def named_model(parser: argparse.ArgumentParser, words: list[str]) -> str | None:
+    """The registered MODEL that `genlab train` words name (the values of its options skipped), else None."""
+    skip = False
+    for word in words:
+        if skip or word == "--":
+            skip = False
+            continue
+        if word.startswith("-"):
+            action = parser._option_string_actions.get(word)
+            skip = action is not None and action.nargs is None and action.option_strings[0] != "--help"
+            continue
+        return word if word in known_models() else None
+    return None
+
+
+def parse_train(parser: argparse.ArgumentParser, parse, args=None, namespace=None):
+    """The train parser's own parse: the model flags first, those of the MODEL that args name (every model's
+    without one), so that `genlab train MODEL --help` lists that model's options and no other's."""
+    del parser.parse_known_args  # once: the class's own parse from now on
+    add_model_flags(parser, named_model(parser, list(args or [])))
+    return parse(args, namespace)
 
 
 def tuned_help(name: str, what: str) -> str:
@@ -120,6 +175,10 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_models(args: argparse.Namespace) -> int:
     models = known_models()
+    if has_entry_points(MODELS_GROUP):  # the installed packages' models that were refused, a line each
+        from genlab.models.registry import load_entry_points
+
+        warn(load_entry_points())
     width = max(map(len, models))
     for name, spec in models.items():
         print(f"{name:<{width}}  {spec.description}")
@@ -153,7 +212,7 @@ def register(commands: argparse._SubParsersAction) -> None:
                    help="also log loss parts, each epoch's images and the config as hyperparameters to "
                         f"OUT/{layout.TENSORBOARD}/ (needs the tensorboard package: pip install "
                         "'genlab[tensorboard]')")
-    add_model_flags(p)
+    p.parse_known_args = functools.partial(parse_train, p, p.parse_known_args)  # the model flags, per MODEL
     p.set_defaults(handler=cmd_train,
                    on_interrupt="; completed epochs are saved: continue with the same command and --resume")
 

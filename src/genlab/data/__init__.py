@@ -1,4 +1,4 @@
-"""Datasets as device-ready uint8 tensors: Fashion-MNIST, MNIST, procedural shapes, folders of images.
+"""Datasets as device-ready uint8 tensors: Fashion-MNIST, MNIST, procedural shapes and sprites, dSprites, folders.
 
 The names load on first use, so that torch-free modules of this package (photos, imagenet) import without torch.
 """

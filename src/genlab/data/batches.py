@@ -6,6 +6,7 @@ from collections.abc import Iterator
 import torch
 from torch import Tensor
 
+from genlab.data.packed import PackedImages
 from genlab.errors import ConfigError
 
 
@@ -31,8 +32,9 @@ def iter_batches(x: Tensor, perm: Tensor, batch_size: int, drop_last: bool = Fal
                          f"build it with epoch_permutation(..., device=x.device)")
     stop = len(perm) - len(perm) % batch_size if drop_last else len(perm)
     for start in range(0, stop, batch_size):
-        # index_select, not x[idx]: advanced indexing is ~10x slower for this gather on CPU
-        yield to_unit_float(torch.index_select(x, 0, perm[start:start + batch_size]))
+        # index_select, not x[idx]: advanced indexing is ~10x slower for this gather on CPU; the method, so
+        # that packed images (data/packed.py) unpack just the batch
+        yield to_unit_float(x.index_select(0, perm[start:start + batch_size]))
 
 
 def iter_ordered(x: Tensor, batch_size: int, device: torch.device | str | None = None) -> Iterator[Tensor]:
@@ -55,6 +57,8 @@ BINARIZE_TEST_SEED = 0  # one binarization of the test set for every run, so lik
 
 def binarize_fixed(x: Tensor, seed: int = BINARIZE_TEST_SEED) -> Tensor:
     """uint8 images -> uint8 in {0, 255}: each pixel on with probability x / 255, one seeded draw (CPU)."""
+    if isinstance(x, PackedImages):  # binary already: every pixel is 0 or 255, so its binarization is itself
+        return x
     generator = torch.Generator().manual_seed(seed)
     noise = torch.rand(x.shape, generator=generator)
     return (noise < x.cpu().to(torch.float32) / 255).to(torch.uint8).mul_(255).to(x.device)

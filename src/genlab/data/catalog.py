@@ -1,22 +1,27 @@
 """Named datasets as uint8 tensors (N, C, H, W) with labels: where to find them, how to get them."""
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import NamedTuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 from genlab.data import idx
 from genlab.data.dataset import Dataset
+from genlab.data.dsprites import load_dsprites
 from genlab.data.folder import load_folder
 from genlab.data.shapes import make_shapes
-from genlab.errors import DataError
-from genlab.plugins import DATASETS_GROUP, entry_point_objects
+from genlab.data.sprites import check_sprite_options, make_sprites, sprites_size
+from genlab.errors import DataError, GenlabError, did_you_mean
+from genlab.plugins import DATASETS_GROUP, load_plugins, one_line
 
 IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
              "t10k-labels-idx1-ubyte")
@@ -49,7 +54,7 @@ MIRRORS: dict[str, list[str]] = {
 }
 SYSTEM_DIRS: dict[str, str] = {"fashion-mnist": "/usr/share/datasets/fashion-mnist",
                                "mnist": "/usr/share/datasets/mnist"}
-BUILT_IN = ("fashion-mnist", "mnist", "shapes")
+BUILT_IN = ("fashion-mnist", "mnist", "shapes", "sprites")
 DATASET_NAMES = BUILT_IN
 HOW_TO_GET = {"fashion-mnist": "`apt-get install dataset-fashion-mnist` (Debian), ",
               "mnist": ""}
@@ -82,12 +87,26 @@ def register_dataset(name: str, loader: DatasetLoader, description: str = "", re
 
 
 @functools.cache
-def load_entry_points() -> None:
-    """Register the datasets of installed packages (the `genlab.datasets` entry point group), once."""
-    for name, loader in entry_point_objects(DATASETS_GROUP):
-        if name not in REGISTERED and name not in BUILT_IN:
-            summary = (getattr(loader, "__doc__", None) or "").strip().splitlines()
-            register_dataset(name, loader, summary[0] if summary else "")
+def load_entry_points() -> Mapping[str, str]:
+    """Register the datasets of installed packages (the `genlab.datasets` entry point group), once.
+
+    Returns the entry points refused (name -> one line saying which and why); every other dataset works.
+    """
+    refused = {}
+    for plugin in load_plugins(DATASETS_GROUP):
+        if plugin.name in REGISTERED and REGISTERED[plugin.name].loader is plugin.loaded:
+            continue  # registered already, e.g. by register_dataset
+        problem = plugin.problem
+        if problem is None:
+            summary = (getattr(plugin.loaded, "__doc__", None) or "").strip().splitlines() \
+                if callable(plugin.loaded) else []
+            try:
+                register_dataset(plugin.name, plugin.loaded, summary[0] if summary else "")
+            except DataError as err:
+                problem = str(err)
+        if problem is not None:
+            refused[plugin.name] = plugin.refusal(problem)
+    return MappingProxyType(refused)
 
 
 def dataset_names() -> tuple[str, ...]:
@@ -97,8 +116,16 @@ def dataset_names() -> tuple[str, ...]:
 
 
 def load_registered(name: str, data_dir: str | os.PathLike | None) -> Dataset:
-    """Call a registered loader and check that it kept the Dataset contract."""
-    data = REGISTERED[name].loader(None if data_dir is None else str(data_dir))
+    """Call a registered loader and check that it kept the Dataset contract; its own exception becomes one line
+    naming the dataset and the loader."""
+    loader = REGISTERED[name].loader
+    try:
+        data = loader(None if data_dir is None else str(data_dir))
+    except GenlabError:
+        raise
+    except Exception as err:  # a plugin's FileNotFoundError, KeyError, ...: one line, not a traceback
+        where = f"{getattr(loader, '__module__', '?')}.{getattr(loader, '__qualname__', type(loader).__name__)}"
+        raise DataError(f"the loader of dataset {name!r} ({where}) failed: {one_line(err)}") from err
     if not isinstance(data, Dataset):
         raise DataError(f"the loader of dataset {name!r} returned a {type(data).__name__}, not a genlab Dataset")
     return data
@@ -178,17 +205,37 @@ def locate(name: str, data_dir=None, download: bool = True) -> Path:
         raise not_found(name, data_dir, f"download failed ({e})") from None
 
 
+SPLIT_SIZES = {"train": 60_000, "t10k": 10_000}  # images per split in MNIST and Fashion-MNIST; a file may hold fewer
+
+
+def declared_count(images_path: Path, labels_path: Path, prefix: str, name: str | None) -> int:
+    """The image count the split's two headers declare, checked against the known split size and against each
+    other before either payload is decompressed."""
+    image_type, image_dims = idx.read_header(images_path, name)
+    _, label_dims = idx.read_header(labels_path, name)
+    if len(image_dims) != 3 or image_type != np.uint8:
+        raise DataError(f"{images_path} declares {image_dims} {image_type} data, not uint8 images of 28x28; "
+                        f"{idx.fix_advice(name)}")
+    count, height, width = image_dims
+    if (height, width) != (28, 28):
+        raise DataError(f"{images_path} declares {count} images of {height}x{width}, not 28x28 as in {name}; "
+                        f"{idx.fix_advice(name)}")
+    if count > SPLIT_SIZES[prefix]:
+        raise DataError(f"{images_path} declares {count} images; the {name} {prefix} split has "
+                        f"{SPLIT_SIZES[prefix]}; {idx.fix_advice(name)}")
+    if label_dims != [count]:
+        raise DataError(f"{labels_path} declares {label_dims[0] if len(label_dims) == 1 else label_dims} labels for "
+                        f"the {count} images of {images_path}; expected one label per image; {idx.fix_advice(name)}")
+    return count
+
+
 def read_split(folder: Path, prefix: str, name: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """One split ('train' or 't10k'): uint8 images (N, 1, 28, 28) and int64 labels (N,) in 0..9."""
     images_path = file_in(folder, f"{prefix}-images-idx3-ubyte")
     labels_path = file_in(folder, f"{prefix}-labels-idx1-ubyte")
-    images, labels = idx.read_idx(images_path, name), idx.read_idx(labels_path, name)
-    if images.dim() != 3 or tuple(images.shape[1:]) != (28, 28) or images.dtype != torch.uint8:
-        raise DataError(f"{images_path} holds {tuple(images.shape)} {images.dtype} data, not 28x28 uint8 images; "
-                        f"{idx.fix_advice(name)}")
-    if labels.dim() != 1 or labels.shape[0] != images.shape[0]:
-        raise DataError(f"{labels_path} holds {tuple(labels.shape)} labels for the {images.shape[0]} images of "
-                        f"{images_path}; expected one label per image; {idx.fix_advice(name)}")
+    count = declared_count(images_path, labels_path, prefix, name)
+    labels = idx.read_idx(labels_path, name, dims=[count])
+    images = idx.read_idx(images_path, name, dims=[count, 28, 28])
     return images.unsqueeze(1), idx.class_labels(labels, 10, labels_path, name)
 
 
@@ -224,8 +271,7 @@ def adapt(data: Dataset, image_size: int | None, channels: int | None) -> Datase
         train_x, test_x = train_x.repeat(1, 3, 1, 1), test_x.repeat(1, 3, 1, 1)
     elif channels == 1 and train_x.shape[1] == 3:
         raise DataError(f"{data.name} has colour images; load it with channels=3 or convert it first")
-    return Dataset(data.name, train_x.contiguous(), data.train_y, test_x.contiguous(), data.test_y, data.classes,
-                   data.factor_names, data.train_factors, data.test_factors, data.source)
+    return dataclasses.replace(data, train_x=train_x.contiguous(), test_x=test_x.contiguous())
 
 
 def load_dataset(name: str, *, data_dir: str | os.PathLike | None = None, image_size: int | None = None,
@@ -236,13 +282,21 @@ def load_dataset(name: str, *, data_dir: str | os.PathLike | None = None, image_
                         f"or leave --data-dir out")
     if name.startswith("folder:"):
         return adapt(load_folder(name.removeprefix("folder:"), image_size, channels), None, channels)
+    if name.startswith("dsprites:"):
+        check_sprite_options(name, image_size, channels)
+        return load_dsprites(name.removeprefix("dsprites:"))
+    if name == "sprites" or name.startswith("sprites:"):
+        check_sprite_options(name, image_size, channels)
+        return make_sprites(sprites_size(name))
     if name == "shapes":
         return adapt(make_shapes(image_size=image_size or 28, seed=seed), None, channels)
     if name in CLASSES:
         return adapt(load_idx_dataset(name, data_dir, download), image_size, channels)
     if name in dataset_names():
         return adapt(load_registered(name, data_dir), image_size, channels)
-    raise DataError(f"unknown dataset {name!r}; choose one of {', '.join(dataset_names())} or folder:PATH")
+    if name in load_entry_points():
+        raise DataError(load_entry_points()[name])
+    raise DataError(f"unknown dataset {name!r}{did_you_mean(name, dataset_names())}; choose one of {', '.join(dataset_names())} or folder:PATH")
 
 
 def verify(name: str, folder: Path) -> None:
@@ -259,7 +313,7 @@ def fetch_dataset(name: str, data_dir: str | os.PathLike | None = None) -> Path:
     """Find or download an IDX dataset and verify it; returns its folder."""
     if name not in CLASSES:
         raise DataError(f"only {' and '.join(CLASSES)} can be fetched; {name!r} is "
-                        f"{'generated on the fly' if name == 'shapes' else 'unknown'}")
+                        f"{'generated on the fly' if name in ('shapes', 'sprites') else 'unknown'}")
     folder = locate(name, data_dir)
     verify(name, folder)
     return folder
@@ -274,6 +328,9 @@ def list_datasets(data_dir: str | os.PathLike | None = None) -> list[DatasetStat
             f"; `genlab data fetch {name}`"
         statuses.append(DatasetStatus(name, folder is not None, detail))
     statuses.append(DatasetStatus("shapes", True, "procedural (generated from a seed, no download)"))
+    statuses.append(DatasetStatus("sprites", True, "procedural dSprites grid, 737,280 binary 64x64 images (drawn "
+                                                   "in ~10 s); sprites:N for N of them"))
     statuses += [DatasetStatus(name, True, REGISTERED[name].description) for name in dataset_names()
                  if name in REGISTERED]
+    statuses += [DatasetStatus(name, False, message) for name, message in load_entry_points().items()]
     return statuses

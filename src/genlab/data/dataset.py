@@ -5,13 +5,17 @@ from dataclasses import dataclass
 
 import torch
 
+from genlab.data.factors import GroundTruthFactors
+from genlab.data.packed import PackedImages
 from genlab.errors import DataError
 
 MAX_CHANNELS = 4
 
 
 def check_images(name: str, split: str, x: torch.Tensor) -> None:
-    """A DataError unless x is a uint8 (N, C, H, W) tensor; float images get the conversion to use."""
+    """A DataError unless x is uint8 (N, C, H, W) (a tensor or PackedImages); float images get the conversion."""
+    if isinstance(x, PackedImages):  # binary uint8 (N, C, H, W), checked when it was built
+        return
     if not isinstance(x, torch.Tensor):
         raise DataError(f"{name}: {split}_x must be a torch.Tensor, got {type(x).__name__}")
     if x.dtype.is_floating_point:
@@ -55,6 +59,7 @@ class Dataset:
     train_factors: torch.Tensor | None = None
     test_factors: torch.Tensor | None = None
     source: str = ""
+    factors: GroundTruthFactors | None = None  # names, levels, sample_factors, images_for (data/factors.py)
 
     def __post_init__(self) -> None:
         if not self.classes:
@@ -65,6 +70,9 @@ class Dataset:
         if self.train_x.shape[1:] != self.test_x.shape[1:]:
             raise DataError(f"{self.name}: train images are {tuple(self.train_x.shape[1:])} but test images "
                             f"{tuple(self.test_x.shape[1:])}; both splits need one shape")
+        if self.factors is not None and not isinstance(self.factors, GroundTruthFactors):
+            raise DataError(f"{self.name}: factors must answer genlab.data.factors.GroundTruthFactors (names, sizes, "
+                            f"values, sample_factors, images_for), got {type(self.factors).__name__}")
         object.__setattr__(self, "train_y", self.train_y.long())
         object.__setattr__(self, "test_y", self.test_y.long())
 
@@ -72,6 +80,13 @@ class Dataset:
     def image_shape(self) -> tuple[int, int, int]:
         """(C, H, W)."""
         return tuple(self.train_x.shape[1:])  # type: ignore[return-value]
+
+    def require_factors(self) -> GroundTruthFactors:
+        """The ground-truth factors, or a DataError naming the datasets that have them."""
+        if self.factors is None:
+            raise DataError(f"{self.name} has no ground-truth factors; use a dataset that has them: sprites, "
+                            f"sprites:N, dsprites:PATH or shapes")
+        return self.factors
 
     def __repr__(self) -> str:
         channels, height, width = self.image_shape

@@ -1,22 +1,28 @@
 """A procedural dataset: white shapes on black, varying in scale, rotation and position, from a seed.
 
-Each image keeps its ground-truth factor values, so disentanglement can be measured against them.
+Each image keeps its ground-truth factor values, so disentanglement can be measured against them. For the
+metrics the continuous factors are discretized (data/factors.py): scale, rotation, pos_x and pos_y each into 20
+equal-width bins over their sampling range, a level drawn at its bin's centre; shape keeps its 4 classes.
 """
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from genlab.data.dataset import Dataset
+from genlab.data.factors import FactorGrid, bin_centres, read_only
 from genlab.errors import DataError
 
 CLASSES = ("square", "circle", "triangle", "cross")
 FACTOR_NAMES = ("shape", "scale", "rotation", "pos_x", "pos_y")
 SIZES = (28, 64)
 SUPERSAMPLE = 2  # render at 2x and average: anti-aliased edges
+RENDER_CHUNK = 2000  # images drawn at once: at 64 pixels, 2000 supersampled frames are 130 MB of float32
 
 
 def sample_factors(n: int, generator: torch.Generator) -> Tensor:
@@ -77,6 +83,27 @@ def render(factors: Tensor, size: int) -> Tensor:
     return images
 
 
+# the metrics' levels: the 4 classes, then 20 bins over each continuous factor's range (sample_factors below)
+LEVEL_VALUES = read_only(np.arange(4.0), bin_centres(0.5, 1.0), bin_centres(0.0, 2 * math.pi), bin_centres(-1.0, 1.0),
+                         bin_centres(-1.0, 1.0))
+
+
+@dataclass(frozen=True, eq=False)
+class ShapesFactors(FactorGrid):
+    """The discretized factors of `shapes` at one image size; images_for draws each level at its bin's centre."""
+
+    names: tuple[str, ...] = FACTOR_NAMES
+    level_values: tuple[np.ndarray, ...] = LEVEL_VALUES
+    image_size: int = 28
+
+    def images_for(self, factors: np.ndarray | Tensor) -> Tensor:
+        """uint8 (n, 1, S, S) for int (n, 5) levels, anti-aliased as the dataset's images are."""
+        levels = self.check_levels(factors)
+        values = np.stack([self.level_values[k][levels[:, k]] for k in range(len(self.names))], axis=1)
+        chunks = torch.tensor(values, dtype=torch.float32).split(RENDER_CHUNK)
+        return torch.cat([render(chunk, self.image_size) for chunk in chunks])
+
+
 def make_shapes(n_train: int = 12000, n_test: int = 2000, image_size: int = 28, seed: int = 0) -> Dataset:
     """The shapes Dataset: uint8 (N, 1, S, S) images, labels = shape class, factors kept."""
     if image_size not in SIZES:
@@ -84,9 +111,9 @@ def make_shapes(n_train: int = 12000, n_test: int = 2000, image_size: int = 28, 
                         f"use --image-size {SIZES[0]} or {SIZES[1]}")
     generator = torch.Generator().manual_seed(seed)
     factors = sample_factors(n_train + n_test, generator)
-    images = torch.cat([render(chunk, image_size) for chunk in factors.split(2000)])
+    images = torch.cat([render(chunk, image_size) for chunk in factors.split(RENDER_CHUNK)])
     labels = factors[:, 0].long()
     return Dataset(name="shapes", train_x=images[:n_train], train_y=labels[:n_train], test_x=images[n_train:],
                    test_y=labels[n_train:], classes=CLASSES, factor_names=FACTOR_NAMES,
                    train_factors=factors[:n_train], test_factors=factors[n_train:],
-                   source=f"procedural, seed {seed}")
+                   source=f"procedural, seed {seed}", factors=ShapesFactors(image_size=image_size))

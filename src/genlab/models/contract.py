@@ -1,7 +1,8 @@
-"""The model contract as Protocols (Decoder, AutoEncoder, VAE, Generative, GAN, Classifier): what a model offers."""
+"""The model contract as Protocols (Decoder, AutoEncoder, VAE, Generative, GAN, WithAuxiliary, Classifier): what a
+model offers."""
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor
@@ -63,9 +64,47 @@ class GAN(Generative, Protocol):
 
 
 @runtime_checkable
+class WithAuxiliary(Protocol):
+    """A model with a second network trained on a loss of its own by an optimizer of its own (FactorVAE's
+    discriminator). loss(x)["loss"] is the model's objective plus the network's, "aux_loss", built so that each
+    reaches only its own weights (stopped gradients): one backward pass, then each optimizer steps."""
+
+    def auxiliary(self) -> tuple[torch.nn.Module, dict[str, Any]]: ...  # the network, its Adam keyword arguments
+
+
+@runtime_checkable
 class Classifier(Protocol):
     """Images (N, C, H, W) in [0, 1] -> features and class logits; its loss needs the labels."""
 
     def loss(self, x: Tensor, y: Tensor) -> dict[str, Tensor]: ...
     def features(self, x: Tensor) -> Tensor: ...
     def logits(self, x: Tensor) -> Tensor: ...
+
+
+def members(protocol: type) -> list[str]:
+    """The methods and attributes a Protocol of this module asks for, its bases' first, in the order declared."""
+    found: list[str] = []
+    for base in reversed(protocol.__mro__):
+        if getattr(base, "_is_protocol", False) and base.__module__ == __name__:
+            own = [*base.__dict__.get("__annotations__", {}),
+                   *(key for key, value in base.__dict__.items() if callable(value) and not key.startswith("_"))]
+            found += [m for m in own if m not in found]
+    return found
+
+
+def missing_members(model: object, protocol: type) -> list[str]:
+    """The members of `protocol` that `model` lacks (or holds as None), in the order declared."""
+    return [m for m in members(protocol) if getattr(model, m, None) is None]
+
+
+def contract_gap(model: object, *protocols: type) -> str:
+    """'it lacks to_image of the AutoEncoder contract (genlab.models.contract)' for a model written to the nearest
+    of `protocols` with a part left out: it keeps more of that protocol's own members (those its bases do not
+    ask for) than it lacks in all; '' for any other model (a plain autoencoder is no partial VAE)."""
+    for protocol in sorted(protocols, key=lambda p: len(missing_members(model, p))):
+        missing = missing_members(model, protocol)
+        inherited = {m for base in protocol.__mro__[1:] if base.__module__ == __name__ for m in members(base)}
+        kept = [m for m in members(protocol) if m not in inherited and m not in missing]
+        if missing and len(kept) > len(missing):
+            return f"it lacks {', '.join(missing)} of the {protocol.__name__} contract (genlab.models.contract)"
+    return ""

@@ -9,7 +9,6 @@ import dataclasses
 import functools
 import importlib
 import re
-import sys
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, NamedTuple
@@ -18,10 +17,10 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from genlab.config import Config
-from genlab.errors import ConfigError
+from genlab.config import SUPPORTED_KINDS, Config, field_types, kind_name, supported_kind
+from genlab.errors import ConfigError, GenlabError, did_you_mean
 from genlab.models.table import TABLE, Row
-from genlab.plugins import MODELS_GROUP, entry_point_objects
+from genlab.plugins import MODELS_GROUP, load_plugins, one_line
 
 
 class ModelSpec(NamedTuple):
@@ -64,7 +63,8 @@ def register_model(name: str, cls: type[nn.Module], config_cls: type[Config], de
 
 
 def check_spec(name: str, spec: ModelSpec, replace: bool = False) -> None:
-    """A ConfigError unless `spec` can be registered as `name`."""
+    """A ConfigError unless `spec` can be registered as `name`: its classes, every field of its config (a
+    default, a kind genlab checks and derives a flag from) and its defaults, built through the config's rules."""
     if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
         raise ConfigError(f"model name {name!r} must be lowercase letters, digits, '.', '_' or '-' (at most 64)")
     if name in BUILT_IN or (name in MODELS and not replace):
@@ -75,23 +75,56 @@ def check_spec(name: str, spec: ModelSpec, replace: bool = False) -> None:
             and dataclasses.is_dataclass(spec.config_cls)):
         raise ConfigError(f"model {name!r}: its config class must be a frozen dataclass deriving from "
                           f"genlab.config.Config")
-    spec.config_cls.from_dict({**spec.config_cls().to_dict(), **spec.defaults})  # the defaults must build
+    check_config_fields(name, spec.config_cls)
+    try:  # the defaults must build; a rule's own exception becomes a ConfigError in Config itself
+        spec.config_cls.from_dict({**spec.config_cls().to_dict(), **spec.defaults})
+    except ConfigError as err:
+        raise ConfigError(f"model {name!r}: its default config is refused: {err}") from None
+    except Exception as err:  # e.g. a default the dataclass machinery itself refuses
+        raise ConfigError(f"model {name!r}: its default config could not be built ({one_line(err)})") from err
+
+
+def check_config_fields(name: str, config_cls: type[Config]) -> None:
+    """Every field of a model's config has a default and a kind genlab can check and make a flag of."""
+    where = f"{config_cls.__module__}.{config_cls.__qualname__}"
+    try:
+        kinds = field_types(config_cls)
+    except Exception as err:  # get_type_hints: a name only imported under TYPE_CHECKING, a typo
+        raise ConfigError(f"model {name!r}: the field annotations of {where} cannot be resolved "
+                          f"({one_line(err)})") from err
+    for field in dataclasses.fields(config_cls):
+        if field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
+            raise ConfigError(f"model {name!r}: field {field.name} of {where} has no default; declare it as "
+                              f"`{field.name}: ... = genlab.option(default, help)`")
+        if not supported_kind(kinds[field.name]):
+            raise ConfigError(f"model {name!r}: field {field.name} of {where} is annotated "
+                              f"{kind_name(kinds[field.name])}; a config field is {SUPPORTED_KINDS}")
 
 
 @functools.cache
-def load_entry_points() -> None:
-    """Register the models of installed packages, once: each `genlab.models` entry point names a ModelSpec."""
-    for name, spec in entry_point_objects(MODELS_GROUP):
-        if name in MODELS:
-            continue
-        try:
-            if not isinstance(spec, ModelSpec):
-                raise ConfigError(f"it names a {type(spec).__name__}, not a genlab ModelSpec")
-            check_spec(name, spec)
-        except ConfigError as err:
-            print(f"genlab: warning: the genlab.models entry point {name!r} is skipped: {err}", file=sys.stderr)
-            continue
-        MODELS[name] = spec
+def load_entry_points() -> Mapping[str, str]:
+    """Register the models of installed packages, once: each `genlab.models` entry point names a ModelSpec.
+
+    Returns the entry points refused (name -> one line saying which and why); every other model works.
+    """
+    refused = {}
+    for plugin in load_plugins(MODELS_GROUP):
+        if plugin.name in MODELS and MODELS[plugin.name] is plugin.loaded:
+            continue  # registered already, e.g. by register_model
+        problem = plugin.problem
+        if problem is None:
+            try:
+                if not isinstance(plugin.loaded, ModelSpec):
+                    raise ConfigError(f"it names {' '.join(repr(plugin.loaded).split())[:100]}, not a "
+                                      f"genlab.ModelSpec(cls, config_cls, defaults, description)")
+                check_spec(plugin.name, plugin.loaded)
+            except ConfigError as err:
+                problem = str(err)
+        if problem is None:
+            MODELS[plugin.name] = plugin.loaded
+        else:
+            refused[plugin.name] = plugin.refusal(problem)
+    return MappingProxyType(refused)
 
 
 def model_names() -> list[str]:
@@ -102,10 +135,12 @@ def model_names() -> list[str]:
 
 def model_spec(name: str) -> ModelSpec:
     """The registry entry for `name`, or a ConfigError listing the valid names."""
+    refused = load_entry_points() if name not in MODELS else {}
+    if name in refused:
+        raise ConfigError(refused[name])
     if name not in MODELS:
-        load_entry_points()
-    if name not in MODELS:
-        raise ConfigError(f"unknown model {name!r}; choose one of {', '.join(MODELS)} (see `genlab models`)")
+        raise ConfigError(f"unknown model {name!r}{did_you_mean(name, MODELS)}; choose one of {', '.join(MODELS)} "
+                          f"(see `genlab models`)")
     return MODELS[name]
 
 
@@ -153,7 +188,21 @@ class SkipInit(TorchFunctionMode):
 def count_parameters(name: str, config: Config) -> int:
     """Parameters the model would have, counted on the meta device (no memory is allocated)."""
     with SkipInit(), torch.device("meta"):
-        return sum(p.numel() for p in model_spec(name).cls(config).parameters())
+        return sum(p.numel() for p in construct(name, config).parameters())
+
+
+def construct(name: str, config: Config) -> nn.Module:
+    """model_spec(name).cls(config); a plugin's own exception while building becomes one line naming it."""
+    spec = model_spec(name)
+    if name in BUILT_IN:
+        return spec.cls(config)  # genlab's own models: a failure here is a bug, with its traceback
+    try:
+        return spec.cls(config)
+    except GenlabError:
+        raise
+    except Exception as err:
+        raise ConfigError(f"model {name!r} ({spec.cls.__module__}.{spec.cls.__qualname__}) could not be built "
+                          f"from its config: {one_line(err)}") from err
 
 
 def build_model(name: str, config: Config) -> nn.Module:
@@ -165,6 +214,6 @@ def build_model(name: str, config: Config) -> nn.Module:
     if parameters > MAX_PARAMETERS:
         raise ConfigError(f"this {name} config would have {parameters:,} parameters ({4 * parameters / 1e9:.0f} GB "
                           f"of weights); at most {MAX_PARAMETERS:,} are allowed: check the sizes")
-    model = spec.cls(config)
+    model = construct(name, config)
     model.model_name = name
     return model

@@ -56,6 +56,10 @@ class Row(NamedTuple):
 
 DCGAN_TRAINING = {"lr": 2e-4, "beta1": 0.5, "batch_size": 64}  # Radford et al. 2016
 PROTOCOL_MLP = {"gated": True, "hidden": (300, 300), "latent_dim": 40}  # the VampPrior paper's MLP VAEs
+# the disentanglement studies' 64x64 conv encoder and its mirror (Locatello et al. 2019, Table 1; Burgess et al. 2018)
+CONV64 = {"arch": "conv", "conv_channels": (32, 32, 64, 64), "kernel_size": 4, "conv_padding": "half",
+          "conv_dense": (256,), "conv_activation": "relu", "latent_dim": 10}
+STUDY_TRAINING = {"lr": 1e-4, "batch_size": 64}  # disentanglement_lib's unsupervised study: Adam 1e-4, batch 64
 
 TABLE: Mapping[str, Row] = MappingProxyType({
     "vae": Row("vae.VAE", {}, "MLP VAE 784-400-20, Bernoulli decoder (the standard tutorial model)"),
@@ -90,6 +94,26 @@ TABLE: Mapping[str, Row] = MappingProxyType({
                                              "contractive": 0.1},
                           "contractive autoencoder (Rifai et al. 2011): one sigmoid layer of 64 units, "
                           "lambda ||dh/dx||^2 = 0.1"),
+    "beta-vae-conv64": Row("vae.VAE", {**CONV64, "beta": 4.0},
+                           "beta-VAE (Higgins et al. 2017) on the disentanglement studies' 64x64 conv net: 4x4 "
+                           "stride-2 convs (32, 32, 64, 64), 256 units, 10-d latent, beta = 4", STUDY_TRAINING),
+    "annealed-vae": Row("disentangling.DisentanglingVAE", {**CONV64, "objective": "annealed"},
+                        "AnnealedVAE (Burgess et al. 2018): rec + gamma |KL - C|, C rising 0 -> 25 nats over 100k "
+                        "steps, gamma 1000; conv64 net", STUDY_TRAINING),
+    "beta-tcvae": Row("disentangling.DisentanglingVAE", {**CONV64, "objective": "beta-tc", "beta": 6.0},
+                      "beta-TCVAE (Chen et al. 2018): rec + KL + (beta - 1) TC, minibatch TC estimate, beta 6; "
+                      "conv64 net", STUDY_TRAINING),
+    "dip-vae-i": Row("disentangling.DisentanglingVAE", {**CONV64, "objective": "dip-i", "lambda_od": 10.0,
+                                                        "lambda_d": 100.0},
+                     "DIP-VAE-I (Kumar et al. 2018): rec + KL + penalty on Cov[mu] (lambda_od 10, lambda_d 100); "
+                     "conv64 net", STUDY_TRAINING),
+    "dip-vae-ii": Row("disentangling.DisentanglingVAE", {**CONV64, "objective": "dip-ii", "lambda_od": 10.0,
+                                                         "lambda_d": 10.0},
+                      "DIP-VAE-II (Kumar et al. 2018): rec + KL + penalty on Cov[z] (lambda_od = lambda_d = 10); "
+                      "conv64 net", STUDY_TRAINING),
+    "factor-vae": Row("disentangling.FactorVAE", CONV64,
+                      "FactorVAE (Kim & Mnih 2018): rec + KL + gamma TC, TC from a 6x1000 discriminator on permuted "
+                      "codes with its own Adam, gamma 40; conv64 net", STUDY_TRAINING),
     "dcgan": Row("dcgan.DCGAN", {}, "DCGAN (Radford et al. 2016): z of 100 dims, transposed-conv generator, conv "
                  "discriminator; 28, 32 or 64 pixels", DCGAN_TRAINING),
     "classifier": Row("classifier.Classifier", {},

@@ -26,7 +26,8 @@ class VAEConfig(Config):
                                      low=1, high=16384, when={"arch": ("mlp",)})
     conv_channels: tuple[int, ...] = option((16, 32), "conv encoder channels; the decoder mirrors them",
                                             low=1, high=4096, when={"arch": ("conv",)})
-    kernel_size: int = option(5, "conv kernel size (odd)", low=1, high=15, when={"arch": ("conv",)})
+    kernel_size: int = option(5, "conv kernel size (odd with 'same' padding, even with 'half')", low=1, high=15,
+                              when={"arch": ("conv",)})
     beta: float = option(1.0, "KL weight: 1 is the true ELBO, > 1 a beta-VAE", low=0.0, high=1e6)
     likelihood: str = option("bernoulli", "decoder likelihood: Bernoulli on logits, or Gaussian means",
                              ("bernoulli", "gaussian"))
@@ -40,8 +41,16 @@ class VAEConfig(Config):
     gated: bool = option(False, "gated MLP hidden layers, h = (W1 x + b1) * sigmoid(W2 x + b2), as in the "
                                 "VampPrior paper's MLP models (instead of ReLU)", when={"arch": ("mlp",)})
     conv_padding: str = option("same", "conv padding: 'same' halves H and W per layer (odd kernels); 'valid' "
-                               "pads nothing and the decoder's kernels are sized to rebuild the image",
-                               ("same", "valid"), when={"arch": ("conv",)})
+                               "pads nothing and the decoder's kernels are sized to rebuild the image; 'half' pads "
+                               "k/2 - 1 (even kernels, TensorFlow's SAME): H and W halve rounding down, and the "
+                               "decoder gives odd sizes their last row back", ("same", "valid", "half"),
+                               when={"arch": ("conv",)})
+    conv_dense: tuple[int, ...] = option((), "fully connected layers between the conv stack and the code, "
+                                         "encoder order; the decoder mirrors them", low=1, high=16384,
+                                         when={"arch": ("conv",)})
+    conv_activation: str = option("leaky_relu", "activation after each conv and fully connected hidden layer "
+                                  "(leaky ReLU with slope 0.2, or ReLU)", ("leaky_relu", "relu"),
+                                  when={"arch": ("conv",)})
     prior: str = option("standard", "p(z): standard normal, or the VampPrior (Tomczak & Welling 2018), a mixture "
                                     "of the posteriors at learned pseudo-inputs", ("standard", "vamp"))
     pseudo_inputs: int = option(500, "VampPrior components K (learned pseudo-inputs)", low=1, high=100_000,
@@ -52,8 +61,10 @@ class VAEConfig(Config):
     def __post_init__(self) -> None:
         require(self.decoder_variance == "fixed" or self.likelihood == "gaussian",
                 "a learned decoder_variance needs --likelihood gaussian (a Bernoulli decoder has no variance)")
-        require(self.conv_padding == "valid" or self.kernel_size % 2 == 1,
+        require(self.conv_padding != "same" or self.kernel_size % 2 == 1,
                 f"kernel_size must be odd with 'same' padding, got {self.kernel_size}")
+        require(self.conv_padding != "half" or self.kernel_size % 2 == 0,
+                f"kernel_size must be even with 'half' padding, got {self.kernel_size}")
         require(not (self.gated and self.batch_norm), "gated layers take no batch norm: drop --batch-norm or --gated")
         require(self.prior == "standard" or not self.batch_norm,
                 "the VampPrior encodes its pseudo-inputs through the encoder: it takes no --batch-norm")
@@ -71,10 +82,11 @@ class VAE(nn.Module):
         c = config
         shape = (c.arch, c.image_shape, c.hidden, c.conv_channels, c.kernel_size, c.batch_norm, c.conv_padding,
                  c.gated)
-        self.encoder, features = encoder_body(*shape)
+        conv_layers = {"dense": c.conv_dense, "activation": c.conv_activation}
+        self.encoder, features = encoder_body(*shape, **conv_layers)
         self.mu_head = nn.Linear(features, c.latent_dim)
         self.log_var_head = nn.Linear(features, c.latent_dim)
-        self.decoder = decoder(shape[0], c.latent_dim, *shape[1:])
+        self.decoder = decoder(shape[0], c.latent_dim, *shape[1:], **conv_layers)
         if c.decoder_variance != "fixed":
             # log sigma^2 of p(x|z), shared by all pixels or one per pixel, starting at gaussian_std
             size = (1, 1, 1) if c.decoder_variance == "global" else tuple(c.image_shape)
@@ -144,10 +156,7 @@ class VAE(nn.Module):
         weight = self.config.beta if kl_weight is None else self.config.beta * kl_weight
         if self.config.k > 1:
             return self.iwae_loss(x, self.config.k, weight, report_bound=kl_weight is not None)
-        mu, log_var = self.posterior(x)
-        z = self.reparameterize(mu, log_var)
-        rec = -self.log_px_z(self.decode(z), x)
-        kl = self.kl(mu, log_var, z)
+        _, _, _, rec, kl = self.terms(x)
         parts = {"loss": (rec + weight * kl).mean(), "rec": rec.mean(), "kl": kl.mean()}
         if kl_weight is not None:
             parts["bound"] = (rec + kl).mean()
@@ -187,11 +196,17 @@ class VAE(nn.Module):
             return self.to_image(self.decode(self.vamp.sample(n, self.posterior, generator)))
         return self.to_image(self.decode(standard_normal(n, self.latent_dim, self.mu_head.weight.device, generator)))
 
-    def elbo_terms(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """-log p(x|z) at one posterior sample and KL(q(z|x) || p(z)): each (N,) nats; their sum is -ELBO."""
+    def terms(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+        """One posterior sample per image: mu, log_var and z, each (N, latent_dim); -log p(x|z) and
+        KL(q(z|x) || p(z)), each (N,) nats."""
         mu, log_var = self.posterior(x)
         z = self.reparameterize(mu, log_var)
-        return -self.log_px_z(self.decode(z), x), self.kl(mu, log_var, z)
+        return mu, log_var, z, -self.log_px_z(self.decode(z), x), self.kl(mu, log_var, z)
+
+    def elbo_terms(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """-log p(x|z) at one posterior sample and KL(q(z|x) || p(z)): each (N,) nats; their sum is -ELBO."""
+        _, _, _, rec, kl = self.terms(x)
+        return rec, kl
 
     def elbo(self, x: Tensor) -> Tensor:
         """One-sample ELBO (beta = 1), (N,) nats."""

@@ -1,5 +1,6 @@
-"""The step shapes the trainer knows: one optimizer (with labels for classifiers), and the GAN's two; and the
-same steps under torchrun, each network wrapped in DistributedDataParallel.
+"""The step shapes the trainer knows: one optimizer (with labels for classifiers), the GAN's two, and a model's
+with an auxiliary network (FactorVAE's discriminator); and the same steps under torchrun, each network wrapped in
+DistributedDataParallel.
 
 A step is built once per run (`build_step`) with its precision and compilation settled, then called with
 device-resident batches; it returns detached loss parts that stay on the device (no host sync).
@@ -16,7 +17,7 @@ from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 
 from genlab.errors import ConfigError
-from genlab.models.contract import GAN, Classifier
+from genlab.models.contract import GAN, Classifier, WithAuxiliary
 from genlab.nn import module_device
 from genlab.options import PRECISIONS
 from genlab.world import World, every_rank
@@ -26,13 +27,19 @@ Step = Callable[[Tensor, Tensor | None], dict[str, Tensor]]
 
 
 def make_optimizers(model: nn.Module, lr: float, beta1: float = 0.9) -> Optimizers:
-    """Adam for the model, or one Adam per player of a GAN; fused: one kernel updates every parameter."""
-    def adam(params) -> torch.optim.Optimizer:
+    """Adam for the model, one Adam per player of a GAN, or the model's Adam beside its auxiliary network's own
+    (with the settings the model gives); fused: one kernel updates every parameter."""
+    def adam(params, **settings) -> torch.optim.Optimizer:
         # fused Adam: ~1.4x faster epochs than the per-tensor loop on 2 CPU cores
-        return torch.optim.Adam(params, lr=lr, betas=(beta1, 0.999), fused=True)
+        return torch.optim.Adam(params, **{"lr": lr, "betas": (beta1, 0.999), **settings}, fused=True)
     if isinstance(model, GAN):
         return {"discriminator": adam(model.discriminator.parameters()),
                 "generator": adam(model.generator.parameters())}
+    if isinstance(model, WithAuxiliary):
+        network, settings = model.auxiliary()
+        own = {id(p) for p in network.parameters()}
+        return {"model": adam([p for p in model.parameters() if id(p) not in own]),
+                "auxiliary": adam(list(network.parameters()), **settings)}
     return {"model": adam(model.parameters())}
 
 
@@ -80,8 +87,20 @@ def make_step(model: nn.Module, optimizers: Optimizers, precision: str = "fp32",
     def step(x: Tensor, y: Tensor | None) -> dict[str, Tensor]:
         with precision_context():  # autocast covers the forward pass only; backward follows its dtypes
             parts = loss(x, y) if needs_labels else loss(x)
-        return optimize(parts, optimizers["model"])
+        return optimize_each(parts, optimizers)
     return step
+
+
+def optimize_each(parts: dict[str, Tensor], optimizers: Optimizers) -> dict[str, Tensor]:
+    """One backward from parts["loss"], then a step of every optimizer: the model's, and an auxiliary network's
+    (models.contract.WithAuxiliary: the loss reaches its weights through the network's own term alone); the parts
+    come back detached, in float32."""
+    for optimizer in optimizers.values():
+        optimizer.zero_grad(set_to_none=True)
+    parts["loss"].backward()
+    for optimizer in optimizers.values():
+        optimizer.step()
+    return {name: value.detach().float() for name, value in parts.items()}
 
 
 def gan_step(model: nn.Module, optimizers: Optimizers, x: Tensor,
@@ -142,7 +161,7 @@ def build_step(world: World, model: nn.Module, optimizers: Optimizers, precision
     def step(x: Tensor, y: Tensor | None) -> dict[str, Tensor]:
         with precision_context():
             parts = loss(x, y) if needs_labels else loss(x)
-        return optimize(parts, optimizers["model"])
+        return optimize_each(parts, optimizers)  # DDP averages every gradient, the auxiliary network's too
     return step
 
 

@@ -42,6 +42,7 @@ from genlab.world import (
     peer_failures,
     rank_rng,
     resolve_device,
+    shard,
     share_buffers,
     sum_over_ranks,
 )
@@ -64,8 +65,17 @@ def read_means(names: list[str], sums: Tensor, count: int) -> dict[str, float]:
 
 
 @torch.no_grad()
-def held_out_loss(model: nn.Module, x: Tensor, y: Tensor | None = None, batch_size: int = 1000) -> dict[str, float]:
-    """Mean loss parts over uint8 images x (N, C, H, W) and labels y (N,), in eval mode."""
+def held_out_loss(model: nn.Module, x: Tensor, y: Tensor | None = None, batch_size: int = 1000,
+                  world: World = World()) -> dict[str, float]:
+    """Mean loss parts over uint8 images x (N, C, H, W) and labels y (N,), in eval mode.
+
+    Under torchrun each rank takes a share of the images (all of them when there are fewer images than ranks)
+    and the sums are added up, so every rank returns the same numbers: the loop's decisions rest on them.
+    """
+    if len(x) >= world.size:
+        share = shard(world, len(x))  # narrow: a view, and packed images stay packed (data/packed.py)
+        x = x.narrow(0, share.start, share.stop - share.start)
+        y = None if y is None else y.narrow(0, share.start, share.stop - share.start)
     was_training = model.training
     model.eval()
     sums, names = None, []
@@ -74,7 +84,8 @@ def held_out_loss(model: nn.Module, x: Tensor, y: Tensor | None = None, batch_si
         parts = model_loss(model, batch, labels)
         sums, names = add_weighted(sums, parts, batch.shape[0]), list(parts)
     model.train(was_training)
-    return read_means(names, sums, x.shape[0])
+    sums, count = sum_over_ranks(world, sums, x.shape[0])
+    return read_means(names, sums, count)
 
 
 @torch.no_grad()
@@ -150,13 +161,14 @@ class Trainer:
             raise RunError(f"{source} holds optimizers {sorted(state['optimizers'])}, but this model trains with "
                            f"{sorted(self.optimizers)}: it is a checkpoint of another model")
         for name, optimizer in self.optimizers.items():
+            built = [group["lr"] for group in optimizer.param_groups]  # --lr, or an auxiliary network's own
             try:
                 optimizer.load_state_dict(state["optimizers"][name])
             except (ValueError, KeyError, TypeError, RuntimeError) as err:
                 raise RunError(f"{source}: the {name} optimizer state does not fit this model "
                                f"({str(err)[:120]}); delete the run or restore the file") from None
-            for group in optimizer.param_groups:
-                group["lr"] = self.config.lr  # --resume may change the learning rate
+            for group, lr in zip(optimizer.param_groups, built):
+                group["lr"] = lr  # --resume may change the learning rate
         try:
             rng_cpu, rng_cuda = (rank_rng(self.world, state, name) for name in ("rng_cpu", "rng_cuda"))
             if rng_cpu is not None:
@@ -176,8 +188,9 @@ class Trainer:
         start, sums, seen, last_step = time.perf_counter(), None, 0, self.total_steps()
         check_batch_size(self.config.batch_size)
         for indices in self.world.batch_indices(perm, self.config.batch_size, self.drops_last_batch()):
-            # index_select, not x[idx]: advanced indexing is ~10x slower for this gather on CPU
-            x = to_unit_float(torch.index_select(self.train_x, 0, indices))
+            # index_select, not x[idx]: advanced indexing is ~10x slower for this gather on CPU; the method, so
+            # that packed images (data/packed.py) unpack just the batch
+            x = to_unit_float(self.train_x.index_select(0, indices))
             y = torch.index_select(self.train_y, 0, indices) if self.needs_labels else None
             if self.config.binarize == "dynamic":
                 x = binarize_dynamic(x)
@@ -198,9 +211,10 @@ class Trainer:
         self.epoch += 1
         record = {"epoch": self.epoch, "step": self.step, "epoch_seconds": round(seconds, 4), **controls,
                   "train": train_means}
+        # every rank gets the same numbers, so every rank judges the epoch (diverged, best, stop) alike
         if self.val_x.shape[0]:
-            record["val"] = held_out_loss(self.model, self.val_x, self.val_y)
-        return {**record, "test": held_out_loss(self.model, self.test_x, self.test_y)}
+            record["val"] = held_out_loss(self.model, self.val_x, self.val_y, world=self.world)
+        return {**record, "test": held_out_loss(self.model, self.test_x, self.test_y, world=self.world)}
 
     def check_finite(self, record: dict[str, Any]) -> None:
         """Stop on a NaN, infinite or exploded loss, saying what was kept."""
@@ -222,8 +236,11 @@ class Trainer:
         """Per-epoch images, then the epoch committed as one unit (weights, state, metrics; with `best`, the
         weights also as the best so far)."""
         rng_ranks = gather_rng(self.world, self.device)  # every rank takes part
-        if self.out is None or not self.world.writes:
-            return
+        if self.out is not None:  # rank 0 commits; its refusal (a full disk, a non-finite state) stops every rank
+            from_rank_zero(self.world, lambda: self.commit(record, best, rng_ranks))
+
+    def commit(self, record: dict[str, Any], best: bool, rng_ranks: dict[str, Any]) -> None:
+        """The writing part of save(), on rank 0 alone."""
         for name, grid in epoch_images(self.model, self.test_x, self.config.seed).items():
             save_png(grid, RunLayout(self.out).epoch_image(name, record["epoch"]))
         runs.commit_epoch(self.out, self.model, {**self.state(), **rng_ranks}, self.metrics, self.new_record,
