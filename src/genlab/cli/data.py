@@ -33,6 +33,6 @@ def register(commands: argparse._SubParsersAction) -> None:
     q.set_defaults(handler=cmd_data_list)
     q = data_commands.add_parser("fetch", help="find or download a dataset, verifying checksums",
                                  description="Find a dataset or download it with checksum verification.")
-    q.add_argument("name", metavar="NAME", help="fashion-mnist or mnist")
+    q.add_argument("name", metavar="NAME", help="fashion-mnist, mnist or cifar10")
     add_data_flags(q, with_name=False)
     q.set_defaults(handler=cmd_data_fetch)

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from genlab.data import idx
+from genlab.data import cifar, idx
 from genlab.data.dataset import Dataset
 from genlab.data.dsprites import load_dsprites
 from genlab.data.folder import load_folder
@@ -54,7 +54,7 @@ MIRRORS: dict[str, list[str]] = {
 }
 SYSTEM_DIRS: dict[str, str] = {"fashion-mnist": "/usr/share/datasets/fashion-mnist",
                                "mnist": "/usr/share/datasets/mnist"}
-BUILT_IN = ("fashion-mnist", "mnist", "shapes", "sprites")
+BUILT_IN = ("fashion-mnist", "mnist", "cifar10", "shapes", "sprites")
 DATASET_NAMES = BUILT_IN
 HOW_TO_GET = {"fashion-mnist": "`apt-get install dataset-fashion-mnist` (Debian), ",
               "mnist": ""}
@@ -292,6 +292,9 @@ def load_dataset(name: str, *, data_dir: str | os.PathLike | None = None, image_
         return adapt(make_shapes(image_size=image_size or 28, seed=seed), None, channels)
     if name in CLASSES:
         return adapt(load_idx_dataset(name, data_dir, download), image_size, channels)
+    if name == cifar.NAME:
+        return adapt(cifar.load_cifar10(search_dirs(name, data_dir), download_dir(name, data_dir), download),
+                     image_size, channels)
     if name in dataset_names():
         return adapt(load_registered(name, data_dir), image_size, channels)
     if name in load_entry_points():
@@ -310,9 +313,13 @@ def verify(name: str, folder: Path) -> None:
 
 
 def fetch_dataset(name: str, data_dir: str | os.PathLike | None = None) -> Path:
-    """Find or download an IDX dataset and verify it; returns its folder."""
+    """Find or download an IDX dataset or CIFAR-10 and verify it; returns its folder."""
+    if name == cifar.NAME:  # found, extracted or downloaded (md5 of the archive), then every file read and checked
+        folder = cifar.locate(search_dirs(name, data_dir), download_dir(name, data_dir))
+        cifar.read_folder(folder)
+        return folder
     if name not in CLASSES:
-        raise DataError(f"only {' and '.join(CLASSES)} can be fetched; {name!r} is "
+        raise DataError(f"only {', '.join(CLASSES)} and {cifar.NAME} can be fetched; {name!r} is "
                         f"{'generated on the fly' if name in ('shapes', 'sprites') else 'unknown'}")
     folder = locate(name, data_dir)
     verify(name, folder)
@@ -327,6 +334,7 @@ def list_datasets(data_dir: str | os.PathLike | None = None) -> list[DatasetStat
         detail = str(folder) if folder else "not in " + ", ".join(map(str, search_dirs(name, data_dir))) + \
             f"; `genlab data fetch {name}`"
         statuses.append(DatasetStatus(name, folder is not None, detail))
+    statuses.append(DatasetStatus(cifar.NAME, *cifar.describe(search_dirs(cifar.NAME, data_dir))))
     statuses.append(DatasetStatus("shapes", True, "procedural (generated from a seed, no download)"))
     statuses.append(DatasetStatus("sprites", True, "procedural dSprites grid, 737,280 binary 64x64 images (drawn "
                                                    "in ~10 s); sprites:N for N of them"))
