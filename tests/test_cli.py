@@ -23,6 +23,7 @@ from genlab.cli.common import given
 from genlab.data.catalog import SYSTEM_DIRS
 from genlab.models.contract import AutoEncoder, Generative
 from genlab.models.registry import MODELS
+from genlab.runs.layout import WEIGHTS
 from genlab.runs.store import load_run
 from genlab.training.plan import plan_run
 
@@ -115,6 +116,17 @@ def test_dcgan_trains_with_radford_settings_unless_flags_say_otherwise(tmp_path)
     assert images == ["samples_epoch001.png"]
 
 
+def test_a_gan_epoch_line_shows_the_game_not_a_summed_or_eval_mode_loss(tmp_path, capsys) -> None:
+    quick = ["--data", "shapes", "--epochs", "1", "--max-steps", "4", "--dim", "8"]
+    assert main(["train", "dcgan", *quick, "--out", str(tmp_path / "gan")]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("epoch ")]
+    last = json.loads((tmp_path / "gan" / "metrics.jsonl").read_text().splitlines()[-1])["train"]
+    assert len(lines) == 1, lines
+    assert f"D(x) {last['d_real']:.2f}, D(G(z)) {last['d_fake']:.2f}" in lines[-1], lines[-1]
+    assert f"D loss {last['d_loss']:.2f}, G loss {last['g_loss']:.2f}" in lines[-1], lines[-1]
+    assert "test" not in lines[-1] and "loss 2." not in lines[-1].replace("D loss", "").replace("G loss", "")
+
+
 def test_models_lists_every_registered_model(capsys) -> None:
     assert main(["models"]) == 0
     out = capsys.readouterr().out
@@ -190,8 +202,33 @@ def test_image_size_the_model_cannot_take(tmp_path, capsys) -> None:
           "divisible by 4", "30x30")
 
 
+def test_training_on_a_folder_says_what_was_done_to_it_in_one_line(tmp_path, capsys) -> None:
+    pictures = tmp_path / "pictures"
+    pictures.mkdir()
+    for i in range(12):
+        Image.fromarray(np.full((20, 30), i * 20, dtype=np.uint8)).save(pictures / f"{i}.png")
+    (pictures / "README.txt").write_text("my pictures")
+    assert main(["train", "vae", "--data", f"folder:{pictures}", "--image-size", "16", "--epochs", "1",
+                 "--max-steps", "2", "--out", str(tmp_path / "run")]) == 0
+    said = capsys.readouterr()
+    lines = [line for line in said.out.splitlines() if line.startswith(f"folder:{pictures.resolve()}: ")]
+    assert len(lines) == 1 and "skipped" not in said.err, said  # stderr stays for errors alone
+    assert "12 images" in lines[0] and "1 other file skipped" in lines[0] and "README.txt" in lines[0]
+    assert "12 center-cropped to squares" in lines[0] and "12 resized to 16x16" in lines[0]
+
+
 def test_missing_run_directory(capsys) -> None:
     fails(["sample", "no/such/run"], capsys, "no/such/run")
+
+
+def test_a_file_given_as_the_run_names_the_run_directory(vae_run, tmp_path, capsys) -> None:
+    weights = vae_run / WEIGHTS
+    err = fails(["sample", str(weights)], capsys, f"{weights} is a file", f"give the run directory {vae_run}")
+    assert "genlab train" not in err and "does not exist" not in err
+    stray = tmp_path / "notes.txt"
+    stray.write_text("not a run")
+    err = fails(["reconstruct", str(stray)], capsys, f"{stray} is a file", "run directory")
+    assert "genlab train" not in err
 
 
 def test_corrupt_config(vae_run, tmp_path, capsys) -> None:
@@ -225,6 +262,15 @@ def test_existing_run_is_not_overwritten(vae_run, capsys) -> None:
     before = snapshot(vae_run)
     fails(["train", "vae", *QUICK, "--out", str(vae_run)], capsys, "--resume")
     assert snapshot(vae_run) == before
+
+
+def test_an_existing_out_is_refused_before_training_is_announced(vae_run, tmp_path, capsys) -> None:
+    (tmp_path / "someone-elses.txt").write_text("kept")
+    for out, needle in ((vae_run, "--resume"), (tmp_path, "holds no genlab run")):
+        code = main(["train", "vae", *QUICK, "--out", str(out)])
+        said = capsys.readouterr()
+        assert code == 2 and needle in said.err and len(said.err.strip().splitlines()) == 1, said.err
+        assert "training" not in said.out, said.out
 
 
 def test_nan_loss_keeps_the_run_intact(tmp_path, capsys) -> None:

@@ -239,6 +239,26 @@ def test_folder_center_crops_before_resizing(tmp_path) -> None:
     assert torch.cat([data.train_x, data.test_x]).min() >= 250
 
 
+def test_folder_says_what_it_skipped_cropped_and_resized(tmp_path) -> None:
+    for i in range(3):
+        picture(tmp_path / f"wide{i}.png", size=(12, 8))
+    picture(tmp_path / "square.png", size=(8, 8))
+    (tmp_path / "notes.txt").write_text("not a picture")
+    (tmp_path / "scan.tiff").write_bytes(b"II*\0")
+    note = load_dataset(f"folder:{tmp_path}", image_size=4).note
+    assert note.startswith(f"folder:{tmp_path.resolve()}: 4 images") and "\n" not in note, note
+    assert "3 center-cropped to squares" in note and "4 resized to 4x4" in note, note
+    assert "2 other files skipped" in note and "notes.txt" in note and "scan.tiff" in note, note
+    same = load_dataset(f"folder:{tmp_path}", image_size=8).note
+    assert "3 center-cropped to squares" in same and "resized" not in same, same
+    for extra in ("notes.txt", "scan.tiff", "wide0.png", "wide1.png", "wide2.png"):
+        (tmp_path / extra).unlink()
+    for i in range(3):
+        picture(tmp_path / f"more{i}.png", size=(8, 8))
+    plain = load_dataset(f"folder:{tmp_path}", image_size=8).note
+    assert "4 images" in plain and "skipped" not in plain and "cropped" not in plain and "resized" not in plain
+
+
 def test_folder_refuses_loose_images_beside_classes(tmp_path) -> None:
     picture(tmp_path / "cats" / "1.png")
     picture(tmp_path / "stray.png")

@@ -241,6 +241,18 @@ def test_a_gan_report_plots_d_outputs_and_headlines_them_not_the_summed_loss(tmp
         assert losses.width / one_panel.width == pytest.approx(2, rel=0.05)
 
 
+def test_a_gan_report_explains_its_eval_mode_test_figures_where_it_shows_them(tmp_path):
+    page = write_report(gan_run(tmp_path, 0.7, 0.3)).read_text(encoding="utf-8")
+    line = summary(page)
+    assert "test (D in evaluation mode, see Discriminator outputs) D(x) 0.7" in line, line
+    gan_section = page[page.index("<h2>Discriminator outputs</h2>"):page.index("<h2>Samples</h2>")]
+    assert "running statistics" in gan_section and "Dashed" in gan_section
+    curves_section = page[page.index("<h2>Loss curves</h2>"):page.index("<h2>Discriminator outputs</h2>")]
+    assert "running statistics" in curves_section
+    vae = write_report(make_run(tmp_path / "vae")).read_text(encoding="utf-8")
+    assert "running statistics" not in vae and "evaluation mode" not in summary(vae)
+
+
 @pytest.mark.parametrize("d_real, d_fake, expected", [
     (0.99, 0.01, "discriminator wins outright"), (0.02, 0.01, "discriminator has collapsed"),
     (0.97, 0.96, "discriminator has collapsed"), (0.7, 0.3, None), (0.5, 0.49, None)])

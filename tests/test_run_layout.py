@@ -10,8 +10,8 @@ from genlab.runs.layout import RunLayout, epoch_image_name, in_run, parse_epoch_
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "genlab"
 HOME = PACKAGE / "runs" / "layout.py"
-FILE_NAMES = (layout.CONFIG, layout.WEIGHTS, layout.BEST_WEIGHTS, layout.STATE, layout.METRICS, layout.EVALUATION,
-              layout.REPORT)
+FILE_NAMES = (layout.CONFIG, layout.WEIGHTS, layout.BEST_WEIGHTS, layout.EMA_WEIGHTS, layout.STATE, layout.METRICS,
+              layout.EVALUATION, layout.REPORT)
 FOLDER_NAMES = (layout.IMAGES, layout.TENSORBOARD)
 PATH_CALLS = ("Path", "PurePath", "joinpath", "mkdir")
 

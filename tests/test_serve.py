@@ -145,6 +145,17 @@ def test_serve_refuses_a_classifier_run_in_one_line(runs, capsys) -> None:
     assert "--port must be 0..65535" in capsys.readouterr().err
 
 
+def test_a_second_serve_on_a_port_in_use_says_so_in_one_line(runs, capsys) -> None:
+    from cli_helpers import fails
+
+    with socket.socket() as taken:  # listening, as a first `genlab serve` would be
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        err = fails(["serve", str(runs["vae"]), "--port", str(port)], capsys, f"127.0.0.1:{port}", "--port")
+    assert "in use" in err and "AttributeError" not in err
+
+
 def test_the_server_answers_over_http(vae) -> None:
     server = make_server(vae, port=0)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

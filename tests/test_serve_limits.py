@@ -108,6 +108,7 @@ def limited_server(vae_run):
     try:
         port = int(process.stdout.readline())
         assert timed_info(port, timeout=30)[1] == 200  # serving: its selector and threads exist
+        time.sleep(0.5)  # and the worker that answered has closed that connection: every descriptor is idle
         yield process, port
     finally:
         process.kill()

@@ -10,6 +10,7 @@ from tensorboard.plugins.hparams import plugin_data_pb2
 
 from genlab.cli import main
 from genlab.errors import ConfigError
+from genlab.runs.layout import RunLayout
 from genlab.runs.store import read_metrics
 from genlab.workflow import train
 
@@ -45,6 +46,16 @@ def test_loss_parts_images_and_hyperparameters_read_back(tmp_path, capsys) -> No
     config = json.loads((out / "config.json").read_text())
     assert logged_config["model"] == "vae" and logged_config["train.lr"] == config["train"]["lr"]
     assert logged_config["model_config.hidden"] == "[16]"
+
+
+def test_tensorboard_says_where_its_logs_go_and_how_to_open_them(tmp_path, capsys) -> None:
+    torch.set_num_threads(1)
+    out = tmp_path / "vae"
+    assert main(["train", "vae", *TINY, "--epochs", "1", "--max-steps", "2", "--out", str(out),
+                 "--tensorboard"]) == 0
+    said = capsys.readouterr()
+    lines = [line for line in (said.out + said.err).splitlines() if "tensorboard --logdir" in line]
+    assert len(lines) == 1 and f"tensorboard --logdir {RunLayout(out).tensorboard}" in lines[0], said
 
 
 def test_a_resumed_run_keeps_logging_and_a_run_directory_is_required(tmp_path) -> None:

@@ -16,7 +16,6 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-from tqdm import tqdm
 
 from genlab import metrics
 from genlab.data.dataset import Dataset
@@ -27,6 +26,7 @@ from genlab.latent import encode_means
 from genlab.models.contract import VAE, AutoEncoder, Classifier, Generative, contract_gap
 from genlab.nn import module_device
 from genlab.options import EvaluationOptions
+from genlab.progress import progress_bar
 from genlab.runs.layout import RunLayout
 from genlab.runs.record import RunRecord
 from genlab.runs.store import Run, load_run
@@ -112,15 +112,33 @@ def frechet_metrics(model: nn.Module, record: RunRecord, data: Dataset, options:
 
     def features(x: Tensor) -> Tensor:  # under torchrun each rank extracts a share; all ranks get them all
         return sharded(world, lambda part: metrics.features(classifier, part, progress=progress), x)
-    test_f, sample_f = features(data.test_x[:n_test]), features(samples)
+    n_floor = min(options.fid_samples, len(data.train_x))  # the floor at the samples' count: biased upward at small N
+    test_f, sample_f, train_f = features(data.test_x[:n_test]), features(samples), features(data.train_x[:n_floor])
     result = {"samples_vs_test": metrics.frechet_distance(sample_f, test_f),
-              "train_vs_test": metrics.frechet_distance(features(data.train_x[:n_test]), test_f),
-              "samples": options.fid_samples, "test_images": n_test, "classifier": str(folder)}
+              "train_vs_test": metrics.frechet_distance(train_f, test_f), "samples": options.fid_samples,
+              "floor_train_images": n_floor, "test_images": n_test, "classifier": str(folder)}
+    result.update(kid_and_precision_recall(sample_f, train_f, test_f, options.seed))
     if record.train.binarize == "dynamic":
         binary_f = features(test_x)
         result["samples_vs_binarized_test"] = metrics.frechet_distance(sample_f, binary_f)
     result["inception"] = inception_metrics(samples, data.test_x[:n_test], module_device(model), progress, world)
     return result
+
+
+PRECISION_RECALL_K = 3  # Kynkäänniemi et al. 2019's k
+
+
+def kid_and_precision_recall(sample_f: Tensor, train_f: Tensor, test_f: Tensor, seed: int) -> dict[str, Any]:
+    """KID and precision/recall beside the Fréchet distance, on the same classifier features: samples vs test
+    images, and as the floor, train vs test images (as many training images as samples)."""
+    sets = {"samples_vs_test": sample_f, "train_vs_test": train_f}
+    kid = {name: metrics.kernel_distance(f, test_f, seed=seed) for name, f in sets.items()}
+    if min(len(f) for f in (sample_f, train_f, test_f)) <= PRECISION_RECALL_K:
+        return {"kid": kid, "precision_recall": {"note": f"precision/recall skipped: each set needs more than "
+                                                         f"k = {PRECISION_RECALL_K} images"}}
+    pr = {name: dict(zip(("precision", "recall"), metrics.precision_recall(test_f, f, PRECISION_RECALL_K)))
+          for name, f in sets.items()}
+    return {"kid": kid, "precision_recall": {**pr, "k": PRECISION_RECALL_K}}
 
 
 def disentanglement_metrics(model: nn.Module, record: RunRecord, data: Dataset, options: EvaluationOptions,
@@ -135,8 +153,7 @@ def disentanglement_metrics(model: nn.Module, record: RunRecord, data: Dataset, 
 
     def represent(images: Tensor) -> Any:  # uint8 (n, C, H, W) -> float64 (n, d) posterior means
         return encode_means(model, record.model_images(images)).double().cpu().numpy()
-    bar = tqdm(total=sizes.images(), desc="disentanglement: images encoded", unit="img", leave=False,
-               disable=not progress)
+    bar = progress_bar(sizes.images(), "disentanglement: images encoded", "image", progress)
     with bar:
         return evaluate_disentanglement(represent, source, options.seed, bar, sizes)
 

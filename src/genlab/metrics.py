@@ -14,13 +14,13 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from tqdm import tqdm
 
 from genlab import losses
 from genlab.data.batches import iter_ordered
 from genlab.errors import ConfigError
 from genlab.nn import module_device
 from genlab.options import MAX_DECODES
+from genlab.progress import track
 
 FID_WEIGHTS = "pt_inception-2015-12-05-6726825d.pth"  # pytorch-fid's port of the TF FID Inception weights
 
@@ -32,9 +32,9 @@ def bits_per_dim(nats_per_image: float, dims: int) -> float:
 
 def unit_batches(x: Tensor, batch_size: int, device: torch.device, progress: bool = False,
                  desc: str = "") -> Iterator[Tensor]:
-    """iter_ordered's batches on `device` (uint8 converted to float [0, 1]), with a tqdm bar on stderr if asked."""
-    return tqdm(iter_ordered(x, batch_size, device), total=math.ceil(x.shape[0] / batch_size), desc=desc,
-                disable=not progress, leave=False, unit="batch")
+    """iter_ordered's batches on `device` (uint8 converted to float [0, 1]), their progress on stderr if asked
+    (genlab.progress: a bar on a terminal, else a line every ~10 s)."""
+    return track(iter_ordered(x, batch_size, device), math.ceil(x.shape[0] / batch_size), desc, "batch", progress)
 
 
 # ---------------------------------------------------------------- likelihoods
@@ -102,8 +102,8 @@ def iwae_nll(model: nn.Module, x: Tensor, k: int = 1000, max_decodes: int = MAX_
     images = max(1, max_decodes // k)
     chunk = math.ceil(k / math.ceil(k / max(1, max_decodes // images)))  # equal chunks: every pass the same size
     nll = torch.empty(x.shape[0], dtype=estimate_dtype(model))  # a float64 model's estimate stays float64
-    for start, batch in zip(range(0, x.shape[0], images),
-                            unit_batches(x, images, module_device(model), progress, f"IWAE k={k}")):
+    batches = unit_batches(x, images, module_device(model), progress, f"IWAE k={k}")
+    for batch, start in zip(batches, range(0, x.shape[0], images)):  # batches first: the last one is counted
         nll[start:start + len(batch)] = -importance_log_likelihood(model, batch, k, chunk)
     return nll
 
@@ -226,3 +226,83 @@ def linear_probe(train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: Tenso
         optimizer.step(closure)
     with torch.no_grad():
         return float((probe(test_x).argmax(1) == test_y).double().mean())
+
+
+# ---------------------------------------------------------------- KID and precision/recall, on the same features
+
+
+def kernel_distance(a: Tensor, b: Tensor, subsets: int = 100, subset_size: int = 1000,
+                    seed: int = 0) -> dict[str, float | int]:
+    """KID (Binkowski et al. 2018) between feature sets a (N, D) and b (M, D): the unbiased MMD^2 with the kernel
+    k(x, y) = (x.y / D + 1)^3, averaged over `subsets` random subsets of `subset_size` of each set drawn without
+    replacement (torch-fidelity's defaults), the size capped by min(N, M). Kernel units (unitless for unit-scale
+    features); "mean" and "std" are over the subsets, with the subset size actually used.
+    """
+    size = min(subset_size, len(a), len(b))
+    if size < 2:
+        raise ConfigError(f"KID needs at least 2 feature vectors in each set, got {len(a)} and {len(b)}")
+    generator = torch.Generator().manual_seed(seed)
+    values = torch.tensor([polynomial_mmd(a[torch.randperm(len(a), generator=generator)[:size]],
+                                          b[torch.randperm(len(b), generator=generator)[:size]])
+                           for _ in range(subsets)], dtype=torch.float64)
+    std = float(values.std()) if subsets > 1 else 0.0
+    return {"mean": float(values.mean()), "std": std, "subsets": subsets, "subset_size": size}
+
+
+def polynomial_mmd(x: Tensor, y: Tensor) -> float:
+    """Unbiased MMD^2 of equal-size sets x, y (m, D) with k(x, y) = (x.y / D + 1)^3: the kernel means over the
+    off-diagonal pairs of x and of y, less twice the mean over all (x, y) pairs."""
+    x, y = x.double(), y.double()
+    m, dims = x.shape
+
+    def kernel(p: Tensor, q: Tensor) -> Tensor:
+        return (p @ q.T / dims + 1) ** 3
+    k_xx, k_yy = kernel(x, x), kernel(y, y)
+    within = (k_xx.sum() - k_xx.diagonal().sum() + k_yy.sum() - k_yy.diagonal().sum()) / (m * (m - 1))
+    return float(within - 2 * kernel(x, y).mean())
+
+
+def chunked_rows(n_rows: int, n_cols: int, max_entries: int) -> int:
+    """Rows per chunk so that a (rows, n_cols) distance block holds at most max_entries values (one row at least)."""
+    return max(1, max_entries // max(1, n_cols))
+
+
+def squared_distances(a: Tensor, b: Tensor) -> Tensor:
+    """|a_i - b_j|^2 for a (n, D), b (m, D): (n, m) float64, round-off below 0 clipped."""
+    a, b = a.double(), b.double()
+    return (a.square().sum(1, keepdim=True) + b.square().sum(1) - 2 * a @ b.T).clamp_min(0)
+
+
+def knn_radii(feats: Tensor, k: int = 3, max_entries: int = 1 << 23) -> Tensor:
+    """Squared distance from each of feats (N, D) to its k-th nearest other member: (N,) float64.
+
+    Computed a block of rows at a time (at most max_entries distances, 64 MB, held at once), so 10,000 x 10,000
+    never exists; each point's zero distance to itself is the first of the k + 1 smallest and is skipped.
+    """
+    if not 1 <= k < len(feats):
+        raise ConfigError(f"the k-NN radius needs 1 <= k < number of feature vectors, got k={k} for {len(feats)}")
+    rows = chunked_rows(len(feats), len(feats), max_entries)
+    return torch.cat([squared_distances(feats[start:start + rows], feats).topk(k + 1, dim=1, largest=False)
+                      .values[:, k] for start in range(0, len(feats), rows)])
+
+
+def manifold_coverage(queries: Tensor, support: Tensor, radii: Tensor, max_entries: int = 1 << 23) -> float:
+    """Fraction of queries (n, D) within the k-NN ball of at least one support point (m, D) whose squared radii
+    (m,) are given: |q - s_j|^2 <= radii_j for some j. Blocks of rows as in knn_radii."""
+    rows = chunked_rows(len(queries), len(support), max_entries)
+    inside = sum(int((squared_distances(queries[start:start + rows], support) <= radii).any(1).sum())
+                 for start in range(0, len(queries), rows))
+    return inside / len(queries)
+
+
+def precision_recall(real: Tensor, generated: Tensor, k: int = 3, max_entries: int = 1 << 23) -> tuple[float, float]:
+    """Improved precision and recall (Kynkäänniemi et al. 2019) of feature sets real (N, D), generated (M, D):
+    fractions in [0, 1].
+
+    Each set's manifold is the union of balls around its members reaching their k-th nearest neighbour in the set.
+    precision = share of generated samples inside the real manifold; recall = share of real ones inside the
+    generated manifold. Both depend on the counts (fewer members, wider balls): compare them at equal counts.
+    """
+    precision = manifold_coverage(generated, real, knn_radii(real, k, max_entries), max_entries)
+    recall = manifold_coverage(real, generated, knn_radii(generated, k, max_entries), max_entries)
+    return precision, recall

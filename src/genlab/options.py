@@ -21,7 +21,9 @@ DEVICES = ("auto", "cpu", "cuda")
 MAX_SEED = 2**63 - 1
 
 # fields that say how a run is executed, not what it is: --resume may change them
-EXECUTION_FIELDS = ("epochs", "max_steps", "lr", "device", "compile", "channels_last", "sync_bn")
+EXECUTION_FIELDS = ("epochs", "max_steps", "lr", "device", "compile", "channels_last", "sync_bn",
+                    "lr_schedule", "lr_warmup", "lr_step", "lr_gamma", "clip_grad")
+LR_SCHEDULES = ("constant", "cosine", "step")  # how the learning rate moves with the optimizer step
 
 
 VAL_SPLITS = ("stratified", "last")  # how --val-images are chosen; "last" was the only way before val_split
@@ -55,6 +57,23 @@ class TrainConfig(Config):
                                "epochs (0: no warm-up); metrics also report the true bound", low=0, high=1_000_000)
     early_stop: int = option(0, "stop when the validation loss has not improved for PATIENCE epochs, keeping the "
                                 "best weights beside the last (0: off; needs --val-images)", low=0, high=1_000_000)
+    lr_schedule: str = option("constant", "how the learning rate moves with the optimizer step after --lr-warmup: "
+                                          "constant; cosine, half a cosine from --lr toward 0 at the run's end "
+                                          "(--epochs or --max-steps); step, times --lr-gamma every --lr-step steps; "
+                                          "--resume may change it, like --lr and --clip-grad", LR_SCHEDULES)
+    lr_warmup: int = option(0, "learning-rate warm-up: the rate rises linearly to --lr over the first N optimizer "
+                               "steps (0: none)", low=0, high=10**12)
+    lr_step: int = option(1000, "--lr-schedule step: optimizer steps between decays", low=1, high=10**12,
+                          when={"lr_schedule": ("step",)})
+    lr_gamma: float = option(0.1, "--lr-schedule step: the factor each decay multiplies the rate by", low=0.0,
+                             high=1.0, when={"lr_schedule": ("step",)})
+    clip_grad: float = option(0.0, "clip each optimizer's gradient norm (over all its parameters) to this before "
+                                   "its step (0: off)", low=0.0, high=1e12)
+    weight_decay: float = option(0.0, "decoupled weight decay: with a value > 0 every optimizer is AdamW "
+                                      "(Loshchilov & Hutter) instead of Adam (0: plain Adam)", low=0.0, high=1.0)
+    ema: float = option(0.0, "keep an exponential moving average of the weights (the generator's for GANs) with "
+                             "this decay per step, e.g. 0.999 (0: off); sample, evaluate and explore then use it",
+                        low=0.0, high=0.999999)
 
     def __post_init__(self) -> None:
         if self.early_stop and not self.val_images:
@@ -65,7 +84,7 @@ MAX_DEFAULT_TRAVERSAL_ROWS = 10  # rows of a traversal when no --dims are given:
 MAX_DECODES = 4096  # decoder evaluations per pass of the IWAE estimate: bounds memory; see metrics.iwae_nll
 
 
-DISENTANGLEMENT_POINTS = 0.2  # of the definitions' points: the seven metrics of a 64x64 model in minutes on 2 cores
+DISENTANGLEMENT_POINTS = 0.1  # of the definitions' points: the seven metrics of a 64x64 model in minutes on 2 cores
 
 
 @dataclass(frozen=True)
@@ -76,7 +95,8 @@ class EvaluationOptions(Config):
     test_images: int | None = option(None, "use the first N test images for every metric (default all)",
                                      high=10**9)
     nll_images: int | None = option(None, "estimate the IWAE NLL on the first N of them (default all)", high=10**9)
-    fid_samples: int = option(10000, "model samples for the Fréchet distance", high=10_000_000)
+    fid_samples: int = option(10000, "model samples for the Fréchet distance, KID and precision/recall (the floor "
+                              "uses as many training images; compare runs at one count)", high=10_000_000)
     skip_fid: bool = option(False, "skip the Fréchet distances (no classifier needed)")
     classifier: str | None = option(None, "classifier run for the features (default: one trained once per dataset, "
                                           "cached under $GENLAB_CACHE or ~/.cache/genlab)")
@@ -288,3 +308,19 @@ class StyleOptions(Config):
 
 
 InversionOptions = ClassOptions | DreamOptions | StyleOptions  # the network, seed, device and output fields are common
+
+
+# ---------------------------------------------------------------- every heavy command
+
+MAX_THREADS = 1024  # CPU threads one process may ask torch for
+THREADS_ENV = "GENLAB_THREADS"  # the environment variable --threads overrides
+
+
+@dataclass(frozen=True)
+class ThreadOptions(Config):
+    """How many CPU threads torch uses in this process: train, evaluate, invert, sample, reconstruct, explore."""
+
+    threads: int | None = option(None, f"CPU threads torch uses (default: ${THREADS_ENV}, else torch's choice, "
+                                       "one per core; under torchrun each process's, 1 unless OMP_NUM_THREADS "
+                                       "says otherwise); on a machine shared with other jobs 1 is often fastest",
+                                 low=1, high=MAX_THREADS)

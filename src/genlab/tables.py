@@ -40,10 +40,33 @@ def frechet_rows(f: dict[str, Any]) -> list[tuple[str, str]]:
     if "samples_vs_binarized_test" in f:
         text += f"; vs the binarized test images {f['samples_vs_binarized_test']:.2f}"
     text += f"); floor, train vs test images: {f['train_vs_test']:.2f}"
+    if "floor_train_images" in f:  # records before the floor was measured at the samples' count lack it
+        text += (f" ({f['floor_train_images']} train images, as many as samples: distances from different "
+                 f"sample counts are not comparable, the estimate is biased upward at small N)")
     inception = f.get("inception", {})
     fid = inception.get("fid")
-    return [("Fréchet distance, classifier features", text),
+    return [("Fréchet distance, classifier features", text), *kid_rows(f), *precision_recall_rows(f),
             ("Inception FID", f"{fid:.2f}" if fid is not None else str(inception.get("note", "not computed")))]
+
+
+def kid_rows(f: dict[str, Any]) -> list[tuple[str, str]]:
+    if "kid" not in f:
+        return []
+    samples, floor = f["kid"]["samples_vs_test"], f["kid"]["train_vs_test"]
+    text = (f"{samples['mean']:.4g} ± {samples['std']:.2g} (samples vs test); floor, train vs test images: "
+            f"{floor['mean']:.4g} ± {floor['std']:.2g} (mean ± std over {samples['subsets']} subsets of "
+            f"{samples['subset_size']}; unbiased, cubic polynomial kernel)")
+    return [("KID, classifier features", text)]
+
+
+def precision_recall_rows(f: dict[str, Any]) -> list[tuple[str, str]]:
+    pr = f.get("precision_recall")
+    if pr is None or "note" in pr:
+        return [] if pr is None else [("precision / recall", pr["note"])]
+    samples, floor = pr["samples_vs_test"], pr["train_vs_test"]
+    text = (f"{samples['precision']:.3f} / {samples['recall']:.3f} (samples vs test); floor, train vs test "
+            f"images: {floor['precision']:.3f} / {floor['recall']:.3f}")
+    return [(f"precision / recall, k={pr['k']}", text)]
 
 
 def disentanglement_rows(d: dict[str, Any]) -> list[tuple[str, str]]:

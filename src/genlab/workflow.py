@@ -4,7 +4,6 @@ every process of a torchrun job."""
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,19 +14,33 @@ from torch import nn
 from genlab.data.catalog import load_dataset
 from genlab.data.dataset import Dataset
 from genlab.errors import ConfigError
-from genlab.evaluation import evaluate_run, load_everywhere, log_to_stderr, needs_cached_classifier, write_evaluation
+from genlab.evaluation import (
+    evaluate_run,
+    load_everywhere,
+    log_to_stderr,
+    needs_cached_classifier,
+    write_evaluation,
+)
 from genlab.models.registry import create_model, data_fields
 from genlab.options import EvaluationOptions, TrainConfig
 from genlab.report.page import write_page
 from genlab.runs.guard import one_writer
 from genlab.runs.layout import RunLayout
 from genlab.runs.record import DataRecord, data_record, read_record
+from genlab.threads import compute_line, use_threads
 from genlab.training.feature_classifier import cached_classifier
 from genlab.training.plan import RunPlan, plan_command
 from genlab.training.tensorboard import TensorBoardLog
 from genlab.training.trainer import check_trainable
 from genlab.training.trainer import train as train_loop
-from genlab.world import from_rank_zero, is_rank_zero, join, resolve_device
+from genlab.world import (
+    World,
+    from_rank_zero,
+    is_rank_zero,
+    join,
+    launched_world_size,
+    resolve_device,
+)
 
 
 def train(model: nn.Module, data: Dataset, config: TrainConfig = TrainConfig(), out: str | Path | None = None,
@@ -59,6 +72,9 @@ def train_logged(model: nn.Module, data: Dataset, config: TrainConfig, out: str 
     """train() with the run's writer lock held: the loop, the report after every epoch, TensorBoard."""
     writes = out is not None and is_rank_zero()  # under torchrun rank 0 alone writes
     board = TensorBoardLog(out) if tensorboard and writes else None
+    if board is not None:
+        logs = RunLayout(out).tensorboard
+        (log or print)(f"tensorboard: event files go to {logs}; open them with `tensorboard --logdir {logs}`")
 
     def after_epoch(record: dict[str, Any]) -> None:
         if writes:
@@ -96,45 +112,62 @@ def train_planned(plan: RunPlan, out: Path, resume: bool = False, command: str =
     how = "a stratified sample from the seed" if plan.train.val_split == "stratified" else "the last images"
     split = (f"{data.train_x.shape[0] - held_out} train / {held_out} validation ({how})" if held_out
              else f"{data.train_x.shape[0]} train")
+    log(compute_line(resolve_device(plan.train.device), torch.get_num_threads(), launched_world_size()))  # first
     log(f"training {plan.model} on {data.name} {tuple(data.image_shape)}: "
         f"{split} / {data.test_x.shape[0]} test images -> {out}")
+    if data.note:  # what loading did to the user's files (folder: skips, crops, resizes); stdout, beside the line
+        log(data.note)  # above: a refusal that follows stays the one line on stderr
     return train(model, data, plan.train, out, resume=resume, data_spec=record, command=command, log=log,
                  progress=progress, tensorboard=tensorboard)
 
 
 def train_command(model: str | None, model_flags: dict[str, Any], data_flags: dict[str, Any],
                   train_flags: dict[str, Any], config_file: str | None = None, out: str | None = None,
-                  resume: bool = False, command: str = "", tensorboard: bool = False) -> Path | None:
+                  resume: bool = False, command: str = "", tensorboard: bool = False,
+                  threads: int | None = None) -> Path | None:
     """`genlab train`: plan the run (flags over --config or the resumed run's record), train it into its run
-    directory with the report kept current; the report's path, on the process that writes it.
+    directory with the report kept current; the report's path, on the process that writes it. `threads`: see
+    genlab.threads.use_threads; the device and thread count are the first line printed.
 
     Under torchrun every process joins the job here; rank 0 plans from the files it holds and every rank trains
     that plan; the other ranks return None.
     """
     world = join(train_flags.get("device", "auto"))
+    use_threads(threads)  # before any work, on every process; train_planned says how many
     plan, folder = from_rank_zero(world, lambda: plan_command(model, model_flags, data_flags, train_flags,
                                                               config_file, out, resume))
     train_planned(plan, folder, resume=resume, command=command, tensorboard=tensorboard)
     return RunLayout(folder).report if world.writes else None
 
 
+def announce(world: World, device: torch.device, threads: int) -> None:
+    """The first line of a heavy command on stdout, on the process that prints: 'genlab on cpu, 1 thread (...)';
+    said once the run has loaded, so that a refusal stays the one line on stderr."""
+    if world.writes:
+        print(compute_line(device, threads, world.size), flush=True)
+
+
 def evaluate_command(run_dir: str | os.PathLike, options: EvaluationOptions, device: str = "auto",
                      weights: str = "best", data_dir: str | None = None,
-                     log: Callable[[str], None] = log_to_stderr) -> tuple[dict[str, Any], Path, Path] | None:
+                     log: Callable[[str], None] = log_to_stderr,
+                     threads: int | None = None) -> tuple[dict[str, Any], Path, Path] | None:
     """`genlab evaluate`: every metric that applies to the run, kept beside it, and its report rewritten;
-    (the evaluation, its file, the report) on the process that writes them.
+    (the evaluation, its file, the report) on the process that writes them. The device and thread count
+    (`threads`: see genlab.threads.use_threads) are the first line printed.
 
     Under torchrun the expensive estimates are sharded over the processes; the other ranks return None.
     """
     device = resolve_device(device)
     world = join(device)
+    count = use_threads(threads)
     with one_writer(run_dir, world):  # the run's evaluation and report have one writer at a time
         run = load_everywhere(world, run_dir, world.place(device), weights)
+        announce(world, world.place(device), count)
         say = log if world.writes else (lambda line: None)
         if run.weights_note():
             say(f"genlab: {run.weights_note()}")
         data = run.dataset(data_dir)
-        progress = sys.stderr.isatty() and world.writes
+        progress = world.writes  # a bar on a terminal, else a line every ~10 s (genlab.progress)
         classifier = (cached_classifier(run.record, data, say, progress, world)
                       if needs_cached_classifier(run, options) else None)
         result = evaluate_run(run, data, options, progress, world, classifier)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from genlab.config import field_types
 from genlab.errors import ConfigError
-from genlab.options import WEIGHT_CHOICES
+from genlab.options import WEIGHT_CHOICES, ThreadOptions
 
 if TYPE_CHECKING:
     from genlab.runs.store import Run
@@ -97,14 +97,17 @@ def given(args: argparse.Namespace, prefix: str) -> dict[str, Any]:
 
 def add_weights_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weights", choices=WEIGHT_CHOICES, default="best",
-                        help="best: the epoch of the best validation loss, where the run kept one (runs trained "
-                             "with --val-images); last: the last epoch's (default best)")
+                        help="best: the moving average of the weights, where the run kept one (runs trained "
+                             "with --ema), else the epoch of the best validation loss, where the run kept one (runs "
+                             "trained with --val-images); last: the last epoch's trained weights (default best)")
 
 
 def open_trained_run(args: argparse.Namespace) -> Run:
     """load_run with --device and --weights, saying on stderr which weights a run with a validation split uses."""
     from genlab.runs.store import load_run
+    from genlab.threads import use_threads
 
+    use_threads(given_threads(args))  # before the weights load; serve has no --threads: $GENLAB_THREADS alone
     run = load_run(args.run, getattr(args, "device", "cpu"), args.weights)  # serve has no --device: the CPU
     note = run.weights_note()
     if note:
@@ -117,10 +120,21 @@ def add_device_flag(parser: argparse.ArgumentParser) -> None:
                         help="auto picks CUDA when present (default auto)")
 
 
+def add_threads_flag(parser: Any) -> None:
+    """--threads, from ThreadOptions: every heavy command's."""
+    add_config_flags(parser, ThreadOptions, "threads", metavars={"threads": "N"})
+
+
+def given_threads(args: argparse.Namespace) -> int | None:
+    """--threads N as given, else None (then $GENLAB_THREADS, else torch's choice: genlab.threads)."""
+    return ThreadOptions.from_dict(given(args, "threads")).threads
+
+
 def add_data_flags(parser: argparse.ArgumentParser, with_name: bool = True) -> None:
     if with_name:
-        parser.add_argument("--data", help="fashion-mnist, mnist, shapes, sprites (sprites:N for N of its images), "
-                                           "a registered dataset, folder:PATH or dsprites:PATH (default fashion-mnist)")
+        parser.add_argument("--data", help="fashion-mnist, mnist, cifar10, shapes, sprites (sprites:N for N of its "
+                                           "images), a registered dataset, folder:PATH or dsprites:PATH (default "
+                                           "fashion-mnist)")
     parser.add_argument("--data-dir", help="folder searched first for dataset files (then $GENLAB_DATA, "
                                            "~/.cache/genlab, /usr/share/datasets)")
     if with_name:

@@ -4,7 +4,15 @@ from __future__ import annotations
 import argparse
 
 from genlab.cli.commands import COMMANDS
-from genlab.cli.common import add_config_flags, add_data_flags, add_device_flag, add_weights_flag, given
+from genlab.cli.common import (
+    add_config_flags,
+    add_data_flags,
+    add_device_flag,
+    add_threads_flag,
+    add_weights_flag,
+    given,
+    given_threads,
+)
 from genlab.options import EvaluationOptions
 from genlab.runs.layout import EVALUATION, in_run
 
@@ -14,7 +22,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from genlab.workflow import evaluate_command
 
     options = EvaluationOptions.from_dict(given(args, "evaluation"))
-    done = evaluate_command(args.run, options, args.device, args.weights, args.data_dir)
+    done = evaluate_command(args.run, options, args.device, args.weights, args.data_dir,
+                            threads=given_threads(args))
     if done is None:
         return 0  # under torchrun rank 0 alone prints
     result, path, report = done
@@ -34,5 +43,6 @@ def register(commands: argparse._SubParsersAction) -> None:
     add_config_flags(p, EvaluationOptions, "evaluation", aliases={"k": ("-k",)})
     add_data_flags(p, with_name=False)
     add_device_flag(p)
+    add_threads_flag(p)
     add_weights_flag(p)
     p.set_defaults(handler=cmd_evaluate)

@@ -7,6 +7,7 @@ from genlab.cli.commands import COMMANDS
 from genlab.cli.common import (
     add_data_flags,
     add_device_flag,
+    add_threads_flag,
     add_weights_flag,
     add_zoom_flag,
     at_least,
@@ -81,6 +82,7 @@ def add_common(p: argparse.ArgumentParser, default_name: str) -> None:
     p.add_argument("--out", help=f"PNG path (default {in_run(IMAGES, EXPLORE, default_name)})")
     add_data_flags(p, with_name=False)
     add_device_flag(p)
+    add_threads_flag(p)
     add_weights_flag(p)
 
 

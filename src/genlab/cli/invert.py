@@ -4,11 +4,10 @@ Each flag is derived from a field of the option sets in genlab.options; genlab.i
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import NamedTuple
 
 from genlab.cli.commands import COMMANDS
-from genlab.cli.common import add_config_flags, given
+from genlab.cli.common import add_config_flags, add_threads_flag, given, given_threads
 from genlab.options import ClassOptions, DreamOptions, StyleOptions
 
 METAVARS = {"weights": "FILE", "classes": "C", "judge": "MODEL", "save_every": "N", "photo": "NAME",
@@ -44,7 +43,7 @@ def cmd_invert(args: argparse.Namespace) -> int:
     from genlab.invert.actions import run_inversion
 
     options = ACTIONS[args.invert_action].options.from_dict(given(args, "invert"))
-    output = run_inversion(options, progress=sys.stderr.isatty())
+    output = run_inversion(options, progress=True, threads=given_threads(args), log=print)  # the device first
     for line in output.lines:
         print(line)
     if output.path is not None:
@@ -61,4 +60,5 @@ def register(commands: argparse._SubParsersAction) -> None:
         q = actions.add_parser(name, help=action.help, description=action.description)
         add_config_flags(q, action.options, "invert", aliases={"classes": ("--class",)}, metavars=METAVARS,
                          positionals=action.positionals, switches=True)
+        add_threads_flag(q)
         q.set_defaults(handler=cmd_invert, invert_action=name)

@@ -15,11 +15,13 @@ from genlab.cli.common import (
     add_data_flags,
     add_device_flag,
     add_field_flag,
+    add_threads_flag,
     add_weights_flag,
     add_zoom_flag,
     check_zoom,
     flag_name,
     given,
+    given_threads,
     in_range,
     open_trained_run,
     plain_type,
@@ -137,7 +139,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     data_flags = {"spec": args.data, "data_dir": args.data_dir, "image_size": args.image_size,
                   "channels": args.channels}
     report = train_command(args.model, given(args, "model"), data_flags, given(args, "train"), args.config,
-                           args.out, args.resume, shlex.join(["genlab", *args.argv]), args.tensorboard)
+                           args.out, args.resume, shlex.join(["genlab", *args.argv]), args.tensorboard,
+                           threads=given_threads(args))
     if report is not None:  # under torchrun, on the process that writes
         print(f"report: {report}")
     return 0
@@ -204,6 +207,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     add_config_flags(training, TrainConfig, "train", helps={
         name: tuned_help(name, TrainConfig.__dataclass_fields__[name].metadata["help"])
         for name in TUNED_TRAIN_FLAGS})
+    add_threads_flag(training)
     p.add_argument("--out", help="run directory (default runs/MODEL-DATA)")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out from its last complete epoch; options not given are the "
@@ -223,6 +227,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--nrow", type=int, default=8, help="images per grid row (default 8)")
     p.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
     add_device_flag(p)
+    add_threads_flag(p)
     add_zoom_flag(p)
     add_weights_flag(p)
     p.add_argument("--out", help=f"PNG path (default {in_run(layout.IMAGES, 'samples.png')})")
@@ -235,6 +240,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("-n", type=int, default=8, help="number of test images (default 8)")
     add_data_flags(p, with_name=False)
     add_device_flag(p)
+    add_threads_flag(p)
     add_zoom_flag(p)
     add_weights_flag(p)
     p.add_argument("--out", help=f"PNG path (default {in_run(layout.IMAGES, 'reconstructions.png')})")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 
 from genlab.cli.commands import COMMANDS
@@ -19,6 +20,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         server = make_server(explorer, args.host, args.port)
     except OSError as e:
+        if e.errno == errno.EADDRINUSE:  # most often a first `genlab serve` still running
+            raise ConfigError(f"cannot listen on {args.host}:{args.port}: the port is in use (another genlab serve?); "
+                              f"give another --port, or --port 0 for a free one") from None
         raise ConfigError(f"cannot listen on {args.host}:{args.port} ({e.strerror}); try another --port") from None
     host, port = server.server_address[:2]
     if not is_loopback(host):

@@ -60,6 +60,7 @@ class Dataset:
     test_factors: torch.Tensor | None = None
     source: str = ""
     factors: GroundTruthFactors | None = None  # names, levels, sample_factors, images_for (data/factors.py)
+    note: str = ""  # one line on what loading did to the source (files skipped, crops, resizes); "" when nothing
 
     def __post_init__(self) -> None:
         if not self.classes:

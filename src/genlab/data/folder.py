@@ -52,15 +52,35 @@ def split(files: list[Path], root: Path) -> tuple[list[Path], list[Path]]:
     return [f for f in files if f not in chosen], test
 
 
-def image_mode(path: Path) -> str:
-    """The PIL mode from the file's header (pixels are not decoded), or a DataError naming it."""
+def image_header(path: Path) -> tuple[str, tuple[int, int]]:
+    """The PIL mode and (width, height) from the file's header (pixels are not decoded), or a DataError naming it."""
     with open_header(path, str(path)) as image:
-        return image.mode
+        return image.mode, image.size
 
 
-def guess_channels(files: list[Path]) -> int:
+def guess_channels(headers: list[tuple[str, tuple[int, int]]]) -> int:
     """1 when every image is grayscale, else 3."""
-    return 1 if all(image_mode(f) in GRAY_MODES for f in files) else 3
+    return 1 if all(mode in GRAY_MODES for mode, _ in headers) else 3
+
+
+def skipped_files(root: Path) -> list[Path]:
+    """The files under root that are not PNG/JPEG images, sorted: loading leaves them out."""
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() not in SUFFIXES)
+
+
+def preparation_note(root: Path, headers: list[tuple[str, tuple[int, int]]], size: int) -> str:
+    """One line on what loading does to the folder: images used, centre crops, resizes, other files skipped."""
+    cropped = sum(width != height for _, (width, height) in headers)
+    resized = sum(min(width, height) != size for _, (width, height) in headers)
+    done = [f"{cropped} center-cropped to squares"] if cropped else []
+    done += [f"{resized} resized to {size}x{size}"] if resized else []
+    note = f"folder:{root}: {len(headers)} images used" + (f" ({', '.join(done)})" if done else "")
+    skipped = skipped_files(root)
+    if skipped:
+        names = ", ".join(p.relative_to(root).as_posix() for p in skipped[:3]) + (", ..." if len(skipped) > 3 else "")
+        plural = "s" * (len(skipped) != 1)
+        note += f"; {len(skipped)} other file{plural} skipped (not .png, .jpg or .jpeg: {names})"
+    return note
 
 
 def class_folder(file: Path, root: Path) -> str | None:
@@ -103,9 +123,10 @@ def load_folder(path: str, image_size: int | None = None, channels: int | None =
     if not files:
         raise DataError(f"folder:{path}: no .png, .jpg or .jpeg images under {root}")
     size, classes = image_size or 64, class_names(files, root)
-    channels = channels or guess_channels(files)
+    headers = [image_header(f) for f in files]
+    channels = channels or guess_channels(headers)
     train, test = split(files, root)
     (train_x, train_y), (test_x, test_y) = (stack_images(group, root, classes, channels, size)
                                             for group in (train, test))
     return Dataset(name=f"folder:{root}", train_x=train_x, train_y=train_y, test_x=test_x, test_y=test_y,
-                   classes=tuple(classes), source=str(root))
+                   classes=tuple(classes), source=str(root), note=preparation_note(root, headers, size))

@@ -28,7 +28,15 @@ from genlab.invert.measured import (
     visualize_classes,
 )
 from genlab.invert.networks import Network, layer_table, load_network
-from genlab.options import MAX_DEFAULT_CLASSES, ClassOptions, DreamOptions, InversionOptions, StyleOptions
+from genlab.options import (
+    MAX_DEFAULT_CLASSES,
+    ClassOptions,
+    DreamOptions,
+    InversionOptions,
+    StyleOptions,
+)
+from genlab.threads import compute_line, use_threads
+from genlab.world import resolve_device
 
 
 @dataclass(frozen=True)
@@ -39,8 +47,13 @@ class CommandOutput:
     path: Path | None = None
 
 
-def run_inversion(options: InversionOptions, progress: bool = False) -> CommandOutput:
-    """Run the command the options are for; progress: tqdm bars on stderr."""
+def run_inversion(options: InversionOptions, progress: bool = False, threads: int | None = None,
+                  log: Callable[[str], None] | None = None) -> CommandOutput:
+    """Run the command the options are for with torch on `threads` CPU threads (genlab.threads.use_threads);
+    progress: on stderr (genlab.progress); log, when given, is told the device and thread count first."""
+    count = use_threads(threads)
+    if log is not None:
+        log(compute_line(resolve_device(options.device), count))
     commands: dict[type, Callable[[Any, bool], CommandOutput]] = {
         ClassOptions: visualize_classes_command, DreamOptions: dream_command, StyleOptions: style_command}
     return commands[type(options)](options, progress)

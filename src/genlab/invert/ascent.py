@@ -7,9 +7,9 @@ from collections.abc import Callable, Sequence
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from tqdm import tqdm
 
 from genlab.config import require
+from genlab.progress import progress_bar
 
 OnStep = Callable[[int, Tensor], None]  # (steps done, from 1; current images in [0, 1]) -> None
 Objective = Callable[[Tensor], Tensor]  # images (N, C, H, W) -> (N,) values to ascend
@@ -87,10 +87,6 @@ def check_ascent(steps: int, lr: float, jitter: int) -> None:
     require(jitter >= 0, f"jitter is a shift in pixels and must be >= 0, got {jitter}")
 
 
-def progress_bar(total: int, enabled: bool, what: str) -> tqdm:
-    return tqdm(total=total, disable=not enabled, desc=what, unit="step", dynamic_ncols=True, leave=False)
-
-
 # -- class visualization (Simonyan, Vedaldi & Zisserman 2014) -------------------------------------------
 
 def noise_images(n: int, channels: int, size: Sequence[int], seed: int = 0, mean: float = 0.5,
@@ -128,7 +124,7 @@ def class_visualization(logits: Callable[[Tensor], Tensor], targets: Sequence[in
 
     generator = torch.Generator().manual_seed(seed)
     x = start.detach().clone()
-    with progress_bar(steps, progress, "class visualization") as bar:
+    with progress_bar(steps, "class visualization", enabled=progress) as bar:
         for step in range(steps):
             # the blur shapes the picture while the steps are large; the small last steps sharpen it unblurred
             if blur_every and step and step % blur_every == 0 and step < blur_until * steps:
@@ -185,7 +181,7 @@ def deep_dream(activation: Callable[[Tensor], Tensor], image: Tensor, *, steps: 
     objective, generator = dream_objective(activation), torch.Generator().manual_seed(seed)
     image = image.detach()
     detail, done = torch.zeros_like(resize(image, sizes[0])), 0
-    with progress_bar(steps * octaves, progress, "deep dream") as bar:
+    with progress_bar(steps * octaves, "deep dream", enabled=progress) as bar:
         for size in sizes:
             base = resize(image, size)
             x = base + resize(detail, size)

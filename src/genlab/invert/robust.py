@@ -16,7 +16,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from genlab.config import require
-from genlab.invert.ascent import OnStep, progress_bar
+from genlab.invert.ascent import OnStep
+from genlab.progress import progress_bar
 
 # the square root of ImageNet's RGB covariance (rows: R, G, B; columns: principal colour axes), as published
 COLOUR_SQRT = ((0.26, 0.09, 0.02), (0.27, 0.00, -0.05), (0.27, -0.09, 0.03))
@@ -98,7 +99,7 @@ def robust_class_visualization(logits: Callable[[Tensor], Tensor], targets: Sequ
     targets = torch.as_tensor(targets, dtype=torch.long, device=device).view(-1, 1)
     image = FourierImage.noise(targets.shape[0], *size, seed=seed, device=device)
     optimizer, generator = torch.optim.Adam([image.spectrum], lr=lr), torch.Generator().manual_seed(seed)
-    with progress_bar(steps, progress, "class visualization (robust)") as bar:
+    with progress_bar(steps, "class visualization (robust)", enabled=progress) as bar:
         for step in range(steps):
             optimizer.zero_grad()
             score = logits(random_views(image.images(), transforms, generator)).gather(1, targets)

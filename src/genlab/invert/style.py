@@ -9,7 +9,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from genlab.config import require
-from genlab.invert.ascent import OnStep, check_ascent, noise_images, progress_bar
+from genlab.invert.ascent import OnStep, check_ascent, noise_images
+from genlab.progress import progress_bar
 
 Features = Callable[[Tensor, Sequence[str]], dict[str, Tensor]]  # images, layer names -> activations
 
@@ -108,7 +109,7 @@ def style_transfer(features: Features, content: Tensor, style: Tensor, *, conten
         history.append(record)
         return total
 
-    with progress_bar(steps, progress, "style transfer") as bar:
+    with progress_bar(steps, "style transfer", enabled=progress) as bar:
         for step in range(steps):
             opt.step(closure)
             with torch.no_grad():

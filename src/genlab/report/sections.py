@@ -161,13 +161,22 @@ def summary_html(metrics: list[dict], config: dict) -> str:
     pieces = [epoch + (f" (step {last['step']:,})" if isinstance(last.get("step"), int) else "")]
     for split in SPLITS:
         if isinstance(last.get(split), dict) and last[split]:
-            text = _gan_text(last[split]) if _is_gan([last]) else f"loss {_loss_text(last[split])}"
-            pieces.append(f"{SPLIT_NAMES[split]} {text}")
+            gan = _is_gan([last])
+            text = _gan_text(last[split]) if gan else f"loss {_loss_text(last[split])}"
+            eval_mode = " (D in evaluation mode, see Discriminator outputs)" if gan and split != "train" else ""
+            pieces.append(f"{SPLIT_NAMES[split]}{eval_mode} {text}")
     pieces += _controls_text(last)
     seconds = [row["epoch_seconds"] for row in metrics if isinstance(row.get("epoch_seconds"), (int, float))]
     if seconds:
         pieces.append(f"{sum(seconds) / len(seconds):.2f} s per epoch on average")
     return f'<p class="summary">{html.escape(" · ".join(pieces))}</p>'
+
+
+# why a GAN's test figures differ from its training ones, said wherever they are shown
+_GAN_EVAL_NOTE = ("Dashed: the test set, with D in evaluation mode: its batch norm then uses running statistics "
+                  "averaged over past batches, which trail a generator that keeps changing, so test D(x) can sit far "
+                  "below the training figure, even near 0, in a run that trains well. Judge the game by the training "
+                  "figures and the samples.")
 
 
 def _is_gan(metrics: list[dict]) -> bool:
@@ -205,6 +214,8 @@ def curves_html(metrics: list[dict]) -> str:
     scale = CURVE_DPI // 100
     image = _img_tag(data, "loss curves", width // scale, height // scale, pixelated=False)
     note = "Solid: training set. Dashed: test set. Losses are per image, as the model's loss() reports them."
+    if _is_gan(metrics):
+        note += " " + _GAN_EVAL_NOTE
     return f'<section><h2>Loss curves</h2><p class="note">{html.escape(note)}</p>{image}</section>'
 
 
@@ -217,7 +228,8 @@ def gan_html(metrics: list[dict]) -> str:
     scale = CURVE_DPI // 100
     image = _img_tag(data, "discriminator outputs D(x) and D(G(z))", width // scale, height // scale, pixelated=False)
     note = ("D's mean output on real images, D(x), and on generated ones, D(G(z)), after each epoch. In a healthy "
-            "run both stay away from 0 and 1 and D(x) stays above D(G(z)); at the game's equilibrium both are 0.5.")
+            "run both stay away from 0 and 1 and D(x) stays above D(G(z)); at the game's equilibrium both are 0.5. "
+            "Solid: the training batches, as the players saw them. " + _GAN_EVAL_NOTE)
     warning = gan_warning(metrics[-1].get("train", {}))
     warning_html = f'<p class="warn">{html.escape(warning)}</p>' if warning else ""
     return (f'<section><h2>Discriminator outputs</h2>{warning_html}<p class="note">{html.escape(note)}</p>'

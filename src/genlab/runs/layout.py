@@ -4,6 +4,8 @@ RUN/config.json        one typed, versioned record (genlab.runs.record): the mod
                        the model saw it, the training config, versions, the command
 RUN/model.safetensors  the weights of the last complete epoch
 RUN/best.safetensors   the weights of the epoch of the best validation loss (runs with a validation split)
+RUN/ema.safetensors    the model's weights with the moving average of the trained ones (the generator's for GANs)
+                       at the last complete epoch (runs trained with --ema)
 RUN/state.pt           what --resume needs: optimizers, random-number streams, counters, the weights again
 RUN/metrics.jsonl      one JSON line of losses per completed epoch
 RUN/evaluation.json    what `genlab evaluate` measured
@@ -23,6 +25,7 @@ from pathlib import Path
 CONFIG = "config.json"
 WEIGHTS = "model.safetensors"
 BEST_WEIGHTS = "best.safetensors"
+EMA_WEIGHTS = "ema.safetensors"
 STATE = "state.pt"
 METRICS = "metrics.jsonl"
 EVALUATION = "evaluation.json"
@@ -35,11 +38,12 @@ STAGING_PREFIX = ".staging-"
 LOCK = ".lock"
 
 # every name directly in a run that genlab writes: none of them may be a symbolic link (genlab.runs.guard)
-OWN_NAMES = (CONFIG, WEIGHTS, BEST_WEIGHTS, STATE, METRICS, EVALUATION, REPORT, IMAGES, TENSORBOARD, COMMIT, LOCK)
+OWN_NAMES = (CONFIG, WEIGHTS, BEST_WEIGHTS, EMA_WEIGHTS, STATE, METRICS, EVALUATION, REPORT, IMAGES, TENSORBOARD,
+             COMMIT, LOCK)
 
 # the files one epoch commits together (the record when a resumed run's changed, the best weights when the epoch
-# set a new best)
-EPOCH_FILES = (WEIGHTS, STATE, METRICS, CONFIG, BEST_WEIGHTS)
+# set a new best, the averaged weights of a run trained with --ema)
+EPOCH_FILES = (WEIGHTS, STATE, METRICS, CONFIG, BEST_WEIGHTS, EMA_WEIGHTS)
 EPOCH_IMAGE_KINDS = ("samples", "recon")  # the trainer's per-epoch grids
 _EPOCH_IMAGE = re.compile(r"(?P<kind>recon|samples)_epoch(?P<epoch>\d+)\.png")
 
@@ -77,6 +81,7 @@ class RunLayout:
     config = place(CONFIG)
     weights = place(WEIGHTS)
     best_weights = place(BEST_WEIGHTS)
+    ema_weights = place(EMA_WEIGHTS)
     state = place(STATE)
     metrics = place(METRICS)
     evaluation = place(EVALUATION)

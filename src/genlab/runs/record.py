@@ -32,7 +32,7 @@ MAX_CONFIG_BYTES = 1_000_000    # a record is a few kB; a huge one is damage, no
 MAX_METRICS_BYTES = 200_000_000
 PATH_SPECS = ("folder:", "dsprites:")  # data specs that name a path, kept absolute so a run reloads from anywhere
 IDENTITY_TRAIN_FIELDS = ("seed", "batch_size", "beta1", "binarize", "precision", "val_images", "val_split",
-                         "kl_warmup", "early_stop")  # what a resumed run may not change
+                         "kl_warmup", "early_stop", "weight_decay", "ema")  # what a resumed run may not change
 
 
 @dataclass(frozen=True)
@@ -233,6 +233,8 @@ def upgrade_train(train: Any) -> Any:
 def read_record(run_dir: str | os.PathLike) -> RunRecord:
     """The checked record of a run, or a RunError saying why `run_dir` is not a usable run."""
     run_dir = Path(run_dir)
+    if run_dir.is_file():  # often a file inside a run (RUN/model.safetensors) given for the run itself
+        raise RunError(f"{run_dir} is a file, not a run directory; {run_directory_hint(run_dir)}")
     if not run_dir.is_dir():
         raise RunError(f"run directory {run_dir} does not exist; train one with `genlab train MODEL --out {run_dir}`")
     check_links(run_dir)  # every reader comes through here: nothing of a run is read through a link
@@ -240,6 +242,13 @@ def read_record(run_dir: str | os.PathLike) -> RunRecord:
     if not path.is_file():
         raise RunError(f"{run_dir} is not a genlab run directory: {layout.CONFIG} is missing")
     return parse_record(read_json_limited(path, MAX_CONFIG_BYTES), str(path))
+
+
+def run_directory_hint(path: Path) -> str:
+    """What to give instead of the file `path`: its folder when that folder is a run."""
+    if RunLayout(path.parent).config.is_file():
+        return f"give the run directory {path.parent} instead"
+    return f"give the run directory, the folder that holds {layout.CONFIG}"
 
 
 def read_user_config(path: str | os.PathLike) -> dict[str, Any]:

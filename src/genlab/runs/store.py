@@ -88,23 +88,27 @@ def state_bytes(state: dict[str, Any]) -> bytes:
 
 
 def commit_epoch(run_dir: Path, model: nn.Module, state: dict[str, Any], metrics: list[dict],
-                 record: RunRecord | None = None, best: bool = False) -> None:
+                 record: RunRecord | None = None, best: bool = False,
+                 averaged: dict[str, Tensor] | None = None) -> None:
     """Commit an epoch as one unit: weights, resumable state (weights included), the metrics log, the
-    run's record when it changed (a resumed run's new epochs or learning rate), and with `best` the weights
-    again as the best so far.
+    run's record when it changed (a resumed run's new epochs or learning rate), with `best` the weights
+    again as the best so far, and `averaged` (the model's weights with the moving average in place, --ema).
 
     All three are staged in a fresh folder, published by one rename, then moved into place. A full disk
     (or any write error) leaves the previous epoch untouched and says so.
     """
     finish_commit(run_dir)
     weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    check_finite_state(run_dir, weights, state)
+    averaged = None if averaged is None else {k: v.detach().cpu().contiguous() for k, v in averaged.items()}
+    check_finite_state(run_dir, {**weights, **{f"{k} (averaged)": v for k, v in (averaged or {}).items()}}, state)
     staging = RunLayout(run_dir).staging(state["epoch"])
     contents = {layout.WEIGHTS: lambda: save_safetensors(weights, metadata={"epoch": str(state["epoch"])}),
                 layout.STATE: lambda: state_bytes({**state, "model": weights, "metrics": metrics}),
                 layout.METRICS: lambda: "".join(json.dumps(m) + "\n" for m in metrics).encode("utf-8")}
     if best:
         contents[layout.BEST_WEIGHTS] = contents[layout.WEIGHTS]
+    if averaged is not None:
+        contents[layout.EMA_WEIGHTS] = lambda: save_safetensors(averaged, metadata={"epoch": str(state["epoch"])})
     if record is not None:
         contents[layout.CONFIG] = lambda: record_text(record).encode("utf-8")
     try:
@@ -160,6 +164,25 @@ def write_synced(path: Path, data: bytes) -> None:
 # ---------------------------------------------------------------- creating and resuming
 
 
+def not_a_run(out: Path) -> str:
+    return f"{out} is not empty and holds no genlab run (no {layout.CONFIG}); choose another --out"
+
+
+def already_a_run(out: Path) -> str:
+    return f"{out} already exists and is not empty; pass --resume to continue it, or choose another --out"
+
+
+def check_fresh_out(out: Path) -> None:
+    """Before a fresh run is announced or its data loaded: refuse an --out that holds a run or someone else's
+    files. Reads only; open_run decides again under the writer lock."""
+    if not out.is_dir():
+        return  # absent, or a file: check_out_path and open_run say so
+    if RunLayout(out).config.is_file():
+        raise RunError(already_a_run(out))
+    if not is_run_folder(out):
+        raise RunError(not_a_run(out))
+
+
 def open_run(out: Path, resume: bool, record: RunRecord) -> dict[str, Any] | None:
     """Fresh run: refuse to overwrite, write its record. Resume: refuse a different run; return its state.
     The caller holds the run's writer lock (genlab.runs.guard.one_writer)."""
@@ -174,10 +197,9 @@ def open_run(out: Path, resume: bool, record: RunRecord) -> dict[str, Any] | Non
         write_record(out, record)
         return None
     if not files.config.is_file():
-        raise RunError(f"{out} is not empty and holds no genlab run (no {layout.CONFIG}); choose another --out")
+        raise RunError(not_a_run(out))
     if not resume:
-        raise RunError(f"{out} already exists and is not empty; pass --resume to continue it, "
-                       f"or choose another --out")
+        raise RunError(already_a_run(out))
     saved = read_record(out)
     if saved.model != record.model:
         raise RunError(f"{out} holds a {saved.model!r} run, not {record.model!r}; "
@@ -240,6 +262,9 @@ def check_state(state: Any, path: Path) -> None:
             isinstance(k, str) and isinstance(v, Tensor) for k, v in state["model"].items()):
         raise bad("'model' must map parameter names to tensors")
     check_schedule_state(state.get("schedule"), bad)
+    if "ema" in state and (not isinstance(state["ema"], dict) or not all(
+            isinstance(k, str) and isinstance(v, Tensor) and v.is_floating_point() for k, v in state["ema"].items())):
+        raise bad("'ema' must map parameter names to floating-point tensors (the moving average)")
     metrics = state.get("metrics")
     if not isinstance(metrics, list) or len(metrics) != state["epoch"] or not all(isinstance(m, dict) for m in metrics):
         raise bad("'metrics' must hold one record per completed epoch")
@@ -289,7 +314,7 @@ class Run:
     record: RunRecord
     model: nn.Module
     metrics: list[dict]
-    weights: str = "last"  # which weights the model holds: "best" (by validation loss) or "last"
+    weights: str = "last"  # which weights the model holds: "ema" (averaged), "best" (by validation loss) or "last"
 
     @property
     def config(self) -> dict[str, Any]:
@@ -305,7 +330,12 @@ class Run:
         return self.record.model_images(data.test_x)
 
     def weights_note(self) -> str:
-        """Which weights are loaded, for the commands to print: '' for a run without a validation split."""
+        """Which weights are loaded, for the commands to print: '' for a run without a validation split or --ema."""
+        if self.weights == "ema":
+            return (f"using the moving average of the weights (--ema {self.record.train.ema}, epoch "
+                    f"{self.metrics[-1].get('epoch') if self.metrics else '?'}); --weights last for the trained ones")
+        if self.record.train.ema:
+            return "using the last epoch's trained weights (--weights last); by default the run's moving average"
         best = next((m.get("best_epoch") for m in reversed(self.metrics) if "best_epoch" in m), None)
         if best is None:
             return ""
@@ -320,8 +350,8 @@ def load_run(run_dir: str | os.PathLike, device: str | torch.device = "cpu", wei
     """Rebuild the model of a run directory from its record and its weights, both checked first; on `device`
     ("auto": CUDA when present).
 
-    weights="best" loads the weights of the best validation loss where the run kept them, else the last epoch's;
-    "last" always the last epoch's.
+    weights="best" loads the moving average of the weights where the run kept one (--ema), else the weights of the
+    best validation loss where the run kept them, else the last epoch's; "last" always the last epoch's.
     """
     if weights not in WEIGHT_CHOICES:
         raise ConfigError(f"weights must be one of {', '.join(WEIGHT_CHOICES)}, not {weights!r}")
@@ -332,8 +362,11 @@ def load_run(run_dir: str | os.PathLike, device: str | torch.device = "cpu", wei
         model = build_model(record.model, record.model_config)
     except GenlabError as e:
         raise RunError(f"{files.config} has an invalid model config: {e}") from None
-    use = "best" if weights == "best" and files.best_weights.is_file() else "last"
-    path = files.weights_file(best=use == "best")
+    if weights == "best" and files.ema_weights.is_file():
+        use, path = "ema", files.ema_weights
+    else:
+        use = "best" if weights == "best" and files.best_weights.is_file() else "last"
+        path = files.weights_file(best=use == "best")
     apply_weights(model, load_weights(path), path)
     return Run(run_dir, record, model.to(resolve_device(device)).eval(), read_metrics(run_dir), use)
 

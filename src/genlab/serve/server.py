@@ -266,10 +266,11 @@ class ExplorerServer(HTTPServer):
     request_queue_size = LISTEN_QUEUE
 
     def __init__(self, explorer: Explorer, host: str, port: int) -> None:
+        # before binding: a failed bind calls server_close(), which shuts the pool (its threads start on first use)
+        self.pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="genlab-serve")
         super().__init__((host, port), Handler)
         self.explorer, self.served_host = explorer, host
         self.idle_s, self.request_s = IDLE_S, REQUEST_S
-        self.pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="genlab-serve")
         self.parked: dict[socket.socket, Parked] = {}  # in accept order: the first is the oldest
         self.arrived: dict[socket.socket, tuple[bytes, float]] = {}  # handed over: (bytes read, seconds left)
         self.max_connections = connection_limit()

@@ -14,6 +14,7 @@ from genlab.options import TrainConfig
 from genlab.runs.guard import check_links, check_out_path
 from genlab.runs.layout import RunLayout
 from genlab.runs.record import PATH_SPECS, check_data_spec, read_user_config, upgrade_train
+from genlab.runs.store import check_fresh_out
 
 DATA_FIELDS = ("spec", "data_dir", "image_size", "channels")
 DEFAULT_DATA = "fashion-mnist"
@@ -132,6 +133,8 @@ def plan_command(model: str | None, model_flags: dict[str, Any], data_flags: dic
     plan = plan_run(model, model_flags, data_flags, train_flags, config_file, resume_dir)
     folder = Path(out) if out else plan.default_out()
     check_out_path(folder)
+    if not resume:
+        check_fresh_out(folder)  # refused before `training ... ->` is printed or the data loaded
     if resume and resume_dir is None and config_file is None:
         plan = plan_run(model, model_flags, data_flags, train_flags, None, folder)
     return plan, folder

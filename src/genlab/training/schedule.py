@@ -1,7 +1,8 @@
-"""The controls around the training loop: a validation split, KL warm-up and early stopping.
+"""The controls around the training loop: a validation split, KL warm-up, early stopping and the learning rate.
 
 Their state (best validation loss, its epoch, the patience counter) goes into the checkpoint with every epoch,
-so --resume continues exactly where a run stopped; the warm-up position follows from the epoch alone.
+so --resume continues exactly where a run stopped; the warm-up position follows from the epoch alone, and the
+learning rate from the optimizer step alone.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from torch import Tensor, nn
 from genlab.data.batches import binarize_fixed
 from genlab.data.packed import PackedImages
 from genlab.errors import ConfigError
-from genlab.options import VAL_SPLITS, TrainConfig
+from genlab.options import LR_SCHEDULES, VAL_SPLITS, TrainConfig
 
 BINARIZE_VAL_SEED = 1  # the validation split's one binarization (the test set's uses seed 0)
 
@@ -68,6 +69,41 @@ def take(x: Tensor | PackedImages, index: Tensor) -> Tensor | PackedImages:
 def kl_weight(epoch: int, warmup: int) -> float:
     """The KL weight during 1-based `epoch`: epoch / warmup, reaching 1 at epoch `warmup` (1 without warm-up)."""
     return 1.0 if warmup == 0 else min(1.0, epoch / warmup)
+
+
+def lr_factor(step: int, total: int, schedule: str = "constant", warmup: int = 0, every: int = 1,
+              gamma: float = 0.1) -> float:
+    """The learning rate of 0-based optimizer step `step` of `total`, as a multiple of --lr: (step + 1) / warmup
+    during the warm-up, times the schedule's decay over t = step - warmup of the total - warmup steps after it:
+    cosine 1/2 (1 + cos(pi t / (total - warmup))), step gamma^floor(t / every), constant 1."""
+    if schedule not in LR_SCHEDULES:
+        raise ConfigError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, not {schedule!r}")
+    warm = min(1.0, (step + 1) / warmup) if warmup else 1.0
+    t = max(0, step - warmup)
+    if schedule == "cosine":
+        return warm * 0.5 * (1.0 + math.cos(math.pi * min(1.0, t / max(1, total - warmup))))
+    if schedule == "step":
+        return warm * gamma ** (t // every)
+    return warm
+
+
+class LearningRate:
+    """Sets every optimizer's rate before each step: the rate it was built with (--lr, or an auxiliary network's
+    own) times lr_factor. A Python float per parameter group: no tensor, no host sync."""
+
+    def __init__(self, config: TrainConfig, optimizers: dict[str, torch.optim.Optimizer]) -> None:
+        self.config, self.optimizers = config, optimizers
+        self.built = {name: [group["lr"] for group in opt.param_groups] for name, opt in optimizers.items()}
+        self.active = config.lr_schedule != "constant" or config.lr_warmup > 0
+
+    def set(self, step: int, total: int) -> float:
+        """Set the rates of 0-based step `step` of `total`; returns the factor."""
+        c = self.config
+        factor = lr_factor(step, total, c.lr_schedule, c.lr_warmup, c.lr_step, c.lr_gamma)
+        for name, optimizer in self.optimizers.items():  # after a restore the groups are new dicts: look them up
+            for group, built in zip(optimizer.param_groups, self.built[name]):
+                group["lr"] = built * factor
+        return factor
 
 
 @dataclass

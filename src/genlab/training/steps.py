@@ -26,12 +26,19 @@ Optimizers = dict[str, torch.optim.Optimizer]
 Step = Callable[[Tensor, Tensor | None], dict[str, Tensor]]
 
 
-def make_optimizers(model: nn.Module, lr: float, beta1: float = 0.9) -> Optimizers:
+def make_optimizers(model: nn.Module, lr: float, beta1: float = 0.9, weight_decay: float = 0.0,
+                    clip_grad: float = 0.0) -> Optimizers:
     """Adam for the model, one Adam per player of a GAN, or the model's Adam beside its auxiliary network's own
-    (with the settings the model gives); fused: one kernel updates every parameter."""
+    (with the settings the model gives); fused: one kernel updates every parameter. With `weight_decay` > 0 each
+    is AdamW (decoupled decay); with `clip_grad` > 0 each clips its gradient norm to it before every step."""
     def adam(params, **settings) -> torch.optim.Optimizer:
         # fused Adam: ~1.4x faster epochs than the per-tensor loop on 2 CPU cores
-        return torch.optim.Adam(params, **{"lr": lr, "betas": (beta1, 0.999), **settings}, fused=True)
+        kind = torch.optim.AdamW if weight_decay > 0 else torch.optim.Adam
+        decay = {"weight_decay": weight_decay} if weight_decay > 0 else {}
+        optimizer = kind(params, **{"lr": lr, "betas": (beta1, 0.999), **decay, **settings}, fused=True)
+        if clip_grad > 0:
+            clip_before_step(optimizer, clip_grad)
+        return optimizer
     if isinstance(model, GAN):
         return {"discriminator": adam(model.discriminator.parameters()),
                 "generator": adam(model.generator.parameters())}
@@ -41,6 +48,16 @@ def make_optimizers(model: nn.Module, lr: float, beta1: float = 0.9) -> Optimize
         return {"model": adam([p for p in model.parameters() if id(p) not in own]),
                 "auxiliary": adam(list(network.parameters()), **settings)}
     return {"model": adam(model.parameters())}
+
+
+def clip_before_step(optimizer: torch.optim.Optimizer, max_norm: float) -> None:
+    """Scale the optimizer's gradients, before each of its steps, so that their joint 2-norm is at most max_norm.
+    Every step shape (GAN players, auxiliary networks, DDP) clips alike; no host sync (the norm stays a tensor)."""
+    weights = [p for group in optimizer.param_groups for p in group["params"]]
+
+    def clip(*_: object) -> None:  # a pre-hook returns None, or it would replace the step's arguments
+        torch.nn.utils.clip_grad_norm_(weights, max_norm, foreach=True)
+    optimizer.register_step_pre_hook(clip)
 
 
 def model_loss(model: nn.Module, x: Tensor, y: Tensor | None) -> dict[str, Tensor]:

@@ -1,8 +1,8 @@
 """One model-agnostic training loop: device-resident data, no host sync per step, resumable runs."""
 from __future__ import annotations
 
+import contextlib
 import math
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -27,11 +27,13 @@ from genlab.images import make_grid, save_png
 from genlab.models.contract import AutoEncoder, Classifier, Generative
 from genlab.models.registry import spec_name
 from genlab.options import TrainConfig
+from genlab.progress import ProgressLines, progress_bar
 from genlab.runs import layout
 from genlab.runs import store as runs
 from genlab.runs.layout import RunLayout
 from genlab.runs.record import DataRecord, RunRecord, new_record
-from genlab.training.schedule import Schedule
+from genlab.training.average import WeightAverage
+from genlab.training.schedule import LearningRate, Schedule
 from genlab.training.steps import build_step, make_optimizers, model_loss
 from genlab.world import (
     World,
@@ -112,12 +114,14 @@ class Trainer:
         self.model, self.data, self.config, self.out, self.world = model, data, config, out, world
         self.device = world.place(resolve_device(config.device))
         self.log = log or (lambda line: print(line, flush=True))
-        self.progress = sys.stderr.isatty() if progress is None else progress
+        self.progress = True if progress is None else progress  # a bar on a terminal, else a line every ~10 s
         if not world.writes:  # under torchrun rank 0 alone prints
             self.log, self.progress = (lambda line: None), False
         self.memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
         self.model.to(self.device, memory_format=self.memory_format)
-        self.optimizers = make_optimizers(model, config.lr, config.beta1)
+        self.optimizers = make_optimizers(model, config.lr, config.beta1, config.weight_decay, config.clip_grad)
+        self.rate = LearningRate(config, self.optimizers)  # warm-up and schedule, set before each step
+        self.average = WeightAverage(model, config.ema) if config.ema else None  # --ema, updated after each step
         self.schedule = Schedule(config, model, self.device)  # validation split, KL warm-up, early stopping
         self.step_fn = build_step(world, model, self.optimizers, config.precision, config.compile,
                                               config.sync_bn, self.schedule.loss_options())
@@ -149,6 +153,8 @@ class Trainer:
         state = {"epoch": self.epoch, "step": self.step, "rng_cpu": torch.get_rng_state(),
                  "optimizers": {name: opt.state_dict() for name, opt in self.optimizers.items()},
                  "schedule": self.schedule.state_dict()}
+        if self.average is not None:
+            state["ema"] = self.average.state_dict()
         if self.device.type == "cuda":
             state["rng_cuda"] = torch.cuda.get_rng_state(self.device)
         return state
@@ -179,8 +185,10 @@ class Trainer:
             raise RunError(f"{source}: the random-number state is damaged ({str(err)[:120]})") from None
         self.epoch, self.step, self.metrics = state["epoch"], state["step"], list(state["metrics"])
         self.schedule.load_state_dict(state.get("schedule"))
+        if self.average is not None:
+            self.average.load_state_dict(state.get("ema"), source)
 
-    def run_epoch(self, bar: tqdm) -> dict[str, Any]:
+    def run_epoch(self, bar: tqdm | ProgressLines) -> dict[str, Any]:
         """Train one epoch (or up to max_steps), then evaluate; returns the metrics record."""
         self.model.train()
         controls = self.schedule.start_epoch(self.epoch + 1)
@@ -196,7 +204,11 @@ class Trainer:
                 x = binarize_dynamic(x)
             if self.config.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
+            if self.rate.active:
+                controls["lr"] = self.config.lr * self.rate.set(self.step, last_step)
             parts = self.step_fn(x, y)
+            if self.average is not None:
+                self.average.update()
             sums = add_weighted(sums, parts, x.shape[0])
             seen += x.shape[0]
             self.step += 1
@@ -241,10 +253,13 @@ class Trainer:
 
     def commit(self, record: dict[str, Any], best: bool, rng_ranks: dict[str, Any]) -> None:
         """The writing part of save(), on rank 0 alone."""
-        for name, grid in epoch_images(self.model, self.test_x, self.config.seed).items():
+        with self.average.applied() if self.average is not None else contextlib.nullcontext():
+            grids = epoch_images(self.model, self.test_x, self.config.seed)  # samples of the average, with --ema
+        for name, grid in grids.items():
             save_png(grid, RunLayout(self.out).epoch_image(name, record["epoch"]))
+        averaged = None if self.average is None else self.average.model_weights(self.model)
         runs.commit_epoch(self.out, self.model, {**self.state(), **rng_ranks}, self.metrics, self.new_record,
-                          best=best)
+                          best=best, averaged=averaged)
         self.new_record = None
 
     def describe(self, record: dict[str, Any]) -> str:
@@ -254,13 +269,14 @@ class Trainer:
             return f"{values['loss']:.2f}" + (f" ({rest})" if rest else "")
         val = f"val loss {parts('val')}  " if "val" in record else ""
         warm = f"KL weight {record['kl_weight']:.2f}  " if "kl_weight" in record else ""
+        if all(name in record["train"] for name in GAN_GAME):
+            return f"epoch {record['epoch']}/{self.config.epochs}  {gan_text(record)}  {record['epoch_seconds']:.2f} s"
         return (f"epoch {record['epoch']}/{self.config.epochs}  {warm}train loss {parts('train')}  {val}"
                 f"test loss {parts('test')}  {record['epoch_seconds']:.2f} s")
 
     def fit(self, on_epoch_end: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
         """Run the remaining epochs; checkpoint and report after each."""
-        with tqdm(total=self.total_steps(), initial=self.step, disable=not self.progress,
-                  unit="step", dynamic_ncols=True, leave=False, file=sys.stderr) as bar:
+        with progress_bar(self.total_steps(), initial=self.step, enabled=self.progress) as bar:
             while not self.finished():
                 bar.set_description(f"epoch {self.epoch + 1}/{self.config.epochs}")
                 record = self.run_epoch(bar)
@@ -275,6 +291,17 @@ class Trainer:
                 if on_epoch_end:
                     on_epoch_end(record)
         return self.metrics
+
+
+GAN_GAME = ("d_real", "d_fake", "d_loss", "g_loss")  # a GAN's training figures, in the order they are said
+
+
+def gan_text(record: dict[str, Any]) -> str:
+    """A GAN's epoch as the game on the training batches: D(x), D(G(z)), both losses. Their sum means nothing,
+    and the held-out figures run D in eval mode on batch-norm running statistics (the report explains them)."""
+    train = record["train"]
+    return (f"D(x) {train['d_real']:.2f}, D(G(z)) {train['d_fake']:.2f}, "
+            f"D loss {train['d_loss']:.2f}, G loss {train['g_loss']:.2f} (training batches)")
 
 
 def early_stop_line(schedule: Schedule, patience: int) -> str:
