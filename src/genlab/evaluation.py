@@ -92,7 +92,8 @@ def likelihood_metrics(model: nn.Module, x: Tensor, options: EvaluationOptions, 
 def probe_metrics(model: nn.Module, record: RunRecord, data: Dataset, options: EvaluationOptions,
                   test_x: Tensor, test_y: Tensor) -> dict[str, Any]:
     """Linear-probe test accuracy on frozen codes (posterior means) and on raw pixels of the same images."""
-    train_x, train_y = record.model_images(data.train_x)[:options.probe_train], data.train_y[:options.probe_train]
+    n = options.probe_train  # sliced before anything is converted: a large set is never copied whole
+    train_x, train_y = record.model_images(data.train_x[:n]), data.train_y[:n]
     codes = [encode_means(model, images).cpu() for images in (train_x, test_x)]
     return {"latent": metrics.linear_probe(codes[0], train_y, codes[1], test_y),
             "pixels": metrics.linear_probe(train_x.float(), train_y, test_x.float(), test_y),

@@ -84,6 +84,7 @@ MAX_DEFAULT_TRAVERSAL_ROWS = 10  # rows of a traversal when no --dims are given:
 MAX_DECODES = 4096  # decoder evaluations per pass of the IWAE estimate: bounds memory; see metrics.iwae_nll
 
 
+PROBE_TRAIN = 60_000  # the probes' training images: all of Fashion-MNIST's; sprites' 727,280 as float would be 12 GB
 DISENTANGLEMENT_POINTS = 0.1  # of the definitions' points: the seven metrics of a 64x64 model in minutes on 2 cores
 
 
@@ -100,7 +101,9 @@ class EvaluationOptions(Config):
     skip_fid: bool = option(False, "skip the Fréchet distances (no classifier needed)")
     classifier: str | None = option(None, "classifier run for the features (default: one trained once per dataset, "
                                           "cached under $GENLAB_CACHE or ~/.cache/genlab)")
-    probe_train: int | None = option(None, "training images for the linear probes (default all)", high=10**9)
+    probe_train: int | None = option(PROBE_TRAIN, "training images for the linear probes: the first N (default "
+                                                   "60,000, all of Fashion-MNIST's; the raw-pixel probe holds them "
+                                                   "as float)", high=10**9)
     seed: int = option(0, "seeds posterior and model samples", low=0, high=2**63 - 1)
     max_decodes: int = option(MAX_DECODES, "codes decoded per pass of the NLL estimate: bounds memory",
                               high=10**9)
