@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +20,14 @@ from genlab.data.batches import to_unit_float
 from genlab.data.dataset import Dataset
 from genlab.disentanglement import COLLAPSED_KL, CarriedFactor, carried_factors
 from genlab.errors import ConfigError, RunError
-from genlab.images import GridLabels, atomic_save, labelled_grid, save_image, to_pil
+from genlab.images import (
+    GridLabels,
+    atomic_save,
+    labelled_grid,
+    load_images_as,
+    save_image,
+    to_pil,
+)
 from genlab.models.contract import GAN, VAE, AutoEncoder, Generative, contract_gap
 from genlab.nn import module_device
 from genlab.options import MAX_DEFAULT_TRAVERSAL_ROWS
@@ -39,6 +46,7 @@ class LabelledFigure:
     caption: str
     name: str  # its default file name, e.g. "manifold.png"
     box: tuple[int, int, int, int] | None = None  # where the pictures lie (top, left, height, width); labels around
+    note: str = ""  # one line on what was done to the inputs (the user's image files), for the command to print
 
 
 # ---------------------------------------------------------------- saving and reading
@@ -119,6 +127,13 @@ def chosen_test_images(run: Run, data: Dataset, indices: Sequence[int]) -> Tenso
             raise ConfigError(f"test image index {i} is out of range: {data.name} has {len(images)} test images, "
                               f"numbered 0..{len(images) - 1}")
     return to_unit_float(images[list(indices)])
+
+
+def file_images(run: Run, paths: Sequence[str]) -> tuple[Tensor, str]:
+    """The user's PNG/JPEG files as the model sees its test images: float (N, C, H, W) in [0, 1] of the run's shape
+    (binarized if so trained), and one line saying what was done to them."""
+    x, note = load_images_as(paths, run.record.data.image_shape)
+    return to_unit_float(run.record.model_images(x)), note
 
 
 def index_code(run: Run, index: int | None, data_dir: str | None) -> Tensor | None:
@@ -252,12 +267,23 @@ def factors_carried(run: Run, data_dir: str | None,
 
 def interpolation_figure(run: Run, indices: Sequence[int] = (0, 1), pairs: int = 4, n: int = 10,
                          spherical: bool = False, seed: int = 0, data_dir: str | None = None,
-                         zoom: int | None = None) -> LabelledFigure:
-    """Decoded paths of n steps, one row each: between pairs of test images (shown at the ends), or between
-    `pairs` pairs of seeded random codes for a model without an encoder."""
-    model = checked_model(run, "decoder")
-    if isinstance(model, AutoEncoder):
-        rows = encoded_paths(run, indices, n, spherical, data_dir)
+                         zoom: int | None = None, images: Sequence[str] | None = None) -> LabelledFigure:
+    """Decoded paths of n steps, one row each: between pairs of test images, or of the image files `images`
+    (shown at the ends), or between `pairs` pairs of seeded random codes for a model without an encoder."""
+    model = checked_model(run, "decoder" if images is None else "encoder")
+    note = ""
+    if images is not None:
+        if len(images) < 2 or len(images) % 2:
+            raise ConfigError(f"--images takes pairs of image files (A B [A B ...]), got {len(images)}")
+        x, note = file_images(run, images)
+        rows = encoded_paths(run, x, n, spherical)
+        names = [Path(p).name for p in images]
+        what, ncol = f"image files {pairs_text(names)}", n + 2
+        row_names = [f"{a} -> {b}" for a, b in zip(names[::2], names[1::2])]
+    elif isinstance(model, AutoEncoder):
+        if len(indices) % 2:
+            raise ConfigError(f"--indices takes pairs of test images (A B [A B ...]), got {len(indices)} numbers")
+        rows = encoded_paths(run, chosen_test_images(run, run.dataset(data_dir), indices), n, spherical)
         what, ncol = f"test images {pairs_text(indices)}", n + 2
         row_names = [f"{a} -> {b}" for a, b in zip(indices[::2], indices[1::2])]
     else:
@@ -271,14 +297,11 @@ def interpolation_figure(run: Run, indices: Sequence[int] = (0, 1), pairs: int =
     columns = [f"t={t}" for t in values_text(torch.linspace(0, 1, n))]
     labels = GridLabels(columns=["image A", *columns, "image B"] if ncol > n else columns, rows=row_names,
                         title=f"Interpolation, {how}")
-    return labelled(torch.cat(rows), ncol, labels, caption, name, zoom)
+    return replace(labelled(torch.cat(rows), ncol, labels, caption, name, zoom), note=note)
 
 
-def encoded_paths(run: Run, indices: Sequence[int], n: int, spherical: bool, data_dir: str | None) -> list[Tensor]:
-    """Rows of [image a, decoded path a -> b, image b] for each pair (a, b) of test-image indices."""
-    if len(indices) % 2:
-        raise ConfigError(f"--indices takes pairs of test images (A B [A B ...]), got {len(indices)} numbers")
-    x = chosen_test_images(run, run.dataset(data_dir), indices)
+def encoded_paths(run: Run, x: Tensor, n: int, spherical: bool) -> list[Tensor]:
+    """Rows of [image a, decoded path a -> b, image b] for each pair (a, b) of images x (2k, C, H, W) in [0, 1]."""
     codes = latent.encode_means(run.model, x).cpu()
     rows = []
     for i in range(0, len(x), 2):
@@ -287,7 +310,7 @@ def encoded_paths(run: Run, indices: Sequence[int], n: int, spherical: bool, dat
     return rows
 
 
-def pairs_text(indices: Sequence[int]) -> str:
+def pairs_text(indices: Sequence[int | str]) -> str:
     """'0 -> 1, 2 -> 3' for indices (0, 1, 2, 3)."""
     return ", ".join(f"{a} -> {b}" for a, b in zip(indices[::2], indices[1::2]))
 
@@ -334,31 +357,41 @@ def scatter_figure(run: Run, n_images: int = 10000, data_dir: str | None = None)
 # ---------------------------------------------------------------- samples and reconstructions
 
 
-def samples_figure(run: Run, n: int = 64, nrow: int = 8, seed: int = 0, zoom: int | None = None) -> LabelledFigure:
-    """n prior samples of a VAE or GAN run from seeded noise, nrow to a row, under a title naming the seed."""
+def samples_figure(run: Run, n: int = 64, nrow: int = 8, seed: int = 0, zoom: int | None = None,
+                   temperature: float = 1.0) -> LabelledFigure:
+    """n prior samples of a VAE or GAN run from seeded noise, nrow to a row, under a title naming the seed (and the
+    temperature T when not 1: z ~ N(0, T^2 I))."""
     if not isinstance(run.model, Generative):
         raise RunError(f"{run.config['model']} cannot sample: it has no prior to draw from; "
                        f"train a VAE or a GAN (e.g. `genlab train vae`) to sample")
-    with torch.no_grad():
-        images = run.model.sample(n, generator=torch.Generator().manual_seed(seed))
-    title = f"{run.config['model']}: {n} samples from the prior (noise seed {seed})"
+    images = latent.tempered_samples(run.model, n, temperature, seed)
+    t = f"{temperature:g}"
+    prior = "the prior" if temperature == 1 else f"the prior at temperature {t}, z ~ N(0, {t}^2 I)"
+    title = f"{run.config['model']}: {n} samples from {prior} (noise seed {seed})"
     return labelled(images, nrow, GridLabels(title=title), title, "samples.png", zoom)
 
 
-def reconstruction_figure(run: Run, n: int = 8, data_dir: str | None = None,
-                          zoom: int | None = None) -> LabelledFigure:
-    """The first n test images above their reconstructions, rows and columns labelled."""
+def reconstruction_figure(run: Run, n: int = 8, data_dir: str | None = None, zoom: int | None = None,
+                          images: Sequence[str] | None = None) -> LabelledFigure:
+    """The first n test images, or the image files `images`, above their reconstructions, rows and columns
+    labelled."""
     if not isinstance(run.model, AutoEncoder) and contract_gap(run.model, AutoEncoder):
         raise RunError(f"{run.record.model} cannot reconstruct: {contract_gap(run.model, AutoEncoder)}")
     if not isinstance(run.model, AutoEncoder):
         raise RunError(f"{run.record.model} cannot reconstruct: it has no encoder; "
                        f"reconstruct with an autoencoder or VAE run")
     model = checked_model(run, "encoder")
-    data = run.dataset(data_dir)
-    x = chosen_test_images(run, data, range(min(n, len(data.test_x))))
+    if images is None:
+        data = run.dataset(data_dir)
+        x, note = chosen_test_images(run, data, range(min(n, len(data.test_x)))), ""
+        columns, what = [f"#{i}" for i in range(len(x))], "test image"
+        caption = f"The first {len(x)} test images (top row) and the model's reconstructions of them (bottom row)"
+    else:
+        x, note = file_images(run, images)
+        columns, what = [Path(p).name for p in images], "image file"
+        caption = f"The image files {', '.join(columns)} (top row; {note}) and the model's reconstructions of them"
     with torch.no_grad():
         x_hat = model.reconstruct(x.to(module_device(model))).cpu()
-    labels = GridLabels(columns=[f"#{i}" for i in range(len(x))], rows=["test image", "reconstruction"],
-                        title=f"{run.config['model']}: test images and their reconstructions")
-    caption = f"The first {len(x)} test images (top row) and the model's reconstructions of them (bottom row)"
-    return labelled(torch.cat([x, x_hat]), len(x), labels, caption, "reconstructions.png", zoom)
+    labels = GridLabels(columns=columns, rows=[what, "reconstruction"],
+                        title=f"{run.config['model']}: {what}s and their reconstructions")
+    return replace(labelled(torch.cat([x, x_hat]), len(x), labels, caption, "reconstructions.png", zoom), note=note)

@@ -243,3 +243,21 @@ def load_image(path: str | os.PathLike, channels: int | None = None,
     elif size is not None:
         image = image.resize((size[1], size[0]), Image.Resampling.BICUBIC)
     return pil_to_tensor(image, channels)
+
+
+def load_images_as(paths: Sequence[str | os.PathLike], shape: Sequence[int]) -> tuple[Tensor, str]:
+    """PNG/JPEG files -> uint8 (N, C, H, W) of shape (C, H, W), made as `folder:` data is (a square is centre-cropped
+    then resized, bicubic; gray or RGB), with one line saying what was done to them."""
+    channels, height, width = shape
+    sizes = []
+    for path in paths:
+        with open_header(path, str(path)) as header:
+            sizes.append(header.size)
+    size = height if height == width else (height, width)  # a square model: crop like folder: data does
+    x = torch.stack([load_image(path, channels, size) for path in paths])
+    cropped = sum(w != h for w, h in sizes) if height == width else 0
+    resized = sum((w, h) != (width, height) for w, h in sizes)
+    done = [f"{cropped} center-cropped to squares"] if cropped else []
+    done += [f"{resized} resized to {width}x{height} (bicubic)"] if resized else []
+    color = "grayscale" if channels == 1 else "RGB"
+    return x, f"{len(paths)} image file(s) as the run's {color} {width}x{height}: " + (", ".join(done) or "used as is")

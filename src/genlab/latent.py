@@ -8,6 +8,7 @@ bottom, so a grid reads like a scatter plot of those two dimensions.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -154,6 +155,35 @@ def interpolation(model: nn.Module, z0: Tensor, z1: Tensor, n: int = 10, spheric
 def seeded_codes(model: nn.Module, n: int, seed: int) -> Tensor:
     """n codes from the prior N(0, I), (n, latent_dim), the same for the same seed (a GAN has no encoder)."""
     return torch.randn(n, model.latent_dim, generator=torch.Generator().manual_seed(seed))
+
+
+def check_temperature(temperature: float) -> None:
+    """A one-line ConfigError unless the temperature T is a finite number above 0."""
+    if not (temperature > 0 and math.isfinite(temperature)):
+        raise ConfigError(f"--temperature must be a number above 0 (it scales the prior's standard deviation; "
+                          f"1 is the prior itself), got {temperature}")
+
+
+def tempered_codes(model: nn.Module, n: int, temperature: float, generator: torch.Generator) -> Tensor:
+    """z ~ N(0, T^2 I), (n, latent_dim) on the CPU: the standard normal prior with its spread scaled by T > 0.
+
+    Only a standard normal prior scales so; a VampPrior (a mixture of learned Gaussians) is refused.
+    """
+    check_temperature(temperature)
+    prior = getattr(getattr(model, "config", None), "prior", "standard")
+    if prior != "standard":
+        raise ConfigError(f"--temperature scales a standard normal prior N(0, I); this {type(model).__name__} "
+                          f"has the {prior} prior: sample it at temperature 1")
+    return temperature * torch.randn(n, model.latent_dim, generator=generator)
+
+
+def tempered_samples(model: nn.Module, n: int, temperature: float = 1.0, seed: int = 0) -> Tensor:
+    """n images (n, C, H, W) in [0, 1] on the CPU, decoded from z ~ N(0, T^2 I); T = 1 is model.sample(n)."""
+    generator = torch.Generator().manual_seed(seed)
+    if temperature == 1:  # the model's own prior, whatever it is (a VampPrior too)
+        with torch.no_grad():
+            return model.sample(n, generator=generator).cpu()
+    return decode_images(model, tempered_codes(model, n, temperature, generator)).cpu()
 
 
 # ---------------------------------------------------------------- attribute vectors

@@ -30,7 +30,7 @@ from genlab.runs.record import DataRecord, data_record, read_record
 from genlab.threads import compute_line, use_threads
 from genlab.training.feature_classifier import cached_classifier
 from genlab.training.plan import RunPlan, plan_command
-from genlab.training.tensorboard import TensorBoardLog
+from genlab.training.tensorboard import STEP_INTERVAL, TensorBoardLog
 from genlab.training.trainer import check_trainable
 from genlab.training.trainer import train as train_loop
 from genlab.world import (
@@ -47,9 +47,10 @@ def train(model: nn.Module, data: Dataset, config: TrainConfig = TrainConfig(), 
           resume: bool = False, data_spec: DataRecord | None = None, command: str = "",
           on_epoch_end: Callable[[dict[str, Any]], None] | None = None,
           log: Callable[[str], None] | None = None, progress: bool | None = None,
-          tensorboard: bool = False) -> list[dict[str, Any]]:
+          tensorboard: bool = False, tensorboard_every: int = STEP_INTERVAL) -> list[dict[str, Any]]:
     """Train `model` on `data`; with `out`, a resumable run directory whose report page follows every epoch (and,
-    with `tensorboard`, TensorBoard event files in the run directory).
+    with `tensorboard`, TensorBoard event files in the run directory: the loss parts every `tensorboard_every`
+    steps, and at the end the test images' latent codes in the embedding projector).
 
     Returns one metrics record per epoch (losses in the model's units, nats per image for VAEs). One process
     writes a run at a time: another that holds `out` is named in a one-line RunError.
@@ -58,20 +59,20 @@ def train(model: nn.Module, data: Dataset, config: TrainConfig = TrainConfig(), 
         raise ConfigError("tensorboard=True logs into the run directory: give out= as well")
     if out is None:
         return train_logged(model, data, config, out, resume, data_spec, command, on_epoch_end, log, progress,
-                            tensorboard)
+                            tensorboard, tensorboard_every)
     check_trainable(model, data, config, Path(out))  # no folder is made before the model, data and config pass
     with one_writer(out, join(resolve_device(config.device)), create=True):  # held until the last report
         return train_logged(model, data, config, out, resume, data_spec, command, on_epoch_end, log, progress,
-                            tensorboard)
+                            tensorboard, tensorboard_every)
 
 
 def train_logged(model: nn.Module, data: Dataset, config: TrainConfig, out: str | Path | None, resume: bool,
                  data_spec: DataRecord | None, command: str, on_epoch_end: Callable[[dict[str, Any]], None] | None,
                  log: Callable[[str], None] | None, progress: bool | None,
-                 tensorboard: bool) -> list[dict[str, Any]]:
+                 tensorboard: bool, tensorboard_every: int = STEP_INTERVAL) -> list[dict[str, Any]]:
     """train() with the run's writer lock held: the loop, the report after every epoch, TensorBoard."""
     writes = out is not None and is_rank_zero()  # under torchrun rank 0 alone writes
-    board = TensorBoardLog(out) if tensorboard and writes else None
+    board = TensorBoardLog(out, tensorboard_every) if tensorboard and writes else None
     if board is not None:
         logs = RunLayout(out).tensorboard
         (log or print)(f"tensorboard: event files go to {logs}; open them with `tensorboard --logdir {logs}`")
@@ -85,7 +86,11 @@ def train_logged(model: nn.Module, data: Dataset, config: TrainConfig, out: str 
             on_epoch_end(record)
     try:
         metrics = train_loop(model, data, config, out, resume=resume, data_spec=data_spec, command=command,
-                             on_epoch_end=after_epoch, log=log, progress=progress)
+                             on_epoch_end=after_epoch, log=log, progress=progress,
+                             on_step=None if board is None else board.log_step)
+        if board is not None and metrics and not board.log_projector(model, data, metrics[-1]["step"]):
+            (log or print)(f"tensorboard: {type(model).__name__} has no encoder, so no latent codes go to the "
+                           f"embedding projector")
     except BaseException:
         if board is not None:
             board.close()  # what was logged stays; the hyperparameter table waits for a run that ends

@@ -28,6 +28,8 @@ def write(args: argparse.Namespace, make: str, **options: object) -> int:
         options["zoom"] = args.zoom
     run = open_trained_run(args)
     figure = getattr(figures, make)(run, **options, data_dir=args.data_dir)
+    if figure.note:  # what was done to the user's image files
+        print(figure.note)
     print(figures.save_figure(figure, run.path, args.out))
     return 0
 
@@ -58,8 +60,8 @@ def cmd_traverse(args: argparse.Namespace) -> int:
 def cmd_interpolate(args: argparse.Namespace) -> int:
     at_least("-n", args.n, 2)
     at_least("--pairs", args.pairs, 1)
-    return write(args, "interpolation_figure", indices=args.indices, pairs=args.pairs, n=args.n,
-                 spherical=args.spherical, seed=args.seed)
+    return write(args, "interpolation_figure", indices=args.indices or [0, 1], pairs=args.pairs, n=args.n,
+                 spherical=args.spherical, seed=args.seed, images=args.images)
 
 
 def cmd_attribute(args: argparse.Namespace) -> int:
@@ -125,8 +127,12 @@ def add_picture_flags(name: str, p: argparse.ArgumentParser) -> None:
                        help="values each dim takes (default -3 3)")
         p.add_argument("--index", type=int, help="start from this test image's code (default the zero code)")
     if name == "interpolate":
-        p.add_argument("--indices", type=int, nargs="+", default=[0, 1], metavar="I",
-                       help="pairs of test images A B [A B ...], one row each (default 0 1)")
+        ends = p.add_mutually_exclusive_group()
+        ends.add_argument("--indices", type=int, nargs="+", metavar="I",
+                          help="pairs of test images A B [A B ...], one row each (default 0 1)")
+        ends.add_argument("--images", nargs="+", metavar="FILE",
+                          help="pairs of PNG/JPEG files A B [A B ...] instead, made the run's shape as folder: data "
+                               "is (center-cropped to a square, resized, gray or RGB)")
         p.add_argument("--pairs", type=int, default=4, help="rows of random-code pairs for a GAN (default 4)")
         p.add_argument("-n", type=int, default=10, help="decoded steps per row, ends included (default 10)")
         p.add_argument("--spherical", action="store_true", help="slerp instead of a straight line")

@@ -147,14 +147,15 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    from genlab import figures
+    from genlab import figures, latent
 
     in_range("-n", args.n, 1, MAX_IMAGES)
     in_range("--nrow", args.nrow, 1, MAX_IMAGES)
     check_zoom(args)
+    latent.check_temperature(args.temperature)
     run = open_trained_run(args)
-    print(figures.save_picture(figures.samples_figure(run, args.n, args.nrow, args.seed, args.zoom), run.path,
-                               args.out))
+    figure = figures.samples_figure(run, args.n, args.nrow, args.seed, args.zoom, args.temperature)
+    print(figures.save_picture(figure, run.path, args.out))
     return 0
 
 
@@ -162,10 +163,13 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     from genlab import figures
 
     in_range("-n", args.n, 1, MAX_IMAGES)
+    in_range("the number of --images files", len(args.images or [1]), 1, MAX_IMAGES)
     check_zoom(args)
     run = open_trained_run(args)
-    print(figures.save_picture(figures.reconstruction_figure(run, args.n, args.data_dir, args.zoom), run.path,
-                               args.out))
+    figure = figures.reconstruction_figure(run, args.n, args.data_dir, args.zoom, args.images)
+    if figure.note:
+        print(figure.note)
+    print(figures.save_picture(figure, run.path, args.out))
     return 0
 
 
@@ -226,6 +230,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("-n", type=int, default=64, help="number of samples (default 64)")
     p.add_argument("--nrow", type=int, default=8, help="images per grid row (default 8)")
     p.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
+    p.add_argument("--temperature", type=float, default=1.0, metavar="T",
+                   help="draw z ~ N(0, T^2 I), the prior's spread scaled by T > 0 (default 1; below 1 trades "
+                        "variety for typical images); a VampPrior model samples at 1 only")
     add_device_flag(p)
     add_threads_flag(p)
     add_zoom_flag(p)
@@ -238,6 +245,9 @@ def register(commands: argparse._SubParsersAction) -> None:
                                         "reconstructions below.")
     p.add_argument("run", metavar="RUN", help="run directory")
     p.add_argument("-n", type=int, default=8, help="number of test images (default 8)")
+    p.add_argument("--images", nargs="+", metavar="FILE",
+                   help="reconstruct these PNG/JPEG files instead of test images, made the run's shape as folder: "
+                        "data is (center-cropped to a square, resized, gray or RGB)")
     add_data_flags(p, with_name=False)
     add_device_flag(p)
     add_threads_flag(p)

@@ -133,6 +133,7 @@ class Trainer:
         self.test_x = test_x.to(self.device)
         self.train_y, self.test_y = train_y.to(self.device), data.test_y.to(self.device)
         self.epoch, self.step, self.metrics = 0, 0, []
+        self.on_step: Callable[[int, dict[str, Tensor], int, float | None], None] | None = None
         self.new_record: RunRecord | None = None  # a resumed run's changed record, committed with its next epoch
 
     def drops_last_batch(self) -> bool:
@@ -212,6 +213,8 @@ class Trainer:
             sums = add_weighted(sums, parts, x.shape[0])
             seen += x.shape[0]
             self.step += 1
+            if self.on_step is not None:  # --tensorboard: the parts stay tensors, read back once per interval
+                self.on_step(self.step, parts, x.shape[0], controls.get("lr"))
             bar.update(1)
             if self.step >= last_step:
                 break
@@ -345,8 +348,10 @@ def check_enough_data(data: Dataset) -> None:
 def train(model: nn.Module, data: Dataset, config: TrainConfig = TrainConfig(), out: str | Path | None = None,
           resume: bool = False, data_spec: DataRecord | None = None, command: str = "",
           on_epoch_end: Callable[[dict[str, Any]], None] | None = None,
-          log: Callable[[str], None] | None = None, progress: bool | None = None) -> list[dict[str, Any]]:
-    """Train a model on a dataset; with `out`, keep a resumable run directory there.
+          log: Callable[[str], None] | None = None, progress: bool | None = None,
+          on_step: Callable[[int, dict[str, Tensor], int, float | None], None] | None = None) -> list[dict[str, Any]]:
+    """Train a model on a dataset; with `out`, keep a resumable run directory there. `on_step(step, parts,
+    batch_size, lr)` follows every optimizer step (parts: the loss tensors, unsynced; lr: None without a schedule).
 
     Returns one metrics record per epoch (losses in the model's units, nats per image for VAEs).
     Nothing is written until the data, model and device have been checked.
@@ -358,6 +363,7 @@ def train(model: nn.Module, data: Dataset, config: TrainConfig = TrainConfig(), 
     torch.manual_seed(world.seed(config.seed))
     with peer_failures(world):
         trainer = Trainer(model, data, config, out, log=log, progress=progress, world=world)
+        trainer.on_step = on_step
         record = new_record(name, model.config, data, config, data_spec, command) if out else None
         state = from_rank_zero(world, lambda: runs.open_run(out, resume, record)) if out else None
         if state is not None:
