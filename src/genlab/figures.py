@@ -28,6 +28,7 @@ from genlab.images import (
     save_image,
     to_pil,
 )
+from genlab.losses import kl_std_normal
 from genlab.models.contract import GAN, VAE, AutoEncoder, Generative, contract_gap
 from genlab.nn import module_device
 from genlab.options import MAX_DEFAULT_TRAVERSAL_ROWS
@@ -258,7 +259,7 @@ def factors_carried(run: Run, data_dir: str | None,
         for batch in x.split(1000):
             m, log_var = model.posterior(to_unit_float(batch).to(module_device(model)))
             mu.append(m.double().cpu())
-            kl.append((0.5 * (m ** 2 + log_var.exp() - 1 - log_var)).double().cpu())  # KL per dim, nats
+            kl.append(kl_std_normal(m.unsqueeze(-1), log_var.unsqueeze(-1)).double().cpu())  # (B, D): per dim, nats
     return carried_factors(torch.cat(mu).numpy(), levels, torch.cat(kl).mean(0).numpy()), tuple(source.names)
 
 

@@ -245,6 +245,17 @@ def load_image(path: str | os.PathLike, channels: int | None = None,
     return pil_to_tensor(image, channels)
 
 
+def preparation(sizes: Sequence[tuple[int, int]], width: int, height: int) -> list[str]:
+    """What load_image does to pictures of these (width, height) sizes to make them width x height, counted:
+    ['3 center-cropped to squares', '4 resized to 28x28'] (a square target crops first, so only a crop whose
+    side differs is resized)."""
+    square = width == height
+    cropped = sum(w != h for w, h in sizes) if square else 0
+    resized = sum((min(w, h) != width) if square else ((w, h) != (width, height)) for w, h in sizes)
+    return ([f"{cropped} center-cropped to squares"] if cropped else []) + (
+        [f"{resized} resized to {width}x{height}"] if resized else [])
+
+
 def load_images_as(paths: Sequence[str | os.PathLike], shape: Sequence[int]) -> tuple[Tensor, str]:
     """PNG/JPEG files -> uint8 (N, C, H, W) of shape (C, H, W), made as `folder:` data is (a square is centre-cropped
     then resized, bicubic; gray or RGB), with one line saying what was done to them."""
@@ -255,9 +266,7 @@ def load_images_as(paths: Sequence[str | os.PathLike], shape: Sequence[int]) -> 
             sizes.append(header.size)
     size = height if height == width else (height, width)  # a square model: crop like folder: data does
     x = torch.stack([load_image(path, channels, size) for path in paths])
-    cropped = sum(w != h for w, h in sizes) if height == width else 0
-    resized = sum((w, h) != (width, height) for w, h in sizes)
-    done = [f"{cropped} center-cropped to squares"] if cropped else []
-    done += [f"{resized} resized to {width}x{height} (bicubic)"] if resized else []
+    done = preparation(sizes, width, height)
     color = "grayscale" if channels == 1 else "RGB"
-    return x, f"{len(paths)} image file(s) as the run's {color} {width}x{height}: " + (", ".join(done) or "used as is")
+    what = ", ".join(done) + " (bicubic)" if done else "used as is"
+    return x, f"{len(paths)} image file(s) as the run's {color} {width}x{height}: {what}"

@@ -8,7 +8,7 @@ import torch
 
 from genlab.data.dataset import Dataset
 from genlab.errors import DataError
-from genlab.images import GRAY_MODES, load_image, open_header
+from genlab.images import GRAY_MODES, load_image, open_header, preparation
 
 SUFFIXES = {".png", ".jpg", ".jpeg"}
 TEST_FRACTION = 10  # one image in ten goes to the test split
@@ -70,10 +70,7 @@ def skipped_files(root: Path) -> list[Path]:
 
 def preparation_note(root: Path, headers: list[tuple[str, tuple[int, int]]], size: int) -> str:
     """One line on what loading does to the folder: images used, centre crops, resizes, other files skipped."""
-    cropped = sum(width != height for _, (width, height) in headers)
-    resized = sum(min(width, height) != size for _, (width, height) in headers)
-    done = [f"{cropped} center-cropped to squares"] if cropped else []
-    done += [f"{resized} resized to {size}x{size}"] if resized else []
+    done = preparation([header for _, header in headers], size, size)
     note = f"folder:{root}: {len(headers)} images used" + (f" ({', '.join(done)})" if done else "")
     skipped = skipped_files(root)
     if skipped:
