@@ -42,6 +42,28 @@ def check_labels(name: str, split: str, x: torch.Tensor, y: torch.Tensor, n_clas
                         f"(there are {n_classes} class names)")
 
 
+def check_attributes(name: str, split: str, x: torch.Tensor, attributes: torch.Tensor | None,
+                     names: tuple[str, ...]) -> torch.Tensor | None:
+    """attributes as bool (N, A), or a DataError unless they are 0/1 or bool with one row per image and A = len(names)."""
+    if attributes is None:
+        if names:
+            raise DataError(f"{name}: attribute names {', '.join(names)} were given without {split}_attributes")
+        return None
+    if not names:
+        raise DataError(f"{name}: {split}_attributes were given without attribute_names")
+    if not isinstance(attributes, torch.Tensor) or attributes.dim() != 2 \
+            or tuple(attributes.shape) != (x.shape[0], len(names)):
+        shape = tuple(attributes.shape) if isinstance(attributes, torch.Tensor) else type(attributes).__name__
+        raise DataError(f"{name}: {split}_attributes has shape {shape}; expected ({x.shape[0]}, {len(names)}): "
+                        f"one row per image, one 0/1 column per attribute name")
+    if attributes.dtype != torch.bool:
+        if attributes.dtype.is_floating_point or (attributes.numel() and not bool(((attributes == 0)
+                                                                                  | (attributes == 1)).all())):
+            raise DataError(f"{name}: {split}_attributes must hold 0/1 (or bool) values")
+        attributes = attributes.bool()
+    return attributes
+
+
 @dataclass(frozen=True)
 class Dataset:
     """Train and test images as uint8 (N, C, H, W) on the CPU, int64 labels, class names.
@@ -61,6 +83,9 @@ class Dataset:
     source: str = ""
     factors: GroundTruthFactors | None = None  # names, levels, sample_factors, images_for (data/factors.py)
     note: str = ""  # one line on what loading did to the source (files skipped, crops, resizes); "" when nothing
+    attribute_names: tuple[str, ...] = ()  # binary attributes per image, e.g. ("Smiling", "Eyeglasses")
+    train_attributes: torch.Tensor | None = None  # bool (N, len(attribute_names)): image i has attribute a
+    test_attributes: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         if not self.classes:
@@ -74,6 +99,10 @@ class Dataset:
         if self.factors is not None and not isinstance(self.factors, GroundTruthFactors):
             raise DataError(f"{self.name}: factors must answer genlab.data.factors.GroundTruthFactors (names, sizes, "
                             f"values, sample_factors, images_for), got {type(self.factors).__name__}")
+        for split, x, attributes in (("train", self.train_x, self.train_attributes),
+                                     ("test", self.test_x, self.test_attributes)):
+            object.__setattr__(self, f"{split}_attributes", check_attributes(self.name, split, x, attributes,
+                                                                            self.attribute_names))
         object.__setattr__(self, "train_y", self.train_y.long())
         object.__setattr__(self, "test_y", self.test_y.long())
 
@@ -81,6 +110,15 @@ class Dataset:
     def image_shape(self) -> tuple[int, int, int]:
         """(C, H, W)."""
         return tuple(self.train_x.shape[1:])  # type: ignore[return-value]
+
+    def attribute(self, attribute: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """bool (N_train,), bool (N_test,): which images have the named attribute, or a DataError listing the names."""
+        if attribute not in self.attribute_names:
+            have = (f"its attributes are {', '.join(self.attribute_names)}" if self.attribute_names else
+                    "it has none; faces, celeba:PATH and folder: data with an attributes.csv have them")
+            raise DataError(f"{self.name} has no attribute {attribute!r}; {have}")
+        a = self.attribute_names.index(attribute)
+        return self.train_attributes[:, a], self.test_attributes[:, a]
 
     def require_factors(self) -> GroundTruthFactors:
         """The ground-truth factors, or a DataError naming the datasets that have them."""
