@@ -171,3 +171,41 @@ def test_no_tensorboard_writer_and_no_step_hook_without_the_flag(tmp_path, monke
     assert main(["train", "vae", *TINY, "--epochs", "1", "--max-steps", "3", "--out", str(out)]) == 0
     assert hooks == [None]
     assert not RunLayout(out).tensorboard.exists() and read_metrics(out)[-1]["step"] == 3
+
+
+def test_tensorboard_every_sets_the_step_interval_from_the_command_line(tmp_path) -> None:
+    torch.set_num_threads(1)
+    out = tmp_path / "vae"
+    assert main(["train", "vae", *TINY, "--epochs", "1", "--max-steps", "7", "--out", str(out), "--tensorboard",
+                 "--tensorboard-every", "3"]) == 0
+    assert [event.step for event in events(out).Scalars("train_step/loss")] == [3, 6, 7]
+
+
+@pytest.mark.parametrize("flags, needle", [
+    (["--tensorboard-every", "3"], "--tensorboard-every sets the interval of --tensorboard's step scalars"),
+    (["--tensorboard", "--tensorboard-every", "0"], "--tensorboard-every must be at least 1"),
+])
+def test_a_bad_tensorboard_interval_is_one_line_before_any_training(tmp_path, capsys, flags, needle) -> None:
+    out = tmp_path / "vae"
+    assert main(["train", "vae", *TINY, "--out", str(out), *flags]) == 2
+    said = capsys.readouterr()
+    assert needle in said.err and len(said.err.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_the_projector_shows_the_codes_of_the_weights_evaluate_uses_the_moving_average(tmp_path) -> None:
+    from genlab.data.batches import to_unit_float
+    from genlab.runs.store import load_run
+    from genlab.training.tensorboard import N_PROJECTED, PROJECTOR_TAG
+    out = tmp_path / "vae"
+    model, data, _ = tiny_vae_run(out, 10, epochs=1, max_steps=6, ema=0.9)
+    rows = [[float(v) for v in line.split("\t")]
+            for line in (RunLayout(out).tensorboard / f"{6:05d}" / PROJECTOR_TAG / "tensors.tsv").read_text()
+            .splitlines()]
+    x = to_unit_float(data.test_x[:N_PROJECTED])
+    run = load_run(out)
+    assert run.weights == "ema"
+    model.eval()
+    with torch.no_grad():
+        averaged, trained = run.model.posterior(x)[0], model.posterior(x)[0]
+    assert (averaged - trained).abs().max() > 1e-2  # six steps of decay 0.9: the average is not the trained weights
+    assert torch.tensor(rows) == pytest.approx(averaged, abs=1e-4)

@@ -16,6 +16,9 @@ from genlab.config import Config, option, require
 from genlab.data.photos import PHOTOS
 from genlab.errors import ConfigError
 
+TENSORBOARD_EVERY = 10  # optimizer steps per point of --tensorboard's train_step/ scalars: the parts' mean over them
+MAX_TENSORBOARD_EVERY = 1_000_000
+
 PRECISIONS = ("fp32", "bf16")
 DEVICES = ("auto", "cpu", "cuda")
 MAX_SEED = 2**63 - 1

@@ -27,6 +27,7 @@ from genlab.report.page import write_page
 from genlab.runs.guard import one_writer
 from genlab.runs.layout import RunLayout
 from genlab.runs.record import DataRecord, data_record, read_record
+from genlab.runs.store import load_run
 from genlab.threads import compute_line, use_threads
 from genlab.training.feature_classifier import cached_classifier
 from genlab.training.plan import RunPlan, plan_command
@@ -88,7 +89,8 @@ def train_logged(model: nn.Module, data: Dataset, config: TrainConfig, out: str 
         metrics = train_loop(model, data, config, out, resume=resume, data_spec=data_spec, command=command,
                              on_epoch_end=after_epoch, log=log, progress=progress,
                              on_step=None if board is None else board.log_step)
-        if board is not None and metrics and not board.log_projector(model, data, metrics[-1]["step"]):
+        if board is not None and metrics and not board.log_projector(projected_model(model, out), data,
+                                                                     metrics[-1]["step"]):
             (log or print)(f"tensorboard: {type(model).__name__} has no encoder, so no latent codes go to the "
                            f"embedding projector")
     except BaseException:
@@ -102,9 +104,15 @@ def train_logged(model: nn.Module, data: Dataset, config: TrainConfig, out: str 
     return metrics
 
 
+def projected_model(model: nn.Module, out: str | Path) -> nn.Module:
+    """The model whose codes go to the embedding projector: the run's as `evaluate` and `explore` load it (the
+    moving average of the weights with --ema, else the best by validation loss, else the last), on the CPU."""
+    return load_run(out, device="cpu").model
+
+
 def train_planned(plan: RunPlan, out: Path, resume: bool = False, command: str = "",
                   log: Callable[[str], None] | None = None, progress: bool | None = None,
-                  tensorboard: bool = False) -> list[dict[str, Any]]:
+                  tensorboard: bool = False, tensorboard_every: int = STEP_INTERVAL) -> list[dict[str, Any]]:
     """`genlab train`: load the planned data, build the model from the seed, train into `out` with its report."""
     log = log or ((lambda line: print(line, flush=True)) if is_rank_zero() else (lambda line: None))
     spec, data_dir = plan.data["spec"], plan.data["data_dir"]
@@ -123,13 +131,13 @@ def train_planned(plan: RunPlan, out: Path, resume: bool = False, command: str =
     if data.note:  # what loading did to the user's files (folder: skips, crops, resizes); stdout, beside the line
         log(data.note)  # above: a refusal that follows stays the one line on stderr
     return train(model, data, plan.train, out, resume=resume, data_spec=record, command=command, log=log,
-                 progress=progress, tensorboard=tensorboard)
+                 progress=progress, tensorboard=tensorboard, tensorboard_every=tensorboard_every)
 
 
 def train_command(model: str | None, model_flags: dict[str, Any], data_flags: dict[str, Any],
                   train_flags: dict[str, Any], config_file: str | None = None, out: str | None = None,
                   resume: bool = False, command: str = "", tensorboard: bool = False,
-                  threads: int | None = None) -> Path | None:
+                  threads: int | None = None, tensorboard_every: int = STEP_INTERVAL) -> Path | None:
     """`genlab train`: plan the run (flags over --config or the resumed run's record), train it into its run
     directory with the report kept current; the report's path, on the process that writes it. `threads`: see
     genlab.threads.use_threads; the device and thread count are the first line printed.
@@ -141,7 +149,8 @@ def train_command(model: str | None, model_flags: dict[str, Any], data_flags: di
     use_threads(threads)  # before any work, on every process; train_planned says how many
     plan, folder = from_rank_zero(world, lambda: plan_command(model, model_flags, data_flags, train_flags,
                                                               config_file, out, resume))
-    train_planned(plan, folder, resume=resume, command=command, tensorboard=tensorboard)
+    train_planned(plan, folder, resume=resume, command=command, tensorboard=tensorboard,
+                  tensorboard_every=tensorboard_every)
     return RunLayout(folder).report if world.writes else None
 
 

@@ -27,8 +27,9 @@ from genlab.cli.common import (
     plain_type,
 )
 from genlab.config import field_types
+from genlab.errors import ConfigError
 from genlab.models.table import SET_FROM_DATA, TABLE
-from genlab.options import TrainConfig
+from genlab.options import MAX_TENSORBOARD_EVERY, TENSORBOARD_EVERY, TrainConfig
 from genlab.plugins import MODELS_GROUP, has_entry_points, warn
 from genlab.runs import layout
 from genlab.runs.layout import in_run
@@ -136,11 +137,17 @@ def tuned_help(name: str, what: str) -> str:
 def cmd_train(args: argparse.Namespace) -> int:
     from genlab.workflow import train_command
 
+    if args.tensorboard_every is not None:
+        if not args.tensorboard:
+            raise ConfigError("--tensorboard-every sets the interval of --tensorboard's step scalars: give "
+                              "--tensorboard as well")
+        in_range("--tensorboard-every", args.tensorboard_every, 1, MAX_TENSORBOARD_EVERY)
     data_flags = {"spec": args.data, "data_dir": args.data_dir, "image_size": args.image_size,
                   "channels": args.channels}
     report = train_command(args.model, given(args, "model"), data_flags, given(args, "train"), args.config,
                            args.out, args.resume, shlex.join(["genlab", *args.argv]), args.tensorboard,
-                           threads=given_threads(args))
+                           threads=given_threads(args),
+                           tensorboard_every=args.tensorboard_every or TENSORBOARD_EVERY)
     if report is not None:  # under torchrun, on the process that writes
         print(f"report: {report}")
     return 0
@@ -220,6 +227,9 @@ def register(commands: argparse._SubParsersAction) -> None:
                    help="also log loss parts, each epoch's images and the config as hyperparameters to "
                         f"OUT/{layout.TENSORBOARD}/ (needs the tensorboard package: pip install "
                         "'genlab[tensorboard]')")
+    p.add_argument("--tensorboard-every", type=int, metavar="N", default=None,
+                   help=f"with --tensorboard, log the mean loss parts every N optimizer steps (default "
+                        f"{TENSORBOARD_EVERY})")
     p.parse_known_args = functools.partial(parse_train, p, p.parse_known_args)  # the model flags, per MODEL
     p.set_defaults(handler=cmd_train,
                    on_interrupt="; completed epochs are saved: continue with the same command and --resume")

@@ -22,10 +22,11 @@ from genlab.data.dataset import Dataset
 from genlab.errors import ConfigError, GenlabError
 from genlab.images import open_image, pil_to_tensor
 from genlab.models.contract import AutoEncoder
+from genlab.options import TENSORBOARD_EVERY
 from genlab.runs.layout import EPOCH_IMAGE_KINDS, RunLayout
 from genlab.runs.record import RunRecord
 
-STEP_INTERVAL = 10   # optimizer steps per point of the train_step/ scalars: the mean of the parts over them
+STEP_INTERVAL = TENSORBOARD_EVERY  # optimizer steps per point of the train_step/ scalars (genlab.options)
 N_PROJECTED = 1000   # test images whose latent codes go to the embedding projector
 PROJECTOR_TAG = "latent_means"
 
