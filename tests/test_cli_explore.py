@@ -141,6 +141,11 @@ def test_pictures_that_need_an_encoder_or_a_posterior(runs, capsys) -> None:
     (["explore", "attribute", "VAE", "--from-class", "sneaker", "--to-class", "circle"], ("unknown class 'sneaker'",
                                                                                           "'triangle'")),
     (["explore", "attribute", "VAE", "--from-class", "0", "--to-class", "9"], ("unknown class '9'",)),
+    (["explore", "attribute", "VAE"], ("needs --attribute NAME",)),
+    (["explore", "attribute", "VAE", "--from-class", "0"], ("--from-class and --to-class together",)),
+    (["explore", "attribute", "VAE", "--attribute", "Smiling", "--to-class", "1"], ("needs --attribute NAME",)),
+    (["explore", "attribute", "VAE", "--attribute", "Smiling"], ("shapes has no attribute 'Smiling'",
+                                                                 "faces, celeba:PATH")),
     (["explore", "interpolate", "VAE", "--indices", "0", "1", "2"], ("pairs",)),
     (["explore", "neighbourhood", "VAE", "--index", "99999"], ("test image index 99999 is out of range",)),
     (["explore", "manifold", "VAE", "-n", "1"], ("-n must be at least 2",)),
@@ -155,3 +160,18 @@ def test_bad_input_is_one_line(argv, needles, runs, capsys) -> None:
 def test_a_classifier_run_of_another_kind_is_refused(runs, capsys) -> None:
     fails(["evaluate", str(runs["vae"]), "--test-images", "20", "--probe-train", "50", "--classifier",
            str(runs["ae"])], capsys, "not a classifier")
+
+
+def test_an_attribute_vector_by_name_on_faces(tmp_path, capsys) -> None:
+    run = tmp_path / "faces-vae"
+    assert main(["train", "conv-vae", "--data", "faces:300", "--epochs", "1", "--max-steps", "3", "--out",
+                 str(run)]) == 0
+    assert main(["explore", "attribute", str(run), "--attribute", "Smiling", "-n", "3", "--steps", "4"]) == 0
+    size, caption = picture(run / "images" / "explore" / "attribute-smiling.png")
+    assert size[0] >= MIN_FIGURE_WIDTH
+    assert "Attribute vector Smiling (the mean code of" in caption and "training images with Smiling" in caption
+    assert "each row a test image without Smiling" in caption and "s = 0, 0.5, 1, 1.5" in caption
+    assert main(["report", str(run)]) == 0
+    assert "Attribute vector Smiling" in (run / "report.html").read_text()
+    fails(["explore", "attribute", str(run), "--attribute", "smiling"], capsys, "no attribute 'smiling'",
+          "Smiling, Eyeglasses")

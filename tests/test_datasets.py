@@ -145,8 +145,8 @@ def test_a_checksum_mismatch_keeps_nothing(isolated, mirror, monkeypatch) -> Non
 
 
 def test_unknown_dataset_lists_the_valid_names() -> None:
-    with pytest.raises(DataError, match="did you mean 'cifar10'.*fashion-mnist, mnist, cifar10, shapes, sprites or "
-                                        "folder:PATH"):
+    with pytest.raises(DataError, match="did you mean 'cifar10'.*fashion-mnist, mnist, cifar10, shapes, sprites, "
+                                        "faces, folder:PATH, dsprites:PATH or celeba:PATH"):
         load_dataset("cifar-11")
 
 

@@ -175,3 +175,19 @@ def test_pca_projects_onto_the_plane_the_codes_lie_in() -> None:
     assert torch.equal(same, plane)  # a 2-D latent is plotted as it is
     line, explained = latent.pca_2d(plane[:, :1])
     assert torch.equal(line[:, 0], plane[:, 0]) and not line[:, 1].any() and explained.tolist() == [1.0, 0.0]
+
+
+def test_a_named_attribute_groups_the_images_without_and_with_it() -> None:
+    from genlab.data.dataset import Dataset
+    x = torch.zeros(6, 1, 4, 4, dtype=torch.uint8)
+    y = torch.zeros(6, dtype=torch.long)
+    train = torch.tensor([[1], [0], [1], [0], [0], [1]])
+    test = torch.tensor([[1], [1], [0], [1], [0], [0]])
+    data = Dataset("mine", x, y, x, y, ("a",), attribute_names=("Smiling",), train_attributes=train,
+                   test_attributes=test)
+    without, with_it, shown = latent.named_attribute_indices(data, "Smiling", n=2)
+    assert without.tolist() == [1, 3, 4] and with_it.tolist() == [0, 2, 5] and shown == [2, 4]
+    nobody = Dataset("mine", x, y, x, y, ("a",), attribute_names=("Smiling",), train_attributes=torch.ones(6, 1),
+                     test_attributes=test)
+    with pytest.raises(ConfigError, match="with and without Smiling"):
+        latent.named_attribute_indices(nobody, "Smiling", n=2)

@@ -316,27 +316,40 @@ def pairs_text(indices: Sequence[int | str]) -> str:
     return ", ".join(f"{a} -> {b}" for a, b in zip(indices[::2], indices[1::2]))
 
 
-def attribute_figure(run: Run, from_class: str, to_class: str, strength: float = 1.5, steps: int = 6, n: int = 8,
-                     data_dir: str | None = None, zoom: int | None = None) -> LabelledFigure:
-    """Rows of n test images of from_class, each followed by its code + s * (attribute vector from_class ->
-    to_class) decoded, for `steps` strengths s from 0 to `strength`. Classes by name or number."""
+def attribute_figure(run: Run, from_class: str | None = None, to_class: str | None = None, strength: float = 1.5,
+                     steps: int = 6, n: int = 8, data_dir: str | None = None, zoom: int | None = None,
+                     attribute: str | None = None) -> LabelledFigure:
+    """Rows of n test images, each followed by its code + s * (attribute vector) decoded, for `steps` strengths s
+    from 0 to `strength`. The vector goes from from_class to to_class (by name or number), or with `attribute`
+    (a name of the dataset's attributes: Smiling) from the images without it to those with it, the rows then
+    being test images without it."""
     model = checked_model(run, "encoder")
     data = run.dataset(data_dir)
-    source, target = latent.parse_class(from_class, data.classes), latent.parse_class(to_class, data.classes)
-    from_indices, to_indices, shown = latent.attribute_indices(data, source, target, n)
+    if attribute is not None:
+        from_indices, to_indices, shown = latent.named_attribute_indices(data, attribute, n)
+        names, name = (f"not {attribute}", attribute), f"attribute-{slug(attribute)}.png"
+        title, shown_kind = f"Attribute vector {attribute}", f"test image without {attribute}"
+    else:
+        if from_class is None or to_class is None:
+            raise ConfigError("an attribute vector needs an attribute name, or both a from- and a to-class")
+        source, target = latent.parse_class(from_class, data.classes), latent.parse_class(to_class, data.classes)
+        from_indices, to_indices, shown = latent.attribute_indices(data, source, target, n)
+        names = data.classes[source], data.classes[target]
+        name = f"attribute-{slug(names[0])}-to-{slug(names[1])}.png"
+        title, shown_kind = f"Attribute vector {names[0]} -> {names[1]}", f"test {names[0]}"
     train_x = run.record.model_images(data.train_x)
     groups = [to_unit_float(train_x[i]) for i in (from_indices, to_indices)]
     strengths = torch.linspace(0, strength, steps)
     images = latent.apply_attribute(model, chosen_test_images(run, data, shown),
                                     latent.attribute_vector(model, *groups), strengths)
-    names = data.classes[source], data.classes[target]
-    caption = (f"Attribute vector {names[0]} -> {names[1]} (the mean code of {len(groups[1])} training images of "
-               f"{names[1]} minus that of {len(groups[0])} of {names[0]}): each row a test {names[0]}, then its "
-               f"code + s * vector for s = {', '.join(f'{s:g}' for s in strengths.tolist())}")
+    made = (f"the mean code of {len(groups[1])} training images of {names[1]} minus that of {len(groups[0])} of "
+            f"{names[0]}" if attribute is None else f"the mean code of {len(groups[1])} training images with "
+            f"{attribute} minus that of {len(groups[0])} without it")
+    caption = (f"{title} ({made}): each row a {shown_kind}, then its code + s * vector for s = "
+               f"{', '.join(f'{s:g}' for s in strengths.tolist())}")
     labels = GridLabels(columns=["original", *(f"s={s}" for s in values_text(strengths))],
-                        rows=[f"test {i}" for i in shown], across="code + s * vector, decoded ->",
-                        title=f"Attribute vector {names[0]} -> {names[1]}")
-    return labelled(images, steps + 1, labels, caption, f"attribute-{slug(names[0])}-to-{slug(names[1])}.png", zoom)
+                        rows=[f"test {i}" for i in shown], across="code + s * vector, decoded ->", title=title)
+    return labelled(images, steps + 1, labels, caption, name, zoom)
 
 
 # ---------------------------------------------------------------- the scatter plot

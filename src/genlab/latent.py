@@ -213,6 +213,18 @@ def attribute_indices(data: Dataset, source: int, target: int, n: int) -> tuple[
     return groups[0], groups[1], shown
 
 
+def named_attribute_indices(data: Dataset, attribute: str, n: int) -> tuple[Tensor, Tensor, list[int]]:
+    """Which images make and show the vector of a named attribute (Smiling): training-set indices of the first
+    ATTRIBUTE_GROUP images without it and with it, and test-set indices of the first n images without it."""
+    train, test = data.attribute(attribute)
+    groups = [torch.nonzero(has).flatten()[:ATTRIBUTE_GROUP] for has in (~train, train)]
+    shown = torch.nonzero(~test).flatten()[:n].tolist()
+    if not (len(groups[0]) and len(groups[1]) and shown):
+        raise ConfigError(f"{data.name} needs training images with and without {attribute} and test images "
+                          f"without it for an attribute vector")
+    return groups[0], groups[1], shown
+
+
 def attribute_vector(model: nn.Module, x_from: Tensor, x_to: Tensor) -> Tensor:
     """mean code of x_to minus mean code of x_from, (latent_dim,): e.g. sneakers -> ankle boots."""
     return (encode_means(model, x_to).mean(0) - encode_means(model, x_from).mean(0)).cpu()

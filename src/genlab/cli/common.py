@@ -133,8 +133,8 @@ def given_threads(args: argparse.Namespace) -> int | None:
 def add_data_flags(parser: argparse.ArgumentParser, with_name: bool = True) -> None:
     if with_name:
         parser.add_argument("--data", help="fashion-mnist, mnist, cifar10, shapes, sprites (sprites:N for N of its "
-                                           "images), a registered dataset, folder:PATH or dsprites:PATH (default "
-                                           "fashion-mnist)")
+                                           "images), faces (faces:N), a registered dataset, folder:PATH, "
+                                           "dsprites:PATH or celeba:PATH (default fashion-mnist)")
     parser.add_argument("--data-dir", help="folder searched first for dataset files (then $GENLAB_DATA, "
                                            "~/.cache/genlab, /usr/share/datasets)")
     if with_name:

@@ -14,6 +14,8 @@ def cmd_data_list(args: argparse.Namespace) -> int:
         print(f"{status.name:<14} {'found  ' if status.available else 'missing'}  {status.detail}")
     print("folder:PATH    a folder of PNG/JPEG images (sub-folders become labels)")
     print("dsprites:PATH  the dSprites file dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz, read without unpickling")
+    print("celeba:PATH    a CelebA folder (img_align_celeba/, list_attr_celeba.txt, list_eval_partition.txt): "
+          "64x64 RGB, 40 attributes, decoded once into a cache")
     return 0
 
 

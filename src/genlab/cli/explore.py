@@ -14,6 +14,7 @@ from genlab.cli.common import (
     check_zoom,
     open_trained_run,
 )
+from genlab.errors import ConfigError
 from genlab.options import MAX_DEFAULT_TRAVERSAL_ROWS
 from genlab.runs.layout import EXPLORE, IMAGES, in_run
 
@@ -67,8 +68,12 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
 def cmd_attribute(args: argparse.Namespace) -> int:
     at_least("-n", args.n, 1)
     at_least("--steps", args.steps, 2)
+    classes = args.from_class is not None or args.to_class is not None
+    if (args.attribute is not None) == classes or (classes and None in (args.from_class, args.to_class)):
+        raise ConfigError("explore attribute needs --attribute NAME (e.g. Smiling), or --from-class and --to-class "
+                          "together")
     return write(args, "attribute_figure", from_class=args.from_class, to_class=args.to_class,
-                 strength=args.strength, steps=args.steps, n=args.n)
+                 attribute=args.attribute, strength=args.strength, steps=args.steps, n=args.n)
 
 
 def cmd_scatter(args: argparse.Namespace) -> int:
@@ -100,8 +105,8 @@ PICTURES = {
     "traverse": ("one row per latent dim, each varying that dim alone", cmd_traverse, "traversal.png"),
     "interpolate": ("decode a path between the codes of two test images (or two random codes of a GAN)",
                     cmd_interpolate, "interpolation.png"),
-    "attribute": ("move images along the difference of two classes' mean codes", cmd_attribute,
-                  "attribute-FROM-to-TO.png"),
+    "attribute": ("move images along an attribute's vector (with minus without) or two classes' mean codes",
+                  cmd_attribute, "attribute-NAME.png or attribute-FROM-to-TO.png"),
     "scatter": ("plot test-set codes coloured by class (PCA to 2-D when needed)", cmd_scatter, "scatter.png"),
 }
 
@@ -137,8 +142,11 @@ def add_picture_flags(name: str, p: argparse.ArgumentParser) -> None:
         p.add_argument("-n", type=int, default=10, help="decoded steps per row, ends included (default 10)")
         p.add_argument("--spherical", action="store_true", help="slerp instead of a straight line")
     if name == "attribute":
-        p.add_argument("--from-class", required=True, help="class the images start from, by name or number")
-        p.add_argument("--to-class", required=True, help="class the vector points to, by name or number")
+        p.add_argument("--attribute", metavar="NAME", help="a named attribute of the data (faces, celeba:PATH, "
+                                                            "folder: with attributes.csv), e.g. Smiling: the vector "
+                                                            "from the images without it to those with it")
+        p.add_argument("--from-class", help="or: the class the images start from, by name or number")
+        p.add_argument("--to-class", help="and the class the vector points to, by name or number")
         p.add_argument("--strength", type=float, default=1.5, help="largest multiple of the vector added "
                                                                     "(default 1.5)")
         p.add_argument("--steps", type=int, default=6, help="strengths from 0 to --strength (default 6)")

@@ -15,8 +15,10 @@ import torch
 import torch.nn.functional as F
 
 from genlab.data import cifar, idx
+from genlab.data.celeba import load_celeba
 from genlab.data.dataset import Dataset
 from genlab.data.dsprites import load_dsprites
+from genlab.data.faces import check_face_options, faces_size, make_faces
 from genlab.data.folder import load_folder
 from genlab.data.shapes import make_shapes
 from genlab.data.sprites import check_sprite_options, make_sprites, sprites_size
@@ -54,7 +56,7 @@ MIRRORS: dict[str, list[str]] = {
 }
 SYSTEM_DIRS: dict[str, str] = {"fashion-mnist": "/usr/share/datasets/fashion-mnist",
                                "mnist": "/usr/share/datasets/mnist"}
-BUILT_IN = ("fashion-mnist", "mnist", "cifar10", "shapes", "sprites")
+BUILT_IN = ("fashion-mnist", "mnist", "cifar10", "shapes", "sprites", "faces")
 DATASET_NAMES = BUILT_IN
 HOW_TO_GET = {"fashion-mnist": "`apt-get install dataset-fashion-mnist` (Debian), ",
               "mnist": ""}
@@ -282,12 +284,18 @@ def load_dataset(name: str, *, data_dir: str | os.PathLike | None = None, image_
                         f"or leave --data-dir out")
     if name.startswith("folder:"):
         return adapt(load_folder(name.removeprefix("folder:"), image_size, channels), None, channels)
+    if name.startswith("celeba:"):  # 64x64 faces decoded once into a cache beside the other data
+        return adapt(load_celeba(name.removeprefix("celeba:"), download_dir("celeba-cache", data_dir), image_size),
+                     None, channels)
     if name.startswith("dsprites:"):
         check_sprite_options(name, image_size, channels)
         return load_dsprites(name.removeprefix("dsprites:"))
     if name == "sprites" or name.startswith("sprites:"):
         check_sprite_options(name, image_size, channels)
         return make_sprites(sprites_size(name))
+    if name == "faces" or name.startswith("faces:"):
+        check_face_options(name, image_size, channels)
+        return make_faces(faces_size(name))
     if name == "shapes":
         return adapt(make_shapes(image_size=image_size or 28, seed=seed), None, channels)
     if name in CLASSES:
@@ -299,7 +307,8 @@ def load_dataset(name: str, *, data_dir: str | os.PathLike | None = None, image_
         return adapt(load_registered(name, data_dir), image_size, channels)
     if name in load_entry_points():
         raise DataError(load_entry_points()[name])
-    raise DataError(f"unknown dataset {name!r}{did_you_mean(name, dataset_names())}; choose one of {', '.join(dataset_names())} or folder:PATH")
+    raise DataError(f"unknown dataset {name!r}{did_you_mean(name, dataset_names())}; choose one of "
+                    f"{', '.join(dataset_names())}, folder:PATH, dsprites:PATH or celeba:PATH")
 
 
 def verify(name: str, folder: Path) -> None:
@@ -320,7 +329,7 @@ def fetch_dataset(name: str, data_dir: str | os.PathLike | None = None) -> Path:
         return folder
     if name not in CLASSES:
         raise DataError(f"only {', '.join(CLASSES)} and {cifar.NAME} can be fetched; {name!r} is "
-                        f"{'generated on the fly' if name in ('shapes', 'sprites') else 'unknown'}")
+                        f"{'generated on the fly' if name in ('shapes', 'sprites', 'faces') else 'unknown'}")
     folder = locate(name, data_dir)
     verify(name, folder)
     return folder
@@ -338,6 +347,8 @@ def list_datasets(data_dir: str | os.PathLike | None = None) -> list[DatasetStat
     statuses.append(DatasetStatus("shapes", True, "procedural (generated from a seed, no download)"))
     statuses.append(DatasetStatus("sprites", True, "procedural dSprites grid, 737,280 binary 64x64 images (drawn "
                                                    "in ~10 s); sprites:N for N of them"))
+    statuses.append(DatasetStatus("faces", True, "procedural cartoon faces, 60,000 + 10,000 RGB 64x64 images with "
+                                                 "attributes (drawn in ~5 s); faces:N for N training faces"))
     statuses += [DatasetStatus(name, True, REGISTERED[name].description) for name in dataset_names()
                  if name in REGISTERED]
     statuses += [DatasetStatus(name, False, message) for name, message in load_entry_points().items()]

@@ -57,8 +57,7 @@ def check_attributes(name: str, split: str, x: torch.Tensor, attributes: torch.T
         raise DataError(f"{name}: {split}_attributes has shape {shape}; expected ({x.shape[0]}, {len(names)}): "
                         f"one row per image, one 0/1 column per attribute name")
     if attributes.dtype != torch.bool:
-        if attributes.dtype.is_floating_point or (attributes.numel() and not bool(((attributes == 0)
-                                                                                  | (attributes == 1)).all())):
+        if attributes.is_complex() or (attributes.numel() and not bool(((attributes == 0) | (attributes == 1)).all())):
             raise DataError(f"{name}: {split}_attributes must hold 0/1 (or bool) values")
         attributes = attributes.bool()
     return attributes
@@ -124,7 +123,7 @@ class Dataset:
         """The ground-truth factors, or a DataError naming the datasets that have them."""
         if self.factors is None:
             raise DataError(f"{self.name} has no ground-truth factors; use a dataset that has them: sprites, "
-                            f"sprites:N, dsprites:PATH or shapes")
+                            f"sprites:N, dsprites:PATH, shapes, faces or faces:N")
         return self.factors
 
     def __repr__(self) -> str:

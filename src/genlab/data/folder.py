@@ -1,6 +1,8 @@
-"""`folder:PATH` datasets: your own PNG/JPEG images, labels from sub-folder names."""
+"""`folder:PATH` datasets: your own PNG/JPEG images, labels from sub-folder names, binary attributes from an
+optional attributes.csv beside them (a header `file,<Name1>,...`, then one row per image of 0/1 or -1/1 values)."""
 from __future__ import annotations
 
+import csv
 import hashlib
 from pathlib import Path
 
@@ -13,6 +15,9 @@ from genlab.images import GRAY_MODES, load_image, open_header, preparation
 SUFFIXES = {".png", ".jpg", ".jpeg"}
 TEST_FRACTION = 10  # one image in ten goes to the test split
 MIN_TRAIN, MIN_TEST = 2, 1  # the trainer skips a lone last image (batch norm), so one image trains nothing
+ATTRIBUTE_FILE = "attributes.csv"  # optional, beside the images: file,<Name1>,<Name2>,... then 0/1 (or -1/1) rows
+ATTRIBUTE_VALUES = {"1": True, "0": False, "-1": False}
+MAX_ATTRIBUTE_BYTES = 64 << 20
 
 
 def image_files(root: Path) -> list[Path]:
@@ -21,11 +26,12 @@ def image_files(root: Path) -> list[Path]:
 
 
 def fingerprint(root: Path) -> str:
-    """SHA-256 over every image's path relative to root and its bytes, in sorted order (hex): an image added,
-    removed, renamed or changed changes it. `--resume` compares it, so a run goes on only on the images it began
+    """SHA-256 over every image's path relative to root and its bytes, in sorted order, then attributes.csv's
+    (hex): an image added, removed, renamed or changed changes it, and so does an edited attributes.csv. `--resume` compares it, so a run goes on only on the images it began
     with. Reads every file once more (what loading cost, without the decoding)."""
     digest = hashlib.sha256()
-    for file in image_files(root):
+    attributes = root / ATTRIBUTE_FILE
+    for file in image_files(root) + ([attributes] if attributes.is_file() else []):
         digest.update(file.relative_to(root).as_posix().encode("utf-8", "surrogateescape") + b"\0")
         try:
             with open(file, "rb") as f:
@@ -65,7 +71,8 @@ def guess_channels(headers: list[tuple[str, tuple[int, int]]]) -> int:
 
 def skipped_files(root: Path) -> list[Path]:
     """The files under root that are not PNG/JPEG images, sorted: loading leaves them out."""
-    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() not in SUFFIXES)
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() not in SUFFIXES
+                  and p != root / ATTRIBUTE_FILE)
 
 
 def preparation_note(root: Path, headers: list[tuple[str, tuple[int, int]]], size: int) -> str:
@@ -78,6 +85,85 @@ def preparation_note(root: Path, headers: list[tuple[str, tuple[int, int]]], siz
         plural = "s" * (len(skipped) != 1)
         note += f"; {len(skipped)} other file{plural} skipped (not .png, .jpg or .jpeg: {names})"
     return note
+
+
+def bad_attributes(root: Path, what: str) -> DataError:
+    return DataError(f"folder:{root}: {root / ATTRIBUTE_FILE} {what}; expected a header row file,<Name1>,<Name2>,... "
+                     f"then one row per image: its path relative to the folder and 0/1 (or -1/1) per attribute")
+
+
+def read_csv_rows(root: Path) -> list[list[str]]:
+    """The rows of attributes.csv (UTF-8, a byte-order mark allowed), cells stripped, blank rows left out."""
+    path = root / ATTRIBUTE_FILE
+    try:
+        if path.stat().st_size > MAX_ATTRIBUTE_BYTES:
+            raise bad_attributes(root, f"holds {path.stat().st_size} bytes, over {MAX_ATTRIBUTE_BYTES}")
+        text = path.read_bytes().decode("utf-8-sig")
+    except OSError as err:
+        raise DataError(f"folder:{root}: cannot read {path} ({err.strerror or err}); check its permissions") from None
+    except UnicodeDecodeError:
+        raise bad_attributes(root, "is not UTF-8 text") from None
+    try:
+        rows = [[cell.strip() for cell in row] for row in csv.reader(text.splitlines())]
+    except csv.Error as err:
+        raise bad_attributes(root, f"is not a readable CSV file ({err})") from None
+    return [row for row in rows if any(row)]
+
+
+def attribute_header(root: Path, rows: list[list[str]]) -> tuple[str, ...]:
+    """The attribute names of the header row, checked: first column `file`, then distinct non-empty names."""
+    if not rows or not rows[0] or rows[0][0].lower() != "file" or len(rows[0]) < 2:
+        raise bad_attributes(root, f"starts with {','.join(rows[0])[:80]!r}" if rows else "is empty")
+    names = rows[0][1:]
+    if "" in names:
+        raise bad_attributes(root, f"has an unnamed column (column {names.index('') + 2}) in its header")
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice or "file" in (name.lower() for name in names):
+        raise bad_attributes(root, f"names the column {(twice or ['file'])[0]!r} twice in its header")
+    return tuple(names)
+
+
+def attribute_row(root: Path, line: int, row: list[str], width: int) -> list[bool]:
+    if len(row) != width + 1:
+        count = len(row) - 1
+        raise bad_attributes(root, f"row {line} ({row[0]}) holds {count} value{'s' * (count != 1)} for {width} "
+                                   f"attributes")
+    bad = next((value for value in row[1:] if value not in ATTRIBUTE_VALUES), None)
+    if bad is not None:
+        raise bad_attributes(root, f"row {line} ({row[0]}) holds the value {bad!r}; values are 1 (has it) and "
+                                   f"0 or -1 (has not)")
+    return [ATTRIBUTE_VALUES[value] for value in row[1:]]
+
+
+def read_attributes(root: Path, files: list[Path]) -> tuple[tuple[str, ...], dict[Path, list[bool]]]:
+    """(names, {image: its values}) from attributes.csv, every image with exactly one row; ((), {}) without it."""
+    if not (root / ATTRIBUTE_FILE).is_file():
+        return (), {}
+    rows = read_csv_rows(root)
+    names = attribute_header(root, rows)
+    images = {f.relative_to(root).as_posix(): f for f in files}
+    values: dict[Path, list[bool]] = {}
+    unknown = []
+    for line, row in enumerate(rows[1:], start=2):
+        if row[0] not in images:
+            unknown.append(row[0])
+        elif images[row[0]] in values:
+            raise bad_attributes(root, f"lists {row[0]} twice (row {line})")
+        else:
+            values[images[row[0]]] = attribute_row(root, line, row, len(names))
+    if unknown:
+        raise bad_attributes(root, f"has rows for {len(unknown)} file(s) that are not images of the folder "
+                                   f"({', '.join(unknown[:3])})")
+    missing = [f.relative_to(root).as_posix() for f in files if f not in values]
+    if missing:
+        raise bad_attributes(root, f"has no row for {len(missing)} image(s) ({', '.join(missing[:3])}"
+                                   f"{', ...' if len(missing) > 3 else ''})")
+    return names, values
+
+
+def attribute_tensor(group: list[Path], values: dict[Path, list[bool]], width: int) -> torch.Tensor:
+    """bool (N, width): the attributes of the group's images, in its order."""
+    return torch.tensor([values[f] for f in group], dtype=torch.bool).reshape(len(group), width)
 
 
 def class_folder(file: Path, root: Path) -> str | None:
@@ -122,8 +208,12 @@ def load_folder(path: str, image_size: int | None = None, channels: int | None =
     size, classes = image_size or 64, class_names(files, root)
     headers = [image_header(f) for f in files]
     channels = channels or guess_channels(headers)
+    names, values = read_attributes(root, files)  # checked before any pixel is decoded
     train, test = split(files, root)
     (train_x, train_y), (test_x, test_y) = (stack_images(group, root, classes, channels, size)
                                             for group in (train, test))
+    train_a, test_a = (attribute_tensor(group, values, len(names)) if names else None for group in (train, test))
+    note = preparation_note(root, headers, size) + (f"; {len(names)} attributes from {ATTRIBUTE_FILE}" if names else "")
     return Dataset(name=f"folder:{root}", train_x=train_x, train_y=train_y, test_x=test_x, test_y=test_y,
-                   classes=tuple(classes), source=str(root), note=preparation_note(root, headers, size))
+                   classes=tuple(classes), source=str(root), note=note,
+                   attribute_names=names, train_attributes=train_a, test_attributes=test_a)

@@ -30,7 +30,7 @@ from genlab.version import __version__
 RUN_FORMAT = 2
 MAX_CONFIG_BYTES = 1_000_000    # a record is a few kB; a huge one is damage, not a run
 MAX_METRICS_BYTES = 200_000_000
-PATH_SPECS = ("folder:", "dsprites:")  # data specs that name a path, kept absolute so a run reloads from anywhere
+PATH_SPECS = ("folder:", "dsprites:", "celeba:")  # data specs that name a path, kept absolute so a run reloads from anywhere
 IDENTITY_TRAIN_FIELDS = ("seed", "batch_size", "beta1", "binarize", "precision", "val_images", "val_split",
                          "kl_warmup", "early_stop", "weight_decay", "ema")  # what a resumed run may not change
 
@@ -39,8 +39,8 @@ IDENTITY_TRAIN_FIELDS = ("seed", "batch_size", "beta1", "binarize", "precision",
 class DataRecord(Config):
     """The data as the model saw it: how to load it again, and what came out."""
 
-    spec: str = option("", "what load_dataset was given: a dataset name, folder:ABSOLUTE_PATH or "
-                           "dsprites:ABSOLUTE_PATH")
+    spec: str = option("", "what load_dataset was given: a dataset name, folder:ABSOLUTE_PATH, "
+                           "dsprites:ABSOLUTE_PATH or celeba:ABSOLUTE_PATH")
     name: str = option("", "the dataset's name")
     data_dir: str | None = option(None, "the folder searched first for its files, if one was given")
     image_size: int | None = option(None, "images resized to this square size", low=4, high=2048)
@@ -64,10 +64,11 @@ def check_data_spec(spec: str) -> None:
     if spec.startswith(PATH_SPECS):
         prefix, folder = spec.split(":", 1)
         if not folder or not Path(folder).is_absolute() or ".." in Path(folder).parts:
-            example = "folder (folder:/path/to/images)" if prefix == "folder" else "file (dsprites:/path/to/it.npz)"
+            example = {"folder": "folder (folder:/path/to/images)", "dsprites": "file (dsprites:/path/to/it.npz)",
+                       "celeba": "folder (celeba:/path/to/celeba)"}[prefix]
             raise ConfigError(f"data spec {spec!r} must name an absolute {example} without '..'")
     elif not spec or spec.strip() != spec or "/" in spec:
-        raise ConfigError(f"data spec {spec!r} is not a dataset name or folder:PATH")
+        raise ConfigError(f"data spec {spec!r} is not a dataset name, folder:PATH, dsprites:PATH or celeba:PATH")
 
 
 def data_record(data: Dataset, spec: str | None = None, data_dir: str | None = None,

@@ -33,7 +33,7 @@ class RunPlan:
         """runs/MODEL-DATA, with a folder dataset named by its last path component."""
         spec = self.data["spec"]
         data = Path(spec.removeprefix("folder:")).name if spec.startswith("folder:") else spec
-        data = "dsprites" if spec.startswith("dsprites:") else data
+        data = spec.split(":", 1)[0] if spec.startswith(("dsprites:", "celeba:")) else data
         return Path("runs") / re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{self.model}-{data}")
 
 
@@ -109,6 +109,9 @@ def plan_data(saved: dict[str, Any], flags: dict[str, Any]) -> dict[str, Any]:
     elif spec.startswith("dsprites:"):
         raise ConfigError("--data dsprites: needs the path of the dSprites .npz file, e.g. dsprites:~/data/"
                           "dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz")
+    elif spec.startswith("celeba:"):
+        raise ConfigError("--data celeba: needs the CelebA folder holding img_align_celeba/, list_attr_celeba.txt "
+                          "and list_eval_partition.txt, e.g. celeba:~/data/celeba")
     check_data_spec(spec)
     size, channels = data["image_size"], data["channels"]
     if size is not None and (not isinstance(size, int) or isinstance(size, bool) or not 4 <= size <= 2048):
