@@ -4,7 +4,8 @@ image's own, with the time each took.
 
     python benchmarks/inversion_style.py [--out docs/images/inversion]
 
-Writes style-<network>.png: content, style and result side by side, labelled.
+Writes style-<network>.png: content, style (as its Grams were taken, at the content's size) and result side by
+side, labelled as `genlab invert style` labels them.
 """
 from __future__ import annotations
 
@@ -14,9 +15,8 @@ from pathlib import Path
 
 import torch
 
-from genlab.images import captioned_grid, save_image
-from genlab.invert.ascent import resize
-from genlab.invert.measured import read_photo, stylise
+from genlab.images import save_image
+from genlab.invert.measured import read_photo, style_figure, stylise
 from genlab.invert.networks import load_network
 
 NETWORKS = ("efficientnet-lite0", "vgg-random")
@@ -24,24 +24,25 @@ NETWORKS = ("efficientnet-lite0", "vgg-random")
 
 def run(name: str, out: Path) -> None:
     network = load_network(name)
-    content, style = read_photo("chelsea", 3, 256).image, read_photo("hubble_deep_field", 3, 256).image
+    photos = read_photo("chelsea", 3, 256), read_photo("hubble_deep_field", 3, 256)
+    content, style = (photo.image for photo in photos)
     start = time.perf_counter()
     result = stylise(network, content, style, steps=200)
     seconds = time.perf_counter() - start
     first, last = result.result.history[0], result.result.history[-1]
     print(f"{name:<20} style {first['style']:>10.4g} -> {last['style']:<10.4g} ({100 * result.style_cut:.1f}% cut)  "
           f"content {last['content']:.4g} (style image's own {result.style_own_content:.4g})  {seconds:.0f} s")
-    pictures = torch.cat([content, resize(style, content.shape[-2:]), result.result.image])
-    captions = [["content: chelsea"], ["style: hubble_deep_field"],
-                [f"{name}: Gram loss -{100 * result.style_cut:.0f}%"]]
-    save_image(captioned_grid(pictures, captions, nrow=3), out / f"style-{name}.png")
+    names = tuple(Path(photo.source).name for photo in photos)
+    figure = style_figure(content, result, name, names, "200 adam steps")
+    save_image(figure, out / f"style-{name}.png")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="docs/images/inversion", help="folder for the labelled triptychs")
     out = Path(parser.parse_args().out)
-    print(f"200 Adam steps, 256 px, {torch.get_num_threads()} threads")
+    threads = torch.get_num_threads()
+    print(f"200 Adam steps, 256 px, {threads} thread{'s' if threads != 1 else ''}")
     for name in NETWORKS:
         run(name, out)
 

@@ -20,8 +20,16 @@ from genlab.data.imagenet import CLASSES as IMAGENET_CLASSES
 from genlab.errors import ConfigError, RunError
 from genlab.invert import ascent
 from genlab.invert.actions import chosen_classes, class_settings, default_jitter, run_inversion
-from genlab.invert.networks import Defaults, Network, find_layer, layer_table, load_network, random_vgg
-from genlab.invert.style import gram, style_transfer, total_variation
+from genlab.invert.networks import (
+    Defaults,
+    Network,
+    find_layer,
+    layer_table,
+    load_network,
+    random_vgg,
+    run_classes,
+)
+from genlab.invert.style import covering, gram, style_targets, style_transfer, total_variation
 from genlab.invert.vgg import VGG, VGG_LAYOUTS
 from genlab.options import WEIGHT_FILES, ClassOptions, DreamOptions, StyleOptions
 
@@ -146,6 +154,23 @@ def test_style_transfer_cuts_the_style_loss(optimizer: str) -> None:
     assert result.image.min() >= 0 and result.image.max() <= 1
 
 
+def test_the_style_grams_are_taken_at_the_contents_size() -> None:
+    """covering keeps the style's aspect: scaled to cover the content's size, then centre-cropped to it."""
+    style = torch.arange(40.0).view(1, 1, 8, 5).expand(1, 3, 8, 5)
+    cropped = covering(style, (4, 5))
+    assert cropped.shape == (1, 3, 4, 5) and torch.equal(cropped, style[..., 2:6, :])
+    assert torch.equal(covering(style, (8, 5)), style)
+    assert covering(style, (16, 20)).shape == (1, 3, 16, 20)  # scaled up by 4 to cover the width, rows cropped
+    network = tiny_network(channels=3)
+    seen = []
+
+    def features(x, layers):
+        seen.append(tuple(x.shape[-2:]))
+        return network.activations(x, layers)
+    style_targets(features, torch.rand(1, 3, 12, 10), torch.rand(1, 3, 15, 10), ["2"], ["0"])
+    assert seen == [(12, 10), (12, 10)]  # content, then the style at the very same size
+
+
 def test_bad_numbers_are_config_errors() -> None:
     network = tiny_network()
     start = torch.rand(1, 1, 8, 8)
@@ -252,11 +277,49 @@ def test_cli_class_writes_a_grid_and_prints_probabilities(classifier_run, tmp_pa
 def test_cli_class_names_each_picture_and_is_wide_enough_to_read(classifier_run, tmp_path, capsys) -> None:
     out = tmp_path / "named.png"
     assert main(["invert", "class", str(classifier_run), "--steps", "2", "--classes", "0", "1", "--out", str(out)]) == 0
-    with Image.open(out) as image:
-        pixels = torch.from_numpy(np.asarray(image.convert("L")).copy())
+    pixels = figure_pixels(out)
     zoom = 600 // (2 * 28) + 1  # the smallest whole enlargement that makes two 28-pixel pictures 600 pixels wide
     assert pixels.shape[1] >= 600 and pixels.shape[0] > 28 * zoom + 20  # a caption band under the pictures
-    assert (pixels[28 * zoom + 8:] < 128).sum() > 100  # dark caption text: the class names and probabilities
+    assert (pixels[28 * zoom + 30:] < 128).sum() > 100  # dark caption text: the class names and probabilities
+    assert (pixels[:20] < 128).sum() > 50  # a title line
+
+
+def test_class_labels_are_short_not_the_runs_path(classifier_run, tmp_path, monkeypatch) -> None:
+    """Each picture is labelled with its class and p, and the figure titled with the run's folder name: a caption
+    holding the run's absolute path made every cell (and the figure) hundreds of pixels wider than its picture."""
+    from genlab.invert import actions
+    drawn = []
+
+    def grid(pictures, network, *args):
+        drawn.append((pictures.captions(), pictures.title(network)))
+        return real(pictures, network, *args)
+    real = actions.class_pictures_grid
+    monkeypatch.setattr(actions, "class_pictures_grid", grid)
+    out = tmp_path / "short.png"
+    run_inversion(ClassOptions(model=str(classifier_run), classes=("0", "1"), steps=2, out=str(out)))
+    (captions, title), = drawn
+    assert captions[0][0] == "0 square" and captions[0][1].startswith("p 0.") and len(captions[0]) == 2
+    assert title.startswith("clf, seeds recipe, 2 steps: p = the class's probability on clf")
+    assert str(classifier_run.parent) not in title
+    zoom = 600 // (2 * 28) + 1
+    assert Image.open(out).size[0] == 2 * (28 * zoom + 6) + 6 + 4  # cells as wide as the pictures, a 2-pixel frame
+    assert load_network(str(classifier_run)).short_name == "clf"
+    assert load_network(str(classifier_run) + "/").short_name == "clf"
+
+
+def test_cifar10_runs_name_their_classes_like_the_other_datasets(tmp_path, monkeypatch) -> None:
+    names = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("GENLAB_DATA", raising=False)
+    folder = tmp_path / "cifar-10-batches-bin"
+    folder.mkdir()
+    (folder / "batches.meta.txt").write_text("\n".join(names) + "\n\n")
+    assert run_classes({"data": {"name": "cifar10", "source": str(folder)}}, 10) == names
+    moved = {"name": "cifar10", "source": str(tmp_path / "gone"), "data_dir": str(tmp_path)}
+    assert run_classes({"data": moved}, 10) == names  # found again where the data is searched for
+    assert run_classes({"data": {"name": "cifar10", "source": str(tmp_path / "gone")}}, 10)[3] == "class 3"
+    assert run_classes({"data": {"name": "fashion-mnist"}}, 10)[9] == "Ankle boot"
+    assert run_classes({"data": {"name": "shapes"}}, 4) == ("square", "circle", "triangle", "cross")
 
 
 def test_cli_list_layers(classifier_run, capsys) -> None:
@@ -275,26 +338,40 @@ def test_the_library_runs_a_command_from_its_options(classifier_run, tmp_path) -
     assert done.path == out and out.is_file() and len(done.lines) == 1 and done.lines[0].startswith("   1 ")
 
 
-def test_cli_dream_on_a_classifier_and_on_vgg_random(classifier_run, pictures, tmp_path, capsys) -> None:
+def figure_pixels(path: Path) -> torch.Tensor:
+    """A written figure as a grey (H, W) uint8 tensor."""
+    with Image.open(path) as image:
+        return torch.from_numpy(np.asarray(image.convert("L")).copy())
+
+
+def test_cli_dream_writes_the_input_and_the_dream_side_by_side_labelled(classifier_run, pictures, tmp_path,
+                                                                        capsys) -> None:
     noise, _ = pictures
     out = tmp_path / "dream.png"
     assert main(["invert", "dream", str(noise), "--model", str(classifier_run), "--steps", "3",
-                 "--out", str(out)]) == 0
+                 "--out", str(out), "--save-every", "3"]) == 0
     assert "activation norm" in capsys.readouterr().out
-    assert Image.open(out).size == (28, 28) and Image.open(out).mode == "L"
+    zoom = 600 // (2 * 28) + 1  # two 28-pixel pictures enlarged to a readable width
+    assert Image.open(out).mode == "RGB"
+    assert Image.open(out).size == (2 * (28 * zoom + 2) + 2, 44 + 28 * zoom + 4)  # a title and a label line above
+    pixels = figure_pixels(out)
+    assert (pixels[:40] < 128).sum() > 200  # the title and the two column labels above the pictures
+    assert Image.open(tmp_path / "dream-0003.png").size == (28, 28)  # the frames stay the bare image
     assert main(["invert", "dream", str(noise), "--model", "vgg-random", "--size", "24", "--steps", "2",
-                 "--octaves", "1", "--layer", "features.3", "--out", str(out)]) == 0
-    assert Image.open(out).size == (24, 18) and Image.open(out).mode == "RGB"
+                 "--octaves", "1", "--layer", "features.3", "--zoom", "30", "--out", str(out)]) == 0
+    assert Image.open(out).size == (2 * (24 * 30 + 2) + 2, 44 + 18 * 30 + 4)  # --zoom enlarges beyond the default
 
 
-def test_cli_style(pictures, tmp_path, capsys) -> None:
+def test_cli_style_writes_content_style_and_result_labelled(pictures, tmp_path, capsys) -> None:
     noise, stripes = pictures
     out = tmp_path / "style.jpg"
     assert main(["invert", "style", str(noise), str(stripes), "--size", "20", "--steps", "3",
                  "--optimizer", "lbfgs", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "content loss 0 ->" in printed and "style loss" in printed
-    assert Image.open(out).size == (20, 15) and Image.open(out).format == "JPEG"
+    assert Image.open(out).format == "JPEG"
+    assert Image.open(out).size == (3 * (20 * 10 + 2) + 2, 44 + 15 * 10 + 4)  # three 20x15 pictures, 10 times
+    assert (figure_pixels(out)[:40] < 128).sum() > 200  # a title and three labels: content, style, result
 
 
 def test_cli_bad_inputs_end_in_one_line(classifier_run, pictures, tmp_path, monkeypatch, capsys) -> None:

@@ -21,9 +21,11 @@ from genlab.invert.measured import (
     class_pictures_grid,
     default_recipe,
     dream,
+    dream_figure,
     judged_size,
     read_photo,
     recipe_defaults,
+    style_figure,
     stylise,
     visualize_classes,
 )
@@ -146,7 +148,7 @@ def probability_lines(pictures: ClassPictures) -> list[str]:
 
 
 def visualize_classes_command(options: ClassOptions, progress: bool = False) -> CommandOutput:
-    """`genlab invert class`: a captioned grid of one picture per class, with each class's probability."""
+    """`genlab invert class`: a titled grid of one picture per class, each captioned with its class and probability."""
     network = open_network(options)
     if options.list_layers:
         return layer_listing(network)
@@ -158,14 +160,15 @@ def visualize_classes_command(options: ClassOptions, progress: bool = False) -> 
     pictures = visualize_classes(network, classes, recipe=options.recipe, size=size, judges=judges, seed=options.seed,
                                  start_mean=options.start_mean, progress=progress, on_step=frames,
                                  **class_settings(options, network, min(size or judged_size(network))))
-    grid = class_pictures_grid(pictures, network.name, options.nrow, options.zoom, options.captions)
+    grid = class_pictures_grid(pictures, network.short_name, options.nrow, options.zoom, options.captions)
     return CommandOutput(tuple(probability_lines(pictures)), save_image(grid, out))
 
 
 # -- invert dream and invert style -----------------------------------------------------------------------------
 
 def dream_command(options: DreamOptions, progress: bool = False) -> CommandOutput:
-    """`genlab invert dream`: the image with what one layer sees amplified, and that layer's norm before and after."""
+    """`genlab invert dream`: the image beside itself with what one layer sees amplified, labelled, and that layer's
+    norm before and after (the dreamed image alone: --save-every frames, or measured.dream from Python)."""
     network = open_network(options)
     if options.list_layers:
         return layer_listing(network)
@@ -179,19 +182,22 @@ def dream_command(options: DreamOptions, progress: bool = False) -> CommandOutpu
                    on_step=step_saver(out, options.save_every, lambda x: zoomed(x, options.zoom)[0]))
     norms = (f"{result.layer}: activation norm {result.norm_before:.4g} -> {result.norm_after:.4g} "
              f"({result.gain:.2f}x)")
-    return CommandOutput((*photo.notes, norms), save_image(zoomed(result.image, options.zoom)[0], out))
+    how = f"{options.octaves} octave{'s' if options.octaves > 1 else ''} x {options.steps} steps"
+    figure = dream_figure(image, result, network.short_name, Path(photo.source).name, how, options.zoom)
+    return CommandOutput((*photo.notes, norms), save_image(figure, out))
 
 
 def style_command(options: StyleOptions, progress: bool = False) -> CommandOutput:
-    """`genlab invert style`: CONTENT drawn in STYLE's texture, with both losses before and after."""
+    """`genlab invert style`: CONTENT drawn in STYLE's texture, beside both, labelled, with both losses before and
+    after (the result alone: --save-every frames, or measured.stylise from Python)."""
     network = open_network(options)
     if options.list_layers:
         return layer_listing(network)
     content_source = image_source(options.content, options.photo, "the CONTENT of invert style", "--photo")
     style_source = image_source(options.style, options.style_photo, "the STYLE of invert style", "--style-photo")
     content, style = (read_photo(source, network.channels, options.size) for source in (content_source, style_source))
-    out = Path(options.out)
-    result = stylise(network, fitted(content.image, network), fitted(style.image, network), options.content_layers,
+    out, start = Path(options.out), fitted(content.image, network)
+    result = stylise(network, start, fitted(style.image, network), options.content_layers,
                      options.style_layers, steps=options.steps, optimizer=options.optimizer, lr=options.lr,
                      content_weight=options.content_weight, style_weight=options.style_weight,
                      tv_weight=options.tv_weight, init=options.init, seed=options.seed, progress=progress,
@@ -200,4 +206,6 @@ def style_command(options: StyleOptions, progress: bool = False) -> CommandOutpu
     losses = (f"content loss {first['content']:.4g} -> {last['content']:.4g} (the style image itself: "
               f"{result.style_own_content:.4g})",
               f"style loss {first['style']:.4g} -> {last['style']:.4g} ({100 * result.style_cut:.1f}% lower)")
-    return CommandOutput((*content.notes, *style.notes, *losses), save_image(result.result.image[0], out))
+    names = (Path(content.source).name, Path(style.source).name)
+    figure = style_figure(start, result, network.short_name, names, f"{options.steps} {options.optimizer} steps")
+    return CommandOutput((*content.notes, *style.notes, *losses), save_image(figure, out))

@@ -15,7 +15,7 @@ from torch import Tensor
 from genlab.data.imagenet import CLASSES as IMAGENET_CLASSES
 from genlab.data.photos import PHOTOS, photo_path
 from genlab.errors import ConfigError
-from genlab.images import captioned_grid, fit_zoom, load_image, make_grid, open_image
+from genlab.images import GridLabels, captioned_grid, fit_zoom, labelled_grid, load_image, make_grid, open_image
 from genlab.invert.ascent import (
     OnStep,
     activation_norm,
@@ -27,7 +27,7 @@ from genlab.invert.ascent import (
 )
 from genlab.invert.networks import Network
 from genlab.invert.robust import FourierImage, robust_class_visualization
-from genlab.invert.style import StyleResult, style_losses, style_targets, style_transfer
+from genlab.invert.style import StyleResult, covering, style_losses, style_targets, style_transfer
 from genlab.options import RECIPES
 
 # -- photographs ----------------------------------------------------------------------------------------------
@@ -73,23 +73,38 @@ class ClassPictures:
     start: Tensor  # (N,) probability of each class on the source network, before the ascent
     probability: Tensor  # (N,) after, on the source network
     judged: dict[str, Tensor]  # other network's name -> (N,) probability it gives each picture's class
+    recipe: str = ""
+    steps: int = 0
 
-    def captions(self, source: str) -> list[list[str]]:
-        """Per picture: 'number name', then the probability on `source` and on each judge."""
+    def captions(self, source: str = "p") -> list[list[str]]:
+        """Per picture: 'number name', then 'p 0.998' (or `source` in place of p) and each judge's probability."""
         return [[f"{c} {name}", f"{source} {p:.3f}",
                  *(f"{judge} {float(q[i]):.3f}" for judge, q in self.judged.items())]
                 for i, (c, name, p) in enumerate(zip(self.classes, self.names, self.probability.tolist()))]
 
+    def title(self, network: str) -> str:
+        """One line naming the network, the recipe and its steps, and what p (and each judge's line) is."""
+        judges = f", then on {', '.join(self.judged)}" if self.judged else ""
+        return f"{network}, {self.recipe} recipe, {self.steps} steps: p = the class's probability on {network}{judges}"
+
 
 def class_pictures_grid(pictures: ClassPictures, network: str, nrow: int = 5, zoom: int | None = None,
                         captions: bool = True) -> Tensor:
-    """Class visualizations as one grid, each picture over its class name and the probabilities the networks
-    give it; zoom repeats pixels (default: what brings the grid to a readable width)."""
+    """Class visualizations as one grid under a title (titled), each picture over its class and p, the probability
+    `network` (a short name) gives it, then each judge's; zoom repeats pixels (default: what brings the grid to a
+    readable width). captions=False: the pictures alone, as a bare grid."""
     images = pictures.images
     zoom = zoom or fit_zoom(images.shape[-1], min(nrow, len(pictures.classes)))
     if zoom != 1:
         images = torch.nn.functional.interpolate(images, scale_factor=zoom, mode="nearest")
-    return captioned_grid(images, pictures.captions(network), nrow=nrow) if captions else make_grid(images, nrow=nrow)
+    if not captions:
+        return make_grid(images, nrow=nrow)
+    return titled(captioned_grid(images, pictures.captions(), nrow=nrow), pictures.title(network))
+
+
+def titled(figure: Tensor, title: str) -> Tensor:
+    """A uint8 figure (3, H, W) with one title line drawn above it, as labelled grids have theirs."""
+    return labelled_grid(figure[None].float() / 255, 1, GridLabels(title=title), zoom=1).image
 
 
 def judged_size(network: Network) -> tuple[int, int]:
@@ -154,7 +169,8 @@ def visualize_classes(network: Network, classes: Sequence[int], *, recipe: str |
                                      on_step=on_step, **options)
     return ClassPictures(images.cpu(), tuple(classes), tuple(network.classes[c] for c in classes),
                          judge(network, start, classes), judge(network, images, classes),
-                         {other.name: judge(other, images, classes) for other in judges})
+                         {other.short_name: judge(other, images, classes) for other in judges}, recipe,
+                         options["steps"])
 
 
 # -- DeepDream ------------------------------------------------------------------------------------------------
@@ -182,6 +198,17 @@ def dream(network: Network, image: Tensor, layer: str | None = None, **options) 
     return Dream(x.cpu(), layer, activation_norm(activation, image).item(), activation_norm(activation, x).item())
 
 
+def dream_figure(image: Tensor, dreamed: Dream, network: str, source: str, how: str, zoom: int = 1) -> Tensor:
+    """The image (1, C, H, W) and its dream side by side as one RGB uint8 figure, labelled (`source`, the layer and
+    `how`, e.g. '3 octaves x 150 steps'), under a title with the layer's norm before and after; enlarged `zoom`
+    times, and at least to a readable width (~600 px)."""
+    pair = torch.cat([image.cpu(), dreamed.image])
+    labels = GridLabels(columns=[f"input: {source}", f"dreamed: {dreamed.layer}, {how}"],
+                        title=f"DeepDream on {network}: activation norm of {dreamed.layer} {dreamed.norm_before:.4g} "
+                              f"-> {dreamed.norm_after:.4g} ({dreamed.gain:.2f}x)")
+    return labelled_grid(pair, 2, labels, max(zoom, fit_zoom(pair.shape[-1], 2))).image
+
+
 # -- style transfer -------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -192,6 +219,7 @@ class Stylised:
     style_own_content: float
     content_layers: tuple[str, ...]
     style_layers: tuple[str, ...]
+    style: Tensor  # (1, C, H, W): the style image as its Grams were taken, at the content's size (style.covering)
 
     @property
     def style_cut(self) -> float:
@@ -209,7 +237,21 @@ def stylise(network: Network, content: Tensor, style: Tensor, content_layers: Se
     result = style_transfer(network.activations, content, style, content_layers=content_layers,
                             style_layers=style_layers, **options)
     targets = style_targets(network.activations, content, style, content_layers, style_layers)
+    style = covering(style, content.shape[-2:])  # as its Grams were taken
     with torch.no_grad():
-        own = style_losses(network.activations, resize(style, content.shape[-2:]), targets)
+        own = style_losses(network.activations, style, targets)
     return Stylised(StyleResult(result.image.cpu(), result.history), float(own["content"]), content_layers,
-                    style_layers)
+                    style_layers, style.cpu())
+
+
+def style_figure(content: Tensor, stylised: Stylised, network: str, names: tuple[str, str], how: str) -> Tensor:
+    """Content, style (as its Grams were taken) and result side by side as one RGB uint8 figure at a readable width
+    (~600 px), labelled with the photos' `names` and the Gram loss cut, under a title with `how` (e.g. '200 adam
+    steps') and the content loss beside the style image's own."""
+    pictures = torch.cat([content.cpu(), stylised.style, stylised.result.image])
+    last = stylised.result.history[-1]
+    labels = GridLabels(columns=[f"content: {names[0]}", f"style: {names[1]}",
+                                 f"result: Gram loss -{100 * stylised.style_cut:.0f}%"],
+                        title=f"Style transfer on {network}, {how}: content loss {last['content']:.3g} (the style "
+                              f"image's own {stylised.style_own_content:.3g})")
+    return labelled_grid(pictures, 3, labels).image

@@ -12,10 +12,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from genlab.data import cifar
 from genlab.data.catalog import CLASSES as DATASET_CLASSES
+from genlab.data.catalog import search_dirs
 from genlab.data.imagenet import CLASSES as IMAGENET_CLASSES
 from genlab.data.shapes import CLASSES as SHAPES_CLASSES
-from genlab.errors import ConfigError, RunError
+from genlab.errors import ConfigError, DataError, RunError
 from genlab.invert.efficientnet import LITE, EfficientNetLite, load_efficientnet_lite, stage_ends
 from genlab.invert.vgg import VGG, VGG_LAYOUTS
 from genlab.models.contract import Classifier
@@ -78,6 +80,11 @@ class Network:
         mean = torch.tensor(self.mean, device=x.device, dtype=x.dtype).view(1, -1, 1, 1)
         std = torch.tensor(self.std, device=x.device, dtype=x.dtype).view(1, -1, 1, 1)
         return (x - mean) / std
+
+    @property
+    def short_name(self) -> str:
+        """The name to draw on a figure: a classifier run's folder name ('clf'), not its whole path."""
+        return Path(self.name).name or Path(self.name).resolve().name or self.name
 
     def check_classes(self) -> None:
         if not self.classes:
@@ -292,9 +299,28 @@ def efficientnet_network(name: str, weights: str | os.PathLike | None) -> Networ
 
 def run_classes(config: dict, n_classes: int) -> tuple[str, ...]:
     """Class names of the dataset a run was trained on, else 'class 0', 'class 1', ..."""
-    name = config.get("data", {}).get("name", "")
-    names = SHAPES_CLASSES if name == "shapes" else DATASET_CLASSES.get(name, ())
+    data = config.get("data", {})
+    name = data.get("name", "")
+    if name == cifar.NAME:
+        names = cifar_classes(data)
+    else:
+        names = SHAPES_CLASSES if name == "shapes" else DATASET_CLASSES.get(name, ())
     return tuple(names) if len(names) == n_classes else tuple(f"class {i}" for i in range(n_classes))
+
+
+def cifar_classes(data: dict) -> tuple[str, ...]:
+    """CIFAR-10's names from its batches.meta.txt: in the folder the run's data came from, else where the data is
+    searched for (--data-dir as recorded, $GENLAB_DATA, the cache); () when neither holds a readable one."""
+    folders = [Path(data["source"])] if data.get("source") else []
+    found = cifar.find(search_dirs(cifar.NAME, data.get("data_dir")))
+    folders += [found] if found is not None and found.is_dir() else []
+    for folder in folders:
+        if (folder / cifar.META_FILE).is_file():
+            try:
+                return cifar.read_classes(folder / cifar.META_FILE)
+            except DataError:  # a damaged list: the next folder, else numbered classes
+                continue
+    return ()
 
 
 def classifier_network(run_dir: str | os.PathLike) -> Network:

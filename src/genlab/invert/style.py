@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from genlab.config import require
-from genlab.invert.ascent import OnStep, check_ascent, noise_images
+from genlab.invert.ascent import OnStep, check_ascent, noise_images, resize
 from genlab.progress import progress_bar
 
 Features = Callable[[Tensor, Sequence[str]], dict[str, Tensor]]  # images, layer names -> activations
@@ -31,6 +31,23 @@ def total_variation(x: Tensor) -> Tensor:
     return dy + dx
 
 
+def covering(style: Tensor, size: Sequence[int]) -> Tensor:
+    """The style image (N, C, h, w) scaled, aspect kept, to just cover `size` (H, W), then centre-cropped to it.
+
+    A Gram matrix averages over positions, yet a network's padding adds features along the borders that depend on
+    the image's size: TensorFlow's "same" padding (EfficientNet-Lite) pads a stride-2 layer's even input one row
+    less before than after and an odd one alike, so a 223-row style image and a 170-row content image are padded
+    differently along the top. Taken at another size, the style's Grams ask for border features the image cannot
+    get from its own padding, and Adam paints the pixels along that border to fake them (an orange stripe on the
+    top rows). Taken at the very size of the image optimised, every border is padded alike.
+    """
+    height, width = style.shape[-2:]
+    scale = max(size[0] / height, size[1] / width)
+    scaled = resize(style, (max(size[0], round(height * scale)), max(size[1], round(width * scale))))
+    top, left = (scaled.shape[-2] - size[0]) // 2, (scaled.shape[-1] - size[1]) // 2
+    return scaled[..., top:top + size[0], left:left + size[1]]
+
+
 @dataclass(frozen=True)
 class StyleTargets:
     """What the image should match: content features and style Gram matrices, per layer."""
@@ -43,10 +60,12 @@ class StyleTargets:
 @torch.no_grad()
 def style_targets(features: Features, content: Tensor, style: Tensor, content_layers: Sequence[str],
                   style_layers: Mapping[str, float] | Sequence[str]) -> StyleTargets:
-    """Features of `content` and Gram matrices of `style` ((1, C, H, W) in [0, 1]; sizes may differ)."""
+    """Features of `content` and Gram matrices of `style` ((1, C, H, W) in [0, 1]), the style brought to the
+    content's size first (covering: scaled to cover it, centre-cropped), so both are padded alike."""
     weights = dict(style_layers) if isinstance(style_layers, Mapping) else dict.fromkeys(style_layers, 1.0)
     require(len(content_layers) > 0 and len(weights) > 0, "style transfer needs at least one content layer and "
                                                            "one style layer")
+    style = covering(style, content.shape[-2:])
     return StyleTargets(dict(features(content, list(content_layers))),
                         {k: gram(v) for k, v in features(style, list(weights)).items()}, weights)
 
