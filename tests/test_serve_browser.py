@@ -183,3 +183,55 @@ def test_class_names_show_as_text_and_run_nothing(xss_server, browser) -> None:
     browser.execute_script("document.getElementById('error').innerHTML = arguments[0]", XSS)
     time.sleep(0.5)  # long enough for the broken image's error event
     assert browser.execute_script("return window.pwned === undefined"), "a script from a class name ran"
+
+
+@pytest.fixture(scope="module")
+def faces_server(tmp_path_factory):
+    """The explorer on a tiny conv-vae trained a few steps on faces:300: 64x64 RGB with named attributes."""
+    out = tmp_path_factory.mktemp("browser") / "faces"
+    assert main(["train", "conv-vae", "--data", "faces:300", "--epochs", "1", "--max-steps", "3",
+                 "--conv-channels", "8", "16", "--out", str(out)]) == 0
+    httpd = make_server(Explorer(load_run(out)), port=0)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+ATTRIBUTE_SLIDERS = """return Array.from(document.querySelectorAll('#attribute-sliders .slider'),
+  row => [row.querySelector('label').textContent, row.querySelector('input').dataset.attribute,
+          row.querySelector('input').disabled]);"""
+SET_ATTRIBUTE = """const e = document.querySelector(`#attribute-sliders input[data-attribute="${arguments[0]}"]`);
+e.value = arguments[1]; e.dispatchEvent(new Event('input')); return e.nextSibling.textContent;"""
+SHOWN = """const img = document.getElementById(arguments[0]), box = img.getBoundingClientRect();
+return [box.width, box.height, getComputedStyle(img).imageRendering, img.naturalWidth];"""
+
+
+def test_a_faces_run_gets_attribute_sliders_by_name_that_move_the_image(faces_server, browser) -> None:
+    from genlab.data.faces import ATTRIBUTE_NAMES
+
+    browser.get(faces_server)
+    WebDriverWait(browser, 60).until(lambda d: d.execute_script("return document.body.dataset.ready") == "1")
+    assert browser.find_element("id", "attributes-box").is_displayed()
+    assert browser.execute_script(ATTRIBUTE_SLIDERS) == [[name, name, False] for name in ATTRIBUTE_NAMES]
+    before = pixels_after(browser, "decoded", None)
+    assert browser.execute_script(SET_ATTRIBUTE, "Smiling", "3") == "3.0"
+    moved = pixels_after(browser, "decoded", before)
+    assert moved != before, "moving Smiling must change the decoded image"
+    browser.find_element("id", "attribute-reset").click()
+    assert pixels_after(browser, "decoded", moved) == before, "reset puts every attribute back to 0"
+    assert browser.execute_script(ATTRIBUTE_SLIDERS.replace("disabled", "value")) == \
+        [[name, name, "0"] for name in ATTRIBUTE_NAMES]
+    # 64 px images are scaled up, pixel by pixel, never shown smaller than a 28 px run's (224 px, 112 px strips)
+    width, height, rendering, natural = browser.execute_script(SHOWN, "decoded")
+    assert natural == 64 and width >= 224 and height >= 224 and rendering == "pixelated"
+    width, height, rendering, natural = browser.execute_script(SHOWN, "attr")
+    assert natural == 6 * 64 + 7 * 2 and height >= 112 and rendering == "pixelated"
+    assert browser.find_element("id", "error").text == ""
+
+
+def test_a_run_without_attributes_has_no_attribute_section(server, browser) -> None:
+    browser.get(server)
+    WebDriverWait(browser, 60).until(lambda d: d.execute_script("return document.body.dataset.ready") == "1")
+    assert not browser.find_element("id", "attributes-box").is_displayed()
+    assert browser.execute_script(ATTRIBUTE_SLIDERS) == []

@@ -9,6 +9,7 @@ import io
 import json
 import math
 import sys
+import threading
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
@@ -66,8 +67,10 @@ class Explorer:
         data = run.dataset(data_dir)
         self.test_x, self.test_y, self.classes = run.test_images(data), data.test_y, data.classes
         self.image_shape = tuple(data.image_shape)
+        self.attribute_names, self.test_attributes = tuple(data.attribute_names), data.test_attributes
         self.latent_dim = int(self.model.latent_dim)
         self._codes: torch.Tensor | None = None
+        self._codes_lock = threading.Lock()  # the page asks for several means at once: encode the test set once
         self._scatter: list | None = None
 
     def info(self) -> dict[str, Any]:
@@ -75,7 +78,9 @@ class Explorer:
         return {"model": self.run.config["model"], "kind": kind, "latent_dim": self.latent_dim,
                 "has_prior": isinstance(self.model, Generative),  # a plain autoencoder has none to sample
                 "sliders": min(SLIDERS, self.latent_dim), "classes": list(self.classes),
-                "image_shape": list(self.image_shape), "test_images": int(self.test_x.shape[0])}
+                "image_shape": list(self.image_shape), "test_images": int(self.test_x.shape[0]),
+                # an attribute's vector is made of posterior codes: a GAN, with no encoder, gets no sliders
+                "attributes": [] if isinstance(self.model, GAN) else list(self.attribute_names)}
 
     def decode(self, z: list[float]) -> bytes:
         codes = torch.tensor([z], dtype=torch.float32)
@@ -96,8 +101,9 @@ class Explorer:
         """Every test image's posterior mean, (N, latent_dim) on the CPU: encoded once, on first use."""
         if isinstance(self.model, GAN):
             raise BadRequest(400, f"a GAN has no encoder: {what}")
-        if self._codes is None:
-            self._codes = encode_means(self.model, to_unit_float(self.test_x)).cpu()
+        with self._codes_lock:
+            if self._codes is None:
+                self._codes = encode_means(self.model, to_unit_float(self.test_x)).cpu()
         return self._codes
 
     def test_codes(self, index: int) -> list[float]:
@@ -137,6 +143,24 @@ class Explorer:
         if not chosen.any():
             raise BadRequest(400, f"the test set has no image of class {self.classes[label]}")
         return codes[chosen].mean(0).tolist()
+
+    def attribute_vector(self, name: str) -> dict[str, Any]:
+        """The named attribute's vector: mean posterior code of the test images with it minus that of those without.
+
+        {"name", "vector": latent_dim floats, "with", "without": test images on each side}.
+        """
+        codes = self.codes("attributes have no vector")
+        if name not in self.attribute_names:
+            have = (f"this run's are {', '.join(map(repr, self.attribute_names))}" if self.attribute_names else
+                    "this run's dataset has none (faces, celeba:PATH and folder: data with attributes.csv have them)")
+            raise BadRequest(404, f"no attribute {name!r}; {have}")
+        has = self.test_attributes[:, self.attribute_names.index(name)]
+        with_it, without = int(has.sum()), int((~has).sum())
+        if not with_it or not without:
+            raise BadRequest(400, f"the test set has no image {'with' if not with_it else 'without'} {name!r}, "
+                                  f"so {name!r} has no vector (with minus without)")
+        return {"name": name, "vector": (codes[has].mean(0) - codes[~has].mean(0)).tolist(),
+                "with": with_it, "without": without}
 
     def grid(self, codes: list[list[float]]) -> bytes:
         images = decode_images(self.model, torch.tensor(codes, dtype=torch.float32)).cpu()
@@ -184,6 +208,13 @@ def query_int(query: dict[str, list[str]], name: str, default: int, low: int, hi
     if not low <= value <= high:
         raise BadRequest(400, f"{name} must be between {low} and {high}, got {value}")
     return value
+
+
+def query_text(query: dict[str, list[str]], name: str) -> str:
+    """A required query parameter as given (the last, when repeated), else a 400."""
+    if name not in query:
+        raise BadRequest(400, f"{name} is required, e.g. ?{name}=Smiling")
+    return query[name][-1]
 
 
 def read_upload(body: bytes) -> Image.Image:
@@ -241,9 +272,11 @@ def route(explorer: Explorer, method: str, path: str, query: dict[str, list[str]
         return json_response({"z": explorer.class_mean(query_int(query, "class", 0, -1, 10**6))})
     if (method, path) == ("GET", "/api/scatter"):
         return json_response({"points": explorer.scatter(), "classes": list(explorer.classes)})
+    if (method, path) == ("GET", "/api/attribute-vector"):
+        return json_response(explorer.attribute_vector(query_text(query, "name")))
     if path.startswith("/api/"):
         known = ("/api/info", "/api/decode", "/api/decode-grid", "/api/encode", "/api/test-images",
-                 "/api/test-image", "/api/test-code", "/api/scatter", "/api/class-mean")
+                 "/api/test-image", "/api/test-code", "/api/scatter", "/api/class-mean", "/api/attribute-vector")
         if path in known:
             raise BadRequest(405, f"{method} is not allowed on {path}")
         raise BadRequest(404, f"no API endpoint {path!r}")

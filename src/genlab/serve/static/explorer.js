@@ -1,6 +1,7 @@
 const AXIS = '#8c8c8c';
 const COLOURS = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'];
 let info = null, z = [], ends = null, attr = null, points = [];
+let attributes = [];  // {name, vector, strength} per attribute slider: the decoded image is z + sum(strength * vector)
 
 function gauss() { return Math.sqrt(-2 * Math.log(1 - Math.random())) * Math.cos(2 * Math.PI * Math.random()); }
 function showError(text) { document.getElementById('error').textContent = text; document.getElementById('error').className = 'error'; }
@@ -24,7 +25,11 @@ async function decodeInto(id, code) {
 async function gridInto(id, codes) {
   await show(id, await api('/api/decode-grid', {method: 'POST', body: JSON.stringify({codes})}));
 }
-const decode = () => decodeInto('decoded', z);
+// the code on show: z moved along every attribute vector by its slider's strength
+function shifted() {
+  return z.map((v, i) => attributes.reduce((sum, a) => sum + a.strength * a.vector[i], v));
+}
+const decode = () => decodeInto('decoded', shifted());
 
 // every element is built with the DOM and every text set as text: names from a dataset never become markup
 function element(tag, properties, ...children) {
@@ -45,6 +50,40 @@ function drawSliders() {
   }
   if (info.latent_dim > info.sliders)
     document.getElementById('slider-note').textContent = `sliders for the first ${info.sliders} of ${info.latent_dim} dimensions`;
+}
+
+// one slider per named attribute (Smiling, Eyeglasses, ...), each adding strength x its vector to z;
+// an attribute whose vector cannot be made (no test image on one side) gets a disabled slider; the error line says why
+async function setupAttributeSliders() {
+  const box = document.getElementById('attribute-sliders');
+  attributes = await Promise.all(info.attributes.map(async name => {
+    const answer = await api('/api/attribute-vector?name=' + encodeURIComponent(name)).catch(() => null);
+    return {name, vector: answer ? (await answer.json()).vector : z.map(() => 0), strength: 0, usable: !!answer};
+  }));
+  box.replaceChildren(...attributes.map((a, i) => {
+    const input = element('input', {type: 'range', min: -3, max: 3, step: 0.1, value: 0, id: 'a' + i,
+                                    disabled: !a.usable, title: a.name});
+    input.dataset.attribute = a.name;
+    a.show = element('span', {id: 'av' + i, textContent: '0.0'});
+    a.input = input;
+    input.addEventListener('input', e => {
+      a.strength = parseFloat(e.target.value); a.show.textContent = a.strength.toFixed(1); decode();
+    });
+    const label = element('label', {textContent: a.name, htmlFor: 'a' + i});
+    return element('div', {className: 'slider'}, label, input, a.show);
+  }));
+  document.getElementById('attribute-reset').onclick = () => {
+    for (const a of attributes) { a.strength = 0; a.input.value = 0; a.show.textContent = '0.0'; }
+    decode();
+  };
+  document.getElementById('attributes-box').hidden = false;
+}
+
+// the big images are shown at a whole multiple of their pixels near 224 px (28 px -> 224, 64 px -> 256), so every
+// pixel is the same size; a CSS variable set through the CSSOM, which the Content-Security-Policy allows
+function sizeImages() {
+  const side = Math.max(info.image_shape[1], info.image_shape[2]);
+  document.documentElement.style.setProperty('--big', `${side * Math.max(1, Math.round(224 / side))}px`);
 }
 
 // the pad maps z0 in -3..3 left to right and z1 in -3..3 bottom to top; axes through 0, ticks at whole values
@@ -150,7 +189,7 @@ async function start() {
   info = await (await api('/api/info')).json();
   document.getElementById('title').textContent = `genlab explorer: ${info.model} (${info.latent_dim}-d latent)`;
   z = new Array(info.latent_dim).fill(0);
-  drawSliders(); await decode();
+  sizeImages(); drawSliders(); await decode();
   document.getElementById('prior-controls').hidden = !info.has_prior;  // an autoencoder has no prior to sample
   document.getElementById('reset').onclick = () => { z.fill(0); drawSliders(); markPad(); decode(); };
   document.getElementById('random').onclick = () => { z = z.map(gauss); drawSliders(); markPad(); decode(); };
@@ -173,6 +212,7 @@ async function start() {
         return element('span', {className: 'legend-entry'}, swatch, name);
       }));
     }
+    if (info.attributes.length) await setupAttributeSliders();
     await setupAttribute();
   }
   await setEnds();
