@@ -3,6 +3,9 @@ first; long loops report on stderr: a bar on a terminal, elsewhere a line every 
 from __future__ import annotations
 
 import io
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -189,3 +192,24 @@ def test_invert_sets_the_threads_says_so_first_and_reports_its_steps(tmp_path, c
     out, err = printed.out.splitlines(), printed.err.splitlines()
     assert out[0] == FIRST_LINE.format(1, "")
     assert any(line.startswith("class visualization: 3/3 steps (100%)") for line in err), err
+
+
+@pytest.mark.parametrize("given, imports, expected", [
+    ({}, "import genlab", "PASSIVE"),
+    ({"OMP_WAIT_POLICY": "ACTIVE"}, "import genlab", "ACTIVE"),        # the user's choice stays
+    ({"GOMP_SPINCOUNT": "300000"}, "import genlab", None),             # so does a spin count
+    ({}, "import torch; import genlab", None),                         # too late: the runtime has read it
+    ({}, "from genlab.cli import main", "PASSIVE"),                    # the `genlab` command's first import
+])
+def test_genlab_asks_for_threads_that_sleep_when_they_wait(given, imports, expected) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    said = subprocess.run([sys.executable, "-c", f"{imports}; import os; print(os.environ.get('OMP_WAIT_POLICY'))"],
+                          env={**env, **given}, capture_output=True, text=True, check=True).stdout.strip()
+    assert said == str(expected)
+
+
+def test_wait_quietly_leaves_a_chosen_policy_alone() -> None:
+    from genlab.threads import wait_quietly
+    chosen = {"OMP_WAIT_POLICY": "active"}
+    assert not wait_quietly(chosen) and chosen == {"OMP_WAIT_POLICY": "active"}
+    assert not wait_quietly({})  # torch is loaded in this process: setting it now would change nothing

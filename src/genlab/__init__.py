@@ -10,7 +10,10 @@ import importlib
 from typing import Any
 
 from genlab.errors import GenlabError
+from genlab.threads import wait_quietly
 from genlab.version import __version__
+
+wait_quietly()  # before torch loads its OpenMP runtime: threads that sleep when they wait (genlab.threads)
 
 # public name -> the module that defines it
 _API = {

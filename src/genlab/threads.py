@@ -1,14 +1,40 @@
 """The CPU threads torch uses in this process: --threads N, else $GENLAB_THREADS, else torch's own choice (one per
-core; under torchrun the OMP_NUM_THREADS torchrun gives each process, 1 by default); and the line that says so."""
+core; under torchrun the OMP_NUM_THREADS torchrun gives each process, 1 by default); how they wait; and the line
+that says so.
+
+How they wait matters more than how many there are on a shared machine. Torch's OpenMP runtime (libgomp) lets a
+thread that has finished its share of an operation spin for a while before it sleeps; when another job holds one
+of the cores, the spinning threads take turns with it and each operation waits for the slowest. On this project's
+2-core machine beside other jobs, a conv-vae step ran 9-12x slower on 2 spinning threads than on 2 threads that
+sleep when they wait (benchmarks/threads.py, docs/benchmarks.md), with the same losses. So genlab asks for sleeping
+threads (OMP_WAIT_POLICY=PASSIVE) when it is imported before torch, unless the user chose a wait policy
+(OMP_WAIT_POLICY or GOMP_SPINCOUNT set); the runtime reads it once, when torch loads it.
+"""
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-
-import torch
+import sys
+from collections.abc import Mapping, MutableMapping
+from typing import TYPE_CHECKING
 
 from genlab.errors import ConfigError
 from genlab.options import MAX_THREADS, THREADS_ENV
+
+if TYPE_CHECKING:
+    import torch
+
+WAIT_POLICY = "PASSIVE"  # OpenMP threads sleep when they wait (see above)
+WAIT_CHOICES = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")  # a user who set either has chosen how threads wait
+
+
+def wait_quietly(environ: MutableMapping[str, str] = os.environ) -> bool:
+    """Set OMP_WAIT_POLICY=PASSIVE for the OpenMP runtime torch will load, unless the user chose a policy or torch
+    is already loaded (its runtime has read the environment then); whether it was set."""
+    if any(name in environ for name in WAIT_CHOICES) or "torch" in sys.modules:
+        return False
+    environ["OMP_WAIT_POLICY"] = WAIT_POLICY
+    return True
+
 
 HOW_TO_CHANGE = f"--threads or {THREADS_ENV} to change"
 
@@ -29,6 +55,8 @@ def requested_threads(threads: int | None = None, environ: Mapping[str, str] = o
 def use_threads(threads: int | None = None, environ: Mapping[str, str] = os.environ) -> int:
     """Set torch's intra-op threads for this process before any work (torch.set_num_threads); returns the count
     now in use. Nothing asked for leaves torch's choice as it is."""
+    import torch
+
     wanted = requested_threads(threads, environ)
     if wanted is not None and wanted != torch.get_num_threads():
         torch.set_num_threads(wanted)
@@ -38,6 +66,8 @@ def use_threads(threads: int | None = None, environ: Mapping[str, str] = os.envi
 def compute_line(device: torch.device, threads: int, processes: int = 1) -> str:
     """'genlab on cpu, 1 thread (--threads or GENLAB_THREADS to change)': the first line of a heavy command (not
     'genlab:', which starts the lines that say something went wrong)."""
+    import torch
+
     where = device.type if device.type != "cuda" else f"cuda ({torch.cuda.get_device_name(device)})"
     kind = "CPU thread" if device.type == "cuda" else "thread"
     count = f"{threads} {kind}{'s' if threads != 1 else ''}"
