@@ -75,11 +75,25 @@ def test_sample_reconstruct_report(vae_run, tmp_path, capsys) -> None:
     assert capsys.readouterr().out.strip().endswith("report.html")
 
 
+def attributed_folder(root: Path, count: int = 16) -> Path:
+    """folder: data with an attributes.csv, for the models that learn attributes (shapes have none)."""
+    rows = ["file,Smiling,Eyeglasses"]
+    for i in range(count):
+        (root / f"{i:02d}.png").parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (28, 28), (i * 15, 255 - i * 15, 0)).save(root / f"{i:02d}.png")
+        rows.append(f"{i:02d}.png,{int(i % 3 == 0)},{int(i % 2 == 0)}")
+    (root / "attributes.csv").write_text("\n".join(rows) + "\n")
+    return root
+
+
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_every_model_trains_then_samples_or_reconstructs(name: str, tmp_path, capsys) -> None:
     out = tmp_path / name
     small = ["--dim", "8"] if name == "dcgan" else []
-    assert main(["train", name, "--data", "shapes", "--epochs", "1", "--max-steps", "3", *small,
+    data = ["shapes"]
+    if getattr(MODELS[name].config_cls(**MODELS[name].defaults), "targets", "classes") == "attributes":
+        data = [f"folder:{attributed_folder(tmp_path / 'faces')}", "--image-size", "28"]
+    assert main(["train", name, "--data", *data, "--epochs", "1", "--max-steps", "3", *small,
                  "--out", str(out)]) == 0
     model = load_run(out).model
     if isinstance(model, Generative):

@@ -188,3 +188,38 @@ def test_traversal_on_data_with_factors_names_the_factor_of_each_row_in_that_ord
     assert figures.carried_label(ordered[2], ("shape", "size")) == "z2 collapsed"
     chosen = figures.traversal_figure(run, dims=[1, 3], n=3)
     assert "(1, 3)" in chosen.caption, "--dims keeps the order asked for"
+
+
+def test_samples_over_epochs_are_the_saved_grids_rows_and_the_last_is_the_final_model(tmp_path, capsys) -> None:
+    from genlab.cli import main
+    from genlab.runs.store import load_run
+    out = tmp_path / "vae"
+    torch.set_num_threads(1)
+    assert main(["train", "vae", "--data", "shapes", "--epochs", "3", "--batch-size", "1000", "--latent-dim", "2",
+                 "--hidden", "8", "--out", str(out)]) == 0
+    run = load_run(out)
+    epochs, tiles = figures.epoch_samples(run, n=5)
+    assert epochs == [1, 2, 3] and tiles.shape == (15, 1, 28, 28)
+    with torch.no_grad():  # the trainer's noise: a generator seeded with the run's seed, the same every epoch
+        final = run.model.sample(64, generator=torch.Generator().manual_seed(run.record.train.seed))[:5]
+    assert (tiles[10:] - final).abs().max() <= 1 / 255 + 1e-6  # the PNG's rounding
+    assert (tiles[:5] - tiles[10:]).abs().max() > 0.01  # training changed them
+    assert "decoded after each epoch (epochs 1, 2, 3)" in figures.epoch_samples_figure(run, 5).caption
+    assert main(["sample", str(out), "--over-epochs", "--nrow", "5"]) == 0
+    from PIL import Image
+    with Image.open(out / "images" / "samples-over-epochs.png") as image:
+        five = image.size
+    assert main(["sample", str(out), "--over-epochs"]) == 0
+    with Image.open(out / "images" / "samples-over-epochs.png") as image:
+        eight = image.size
+    assert five != eight and min(five[0], eight[0]) >= 600  # labelled, at the figures' usual width
+
+
+def test_samples_over_epochs_need_a_generative_run(tmp_path, capsys) -> None:
+    from cli_helpers import fails
+
+    from genlab.cli import main
+    out = tmp_path / "ae"
+    torch.set_num_threads(1)
+    assert main(["train", "ae", "--data", "shapes", "--epochs", "1", "--max-steps", "2", "--out", str(out)]) == 0
+    fails(["sample", str(out), "--over-epochs"], capsys, "no prior to draw from")

@@ -15,7 +15,7 @@ LAYERS = {
     "genlab.losses": 0, "genlab.images": 0, "genlab.convarith": 0, "genlab.threads": 0, "genlab.progress": 0,
     "genlab.models": 1,
     "genlab.runs": 2, "genlab.training": 2, "genlab.latent": 2, "genlab.metrics": 2, "genlab.evaluation": 2,
-    "genlab.invert": 2, "genlab.disentanglement": 2,
+    "genlab.invert": 2, "genlab.disentanglement": 2, "genlab.editing": 2,
     "genlab.figures": 3, "genlab.plots": 3, "genlab.report": 3, "genlab.serve": 3, "genlab.tables": 3,
     "genlab.workflow": 3,
     "genlab.cli": 4, "genlab.__main__": 4,
@@ -138,7 +138,8 @@ def test_the_training_steps_know_no_concrete_model() -> None:
 # modules that use finished runs (or make pictures, pages and numbers of them): not even indirectly may they
 # depend on the training package, which writes runs
 READERS = ("genlab.runs", "genlab.evaluation", "genlab.figures", "genlab.plots", "genlab.report", "genlab.serve",
-           "genlab.invert", "genlab.latent", "genlab.metrics", "genlab.disentanglement", "genlab.tables")
+           "genlab.invert", "genlab.latent", "genlab.metrics", "genlab.disentanglement", "genlab.tables",
+           "genlab.editing")
 TRAINING = "genlab.training"
 # the torchrun process group: the library joins it and shares decisions over it, the command line never does
 PROCESS_GROUP = ("genlab.world", "torch.distributed")

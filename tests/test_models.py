@@ -35,6 +35,18 @@ def labels(n: int = 4) -> torch.Tensor:
     return torch.arange(n) % 10
 
 
+def targets(model, n: int = 4) -> torch.Tensor:
+    """What the trainer feeds the model's loss beside n images: class indices, or an attribute classifier's 0/1 rows
+    (float (n, A)); the labels of models without them are ignored."""
+    if getattr(model, "targets", "classes") == "attributes":
+        return (torch.arange(n * model.config.n_attributes).view(n, -1) % 3 == 0).float()
+    return labels(n)
+
+
+def attribute_model(name: str) -> bool:
+    return getattr(make_config(name), "targets", "classes") == "attributes"
+
+
 def outputs(model, x: torch.Tensor) -> list[torch.Tensor]:
     """What each kind of model computes from x, deterministically (eval mode)."""
     found = []
@@ -50,13 +62,13 @@ def outputs(model, x: torch.Tensor) -> list[torch.Tensor]:
 def test_every_model_is_some_kind_the_trainer_knows() -> None:
     kinds = set(AUTOENCODERS) | set(GANS) | set(CLASSIFIERS)
     assert kinds == set(NAMES)
-    assert len(VAES) >= 6 and GANS == ["dcgan"] and CLASSIFIERS == ["classifier"]
+    assert len(VAES) >= 6 and GANS == ["dcgan"] and CLASSIFIERS == ["attribute-classifier", "classifier"]
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_loss_is_a_finite_scalar_with_parts(name: str) -> None:
     model = create_model(name)
-    parts = model_loss(model, images(), labels())
+    parts = model_loss(model, images(), targets(model))
     assert "loss" in parts and ("rec" in parts or name not in AUTOENCODERS)
     assert all(v.shape == () and torch.isfinite(v) for v in parts.values())
 
@@ -64,16 +76,17 @@ def test_loss_is_a_finite_scalar_with_parts(name: str) -> None:
 @pytest.mark.parametrize("name", NAMES)
 def test_backward_reaches_every_parameter(name: str) -> None:
     model = create_model(name)
-    model_loss(model, images(), labels())["loss"].backward()
+    model_loss(model, images(), targets(model))["loss"].backward()
     missing = [n for n, p in model.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()]
     assert not missing
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_trains_a_few_steps_on_shapes(name: str, tiny_shapes, tiny_train_config) -> None:
-    model = create_model(name, **data_fields(name, tiny_shapes.image_shape, len(tiny_shapes.classes)))
+def test_trains_a_few_steps_on_shapes(name: str, tiny_shapes, tiny_faces, tiny_train_config) -> None:
+    data = tiny_faces if attribute_model(name) else tiny_shapes  # shapes have no attributes to learn
+    model = create_model(name, **data_fields(name, data.image_shape, len(data.classes), len(data.attribute_names)))
     before = [p.detach().clone() for p in model.parameters()]
-    metrics = train(model, tiny_shapes, tiny_train_config.replace(max_steps=3), log=lambda _: None)
+    metrics = train(model, data, tiny_train_config.replace(max_steps=3), log=lambda _: None)
     assert metrics[-1]["step"] == 3
     assert all(math.isfinite(v) for split in ("train", "test") for v in metrics[-1][split].values())
     assert all(not torch.equal(p, q) for p, q in zip(before, model.parameters())), "every tensor learns"
@@ -132,11 +145,13 @@ def test_gan_decodes_to_the_generators_tanh_output(name: str) -> None:
 
 @pytest.mark.parametrize("name", CLASSIFIERS)
 def test_classifier_outputs(name: str) -> None:
-    model = create_model(name, n_classes=7).eval()
+    by_attribute = attribute_model(name)
+    model = create_model(name, **{"n_attributes" if by_attribute else "n_classes": 7}).eval()
     x = images(5)
     assert model.logits(x).shape == (5, 7)
     assert model.features(x).shape == (5, model.config.feature_dim)
-    assert model.predict(x).shape == (5,)
+    predicted = model.predict(x)
+    assert (predicted.shape, predicted.dtype) == (((5, 7), torch.bool) if by_attribute else ((5,), torch.int64))
 
 
 @pytest.mark.parametrize("name", VAES)
@@ -160,7 +175,7 @@ def test_vae_contract(name: str) -> None:
 @pytest.mark.parametrize("name", NAMES)
 def test_save_load_round_trip(name: str, tmp_path) -> None:
     model = create_model(name)
-    model_loss(model, images(), labels())  # a training-mode pass moves the batch-norm statistics off their init
+    model_loss(model, images(), targets(model))  # a training-mode pass moves the batch-norm statistics off their init
     model.eval()
     data = DataRecord(spec="shapes", name="shapes", image_shape=model.config.image_shape)
     write_record(tmp_path, RunRecord(name, model.config, data, TrainConfig()))

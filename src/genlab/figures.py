@@ -21,10 +21,13 @@ from genlab.data.dataset import Dataset
 from genlab.disentanglement import COLLAPSED_KL, CarriedFactor, carried_factors
 from genlab.errors import ConfigError, RunError
 from genlab.images import (
+    GRID_PADDING,
     GridLabels,
     atomic_save,
     labelled_grid,
     load_images_as,
+    open_image,
+    pil_to_tensor,
     save_image,
     to_pil,
 )
@@ -33,7 +36,7 @@ from genlab.models.contract import GAN, VAE, AutoEncoder, Generative, contract_g
 from genlab.nn import module_device
 from genlab.options import MAX_DEFAULT_TRAVERSAL_ROWS
 from genlab.plots import latent_scatter
-from genlab.runs.layout import RunLayout
+from genlab.runs.layout import EPOCH_SAMPLES_PER_ROW, RunLayout
 from genlab.runs.store import Run
 
 CAPTION_KEY = "Description"  # the PNG text chunk that carries a figure's caption
@@ -383,6 +386,40 @@ def samples_figure(run: Run, n: int = 64, nrow: int = 8, seed: int = 0, zoom: in
     prior = "the prior" if temperature == 1 else f"the prior at temperature {t}, z ~ N(0, {t}^2 I)"
     title = f"{run.config['model']}: {n} samples from {prior} (noise seed {seed})"
     return labelled(images, nrow, GridLabels(title=title), title, "samples.png", zoom)
+
+
+EPOCH_ROWS = 12  # rows of the samples-over-epochs figure at most: evenly spaced epochs, the last included
+
+
+def epoch_samples(run: Run, n: int = 8) -> tuple[list[int], Tensor]:
+    """The epochs shown (at most EPOCH_ROWS, evenly spaced, the last included) and, for each, the first n of the
+    fixed-noise samples the trainer saved after it, cut from its grid: float (epochs * n, C, H, W) in [0, 1]."""
+    if not isinstance(run.model, Generative):
+        raise RunError(f"{run.config['model']} has no samples over epochs: it has no prior to draw from")
+    files = RunLayout(run.path)
+    saved = [row["epoch"] for row in run.metrics if files.epoch_image("samples", row["epoch"]).is_file()]
+    if not saved:
+        raise RunError(f"{run.path} holds no per-epoch sample grids ({files.epoch_image('samples', 1).name}, ...)")
+    if len(saved) > EPOCH_ROWS:
+        saved = [saved[round(i * (len(saved) - 1) / (EPOCH_ROWS - 1))] for i in range(EPOCH_ROWS)]
+    channels, height, width = run.record.data.image_shape
+    n = min(n, EPOCH_SAMPLES_PER_ROW)
+    tiles = []
+    for epoch in saved:  # the trainer's grid: GRID_PADDING pixels around and between the tiles
+        grid = to_unit_float(pil_to_tensor(open_image(files.epoch_image("samples", epoch)), channels))
+        lefts = [GRID_PADDING + i * (width + GRID_PADDING) for i in range(n)]
+        tiles += [grid[:, GRID_PADDING:GRID_PADDING + height, left:left + width] for left in lefts]
+    return saved, torch.stack(tiles)
+
+
+def epoch_samples_figure(run: Run, n: int = 8, zoom: int | None = None) -> LabelledFigure:
+    """One row per epoch: the same n noise vectors decoded after each epoch (epoch_samples), rows labelled."""
+    epochs, images = epoch_samples(run, n)
+    n = len(images) // len(epochs)
+    title = f"{run.config['model']}: the same {n} noise vectors decoded after each epoch"
+    labels = GridLabels(rows=[f"epoch {epoch}" for epoch in epochs], down="training ->", title=title)
+    caption = f"{title} (epochs {', '.join(map(str, epochs))}): fixed-noise samples as saved during training"
+    return labelled(images, n, labels, caption, "samples-over-epochs.png", zoom)
 
 
 def reconstruction_figure(run: Run, n: int = 8, data_dir: str | None = None, zoom: int | None = None,

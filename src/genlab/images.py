@@ -31,7 +31,10 @@ class PixelLimitError(DataError):
     """An image whose header declares more pixels than genlab decodes."""
 
 
-def make_grid(images: Tensor, nrow: int = 8, padding: int = 2, pad_value: float = 1.0) -> Tensor:
+GRID_PADDING = 2  # pixels around and between a grid's tiles
+
+
+def make_grid(images: Tensor, nrow: int = 8, padding: int = GRID_PADDING, pad_value: float = 1.0) -> Tensor:
     """(N, C, H, W) float in [0, 1] -> one (C, H', W') image, nrow images per row."""
     if images.dim() != 4 or images.shape[0] == 0 or nrow < 1:
         raise ValueError(f"make_grid needs a non-empty (N, C, H, W) batch and nrow >= 1, got shape "

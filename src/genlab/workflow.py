@@ -118,8 +118,9 @@ def train_planned(plan: RunPlan, out: Path, resume: bool = False, command: str =
     spec, data_dir = plan.data["spec"], plan.data["data_dir"]
     data = load_dataset(spec, data_dir=data_dir, image_size=plan.data["image_size"], channels=plan.data["channels"])
     torch.manual_seed(plan.train.seed)  # model initialisation depends on the seed too
-    model = create_model(plan.model, **data_fields(plan.model, data.image_shape, len(data.classes)),
-                         **plan.model_options)
+    fields = data_fields(plan.model, data.image_shape, len(data.classes), len(data.attribute_names),
+                         plan.model_options)
+    model = create_model(plan.model, **fields, **plan.model_options)
     record = data_record(data, spec, data_dir, plan.data["image_size"], plan.data["channels"])
     held_out = plan.train.val_images
     how = "a stratified sample from the seed" if plan.train.val_split == "stratified" else "the last images"

@@ -161,6 +161,10 @@ def cmd_sample(args: argparse.Namespace) -> int:
     check_zoom(args)
     latent.check_temperature(args.temperature)
     run = open_trained_run(args)
+    if args.over_epochs:
+        figure = figures.epoch_samples_figure(run, min(args.n, args.nrow), args.zoom)
+        print(figures.save_picture(figure, run.path, args.out))
+        return 0
     figure = figures.samples_figure(run, args.n, args.nrow, args.seed, args.zoom, args.temperature)
     print(figures.save_picture(figure, run.path, args.out))
     return 0
@@ -247,6 +251,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     add_threads_flag(p)
     add_zoom_flag(p)
     add_weights_flag(p)
+    p.add_argument("--over-epochs", action="store_true",
+                   help="instead: one row per epoch of the fixed-noise samples the run saved while training (the "
+                        f"first --nrow of each; default --out {in_run(layout.IMAGES, 'samples-over-epochs.png')})")
     p.add_argument("--out", help=f"PNG path (default {in_run(layout.IMAGES, 'samples.png')})")
     p.set_defaults(handler=cmd_sample)
 

@@ -1,4 +1,5 @@
-"""A small CNN classifier: the feature extractor for Frechet distance and probes, the target for inversion."""
+"""A small CNN classifier: the feature extractor for Frechet distance and probes, the target for inversion; with
+targets "attributes", one sigmoid output per binary attribute of the data (Smiling, Eyeglasses, ...)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -14,7 +15,13 @@ from genlab.config import Config, option, require
 class ClassifierConfig(Config):
     image_shape: tuple[int, int, int] = option((1, 28, 28), "(channels, height, width), set from the data",
                                              low=1, high=2048)
-    n_classes: int = option(10, "number of classes, set from the data", low=2, high=100000)
+    targets: str = option("classes", "what it predicts: one class per image (softmax over n_classes), or each of the "
+                                     "data's binary attributes (one sigmoid per attribute)",
+                          choices=("classes", "attributes"))
+    n_classes: int = option(10, "number of classes, set from the data", low=2, high=100000,
+                            when={"targets": ("classes",)})
+    n_attributes: int = option(40, "number of attributes, set from the data", low=1, high=100000,
+                               when={"targets": ("attributes",)})
     conv_channels: tuple[int, ...] = option((32, 64), "channels of the conv blocks (3x3 conv, batch norm, ReLU, "
                                                       "2x2 max pool)", low=1, high=4096)
     feature_dim: int = option(128, "size of the penultimate layer: the features metrics use",
@@ -29,7 +36,8 @@ class ClassifierConfig(Config):
 
 
 class Classifier(nn.Module):
-    """Image in [0, 1] -> conv blocks -> features (N, feature_dim) -> logits (N, n_classes)."""
+    """Image in [0, 1] -> conv blocks -> features (N, feature_dim) -> logits (N, n_classes), or (N, n_attributes)
+    with targets "attributes": then loss(x, y) takes y as float (N, n_attributes) 0/1 rows, the data's attributes."""
 
     def __init__(self, config: ClassifierConfig) -> None:
         super().__init__()
@@ -42,23 +50,38 @@ class Classifier(nn.Module):
         shrink = 2 ** len(c.conv_channels)
         flat = c.conv_channels[-1] * (c.image_shape[1] // shrink) * (c.image_shape[2] // shrink)
         self.body = nn.Sequential(*blocks, nn.Flatten(), nn.Linear(flat, c.feature_dim), nn.ReLU())
-        self.head = nn.Sequential(nn.Dropout(c.dropout), nn.Linear(c.feature_dim, c.n_classes))
+        outputs = c.n_attributes if c.targets == "attributes" else c.n_classes
+        self.head = nn.Sequential(nn.Dropout(c.dropout), nn.Linear(c.feature_dim, outputs))
+
+    @property
+    def targets(self) -> str:
+        """"classes" or "attributes": which labels the trainer feeds loss(x, y)."""
+        return self.config.targets
 
     def features(self, x: Tensor) -> Tensor:
         """Penultimate activations (N, feature_dim): the embedding for Frechet distance and probes."""
         return self.body(x)
 
     def logits(self, x: Tensor) -> Tensor:
-        """Unnormalised class scores (N, n_classes)."""
+        """Unnormalised class scores (N, n_classes), or attribute log-odds (N, n_attributes)."""
         return self.head(self.features(x))
 
     def loss(self, x: Tensor, y: Tensor) -> dict[str, Tensor]:
-        """Cross-entropy in nats per image, and accuracy (fraction correct), batch means."""
+        """Cross-entropy in nats per image, and accuracy (fraction correct), batch means. With attribute targets
+        y (N, A) in {0, 1}: binary cross-entropy summed over the A attributes (nats per image), and accuracy the
+        fraction of the N * A attribute predictions that are right."""
         logits = self.logits(x)
+        if self.config.targets == "attributes":
+            # -sum_a [y_a log sigmoid(l_a) + (1 - y_a) log(1 - sigmoid(l_a))], averaged over the batch
+            loss = F.binary_cross_entropy_with_logits(logits, y, reduction="sum") / x.shape[0]
+            accuracy = ((logits > 0) == (y > 0.5)).to(logits.dtype).mean()
+            return {"loss": loss, "accuracy": accuracy}
         accuracy = (logits.argmax(1) == y).to(logits.dtype).mean()
         return {"loss": F.cross_entropy(logits, y), "accuracy": accuracy}
 
     @torch.no_grad()
     def predict(self, x: Tensor) -> Tensor:
-        """Most likely class per image, (N,) int64."""
-        return self.logits(x).argmax(1)
+        """Most likely class per image, (N,) int64; with attribute targets, bool (N, n_attributes): attribute a
+        is predicted present where its probability passes 1/2."""
+        logits = self.logits(x)
+        return logits > 0 if self.config.targets == "attributes" else logits.argmax(1)

@@ -74,7 +74,8 @@ class WithAuxiliary(Protocol):
 
 @runtime_checkable
 class Classifier(Protocol):
-    """Images (N, C, H, W) in [0, 1] -> features and class logits; its loss needs the labels."""
+    """Images (N, C, H, W) in [0, 1] -> features and class logits; its loss needs the labels. A classifier whose
+    `targets` attribute is "attributes" is fed the data's attribute rows, float (N, A) 0/1, instead of classes."""
 
     def loss(self, x: Tensor, y: Tensor) -> dict[str, Tensor]: ...
     def features(self, x: Tensor) -> Tensor: ...

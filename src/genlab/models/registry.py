@@ -167,10 +167,18 @@ def create_model(name: str, **overrides: Any) -> nn.Module:
     return build_model(name, make_config(name, **overrides))
 
 
-def data_fields(name: str, image_shape: tuple[int, ...], n_classes: int) -> dict[str, Any]:
-    """The config fields a dataset decides (image shape; class count for classifiers) that `name` has."""
-    fields = model_spec(name).config_cls.field_names()
-    given = {"image_shape": tuple(image_shape), "n_classes": n_classes}
+def data_fields(name: str, image_shape: tuple[int, ...], n_classes: int, n_attributes: int = 0,
+                options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The config fields a dataset decides that `name` has: image shape; class count for classifiers, or the
+    attribute count for one whose `targets` (its row's, or `options`') are "attributes" (its classes unused)."""
+    spec = model_spec(name)
+    fields = spec.config_cls.field_names()
+    given: dict[str, Any] = {"image_shape": tuple(image_shape)}
+    targets = {**spec.defaults, **(options or {})}.get("targets", getattr(spec.config_cls, "targets", None))
+    if targets != "attributes":
+        given["n_classes"] = n_classes
+    elif n_attributes > 0:  # without attributes the trainer says which data have them
+        given["n_attributes"] = n_attributes
     return {k: v for k, v in given.items() if k in fields}
 
 

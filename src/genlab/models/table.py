@@ -25,7 +25,7 @@ from genlab.config import Config
 from genlab.errors import ConfigError
 
 FAMILIES = "genlab.models"  # the package of the built-in family modules
-SET_FROM_DATA = ("image_shape", "n_classes")  # model fields a dataset decides, never a file or a flag
+SET_FROM_DATA = ("image_shape", "n_classes", "n_attributes")  # model fields a dataset decides, never a file or a flag
 TORCH_FREE = ("genlab.config", "genlab.errors", "genlab.sizes")  # genlab modules a config may use: no torch
 
 
@@ -114,10 +114,16 @@ TABLE: Mapping[str, Row] = MappingProxyType({
     "factor-vae": Row("disentangling.FactorVAE", CONV64,
                       "FactorVAE (Kim & Mnih 2018): rec + KL + gamma TC, TC from a 6x1000 discriminator on permuted "
                       "codes with its own Adam, gamma 40; conv64 net", STUDY_TRAINING),
+    "conv-vae-64": Row("vae.VAE", {**CONV64, "latent_dim": 32},
+                       "conv VAE for 64x64 images (faces, celeba:PATH): 4x4 stride-2 convs (32, 32, 64, 64), 256 "
+                       "units, 32-d latent, transposed convs back; Bernoulli decoder", {"batch_size": 64}),
     "dcgan": Row("dcgan.DCGAN", {}, "DCGAN (Radford et al. 2016): z of 100 dims, transposed-conv generator, conv "
                  "discriminator; 28, 32 or 64 pixels", DCGAN_TRAINING),
     "classifier": Row("classifier.Classifier", {},
                       "small CNN classifier (two conv blocks, 128-d features): for metrics and inversion"),
+    "attribute-classifier": Row("classifier.Classifier", {"targets": "attributes"},
+                                "the small CNN with one sigmoid output per binary attribute of the data (faces' "
+                                "Smiling, Eyeglasses, ...): binary cross-entropy summed over attributes"),
 })
 
 

@@ -45,6 +45,7 @@ OWN_NAMES = (CONFIG, WEIGHTS, BEST_WEIGHTS, EMA_WEIGHTS, STATE, METRICS, EVALUAT
 # set a new best, the averaged weights of a run trained with --ema)
 EPOCH_FILES = (WEIGHTS, STATE, METRICS, CONFIG, BEST_WEIGHTS, EMA_WEIGHTS)
 EPOCH_IMAGE_KINDS = ("samples", "recon")  # the trainer's per-epoch grids
+EPOCH_SAMPLES_PER_ROW = 8  # images per row of an epoch's sample grid
 _EPOCH_IMAGE = re.compile(r"(?P<kind>recon|samples)_epoch(?P<epoch>\d+)\.png")
 
 

@@ -47,7 +47,10 @@ def split_validation(x: Tensor, y: Tensor, n: int, method: str = "last",
 
 def stratified_sample(y: Tensor, n: int, seed: int) -> Tensor:
     """Indices of n of the labels y (N,), drawn at random from `seed`: each class gives its share of n, the spare
-    places going to the classes with the largest fractional shares (largest remainders)."""
+    places going to the classes with the largest fractional shares (largest remainders). Labels (N, A) (an
+    attribute classifier's rows) stratify by row: each combination of attributes is a class."""
+    if y.dim() > 1:
+        _, y = torch.unique(y, dim=0, return_inverse=True)
     classes, counts = torch.unique(y, return_counts=True)
     shares = counts.double() * n / len(y)
     quotas = shares.floor().long()

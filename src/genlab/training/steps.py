@@ -16,7 +16,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 
-from genlab.errors import ConfigError
+from genlab.data.dataset import Dataset
+from genlab.errors import ConfigError, DataError
 from genlab.models.contract import GAN, Classifier, WithAuxiliary
 from genlab.nn import module_device
 from genlab.options import PRECISIONS
@@ -63,6 +64,32 @@ def clip_before_step(optimizer: torch.optim.Optimizer, max_norm: float) -> None:
 def model_loss(model: nn.Module, x: Tensor, y: Tensor | None) -> dict[str, Tensor]:
     """The model's loss parts on a batch: classifiers take the labels, every other model only the images."""
     return model.loss(x, y) if isinstance(model, Classifier) else model.loss(x)
+
+
+def wants_attributes(model: nn.Module) -> bool:
+    """Whether the model is a classifier of the data's binary attributes (models.contract.Classifier `targets`)."""
+    return isinstance(model, Classifier) and getattr(model, "targets", "classes") == "attributes"
+
+
+def training_targets(model: nn.Module, data: Dataset) -> tuple[Tensor, Tensor]:
+    """The labels the labelled step feeds loss(x, y), train and test: class indices (N,) int64, or for an
+    attribute classifier the attribute rows as float (N, A) 0/1 (gathered by batch index like the images)."""
+    if not wants_attributes(model):
+        return data.train_y, data.test_y
+    check_attribute_targets(model, data)
+    return data.train_attributes.float(), data.test_attributes.float()
+
+
+def check_attribute_targets(model: nn.Module, data: Dataset) -> None:
+    """An attribute classifier needs data with as many binary attributes as it has outputs."""
+    if not data.attribute_names:
+        raise DataError(f"{data.name} has no attributes for an attribute classifier to learn; train it on data that "
+                        f"has them: faces, faces:N, celeba:PATH, or folder: data with an attributes.csv")
+    wanted = getattr(getattr(model, "config", None), "n_attributes", len(data.attribute_names))
+    if wanted != len(data.attribute_names):
+        raise ConfigError(f"the model predicts {wanted} attributes but {data.name} has {len(data.attribute_names)} "
+                          f"({', '.join(data.attribute_names)}); build it with n_attributes="
+                          f"{len(data.attribute_names)} (genlab train sets it from the data)")
 
 
 def autocast(device: torch.device, precision: str) -> Callable[[], AbstractContextManager]:

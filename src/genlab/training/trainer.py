@@ -30,11 +30,18 @@ from genlab.options import TrainConfig
 from genlab.progress import ProgressLines, progress_bar
 from genlab.runs import layout
 from genlab.runs import store as runs
-from genlab.runs.layout import RunLayout
+from genlab.runs.layout import EPOCH_SAMPLES_PER_ROW, RunLayout
 from genlab.runs.record import DataRecord, RunRecord, new_record
 from genlab.training.average import WeightAverage
 from genlab.training.schedule import LearningRate, Schedule
-from genlab.training.steps import build_step, make_optimizers, model_loss
+from genlab.training.steps import (
+    build_step,
+    check_attribute_targets,
+    make_optimizers,
+    model_loss,
+    training_targets,
+    wants_attributes,
+)
 from genlab.world import (
     World,
     diverged,
@@ -100,7 +107,7 @@ def epoch_images(model: nn.Module, test_x: Tensor, seed: int) -> dict[str, Tenso
         images["recon"] = make_grid(torch.cat([x, model.reconstruct(x)]).cpu(), nrow=N_RECON)
     if isinstance(model, Generative):
         noise = torch.Generator().manual_seed(seed)  # same noise every epoch: samples are comparable
-        images["samples"] = make_grid(model.sample(N_SAMPLES, generator=noise).cpu(), nrow=8)
+        images["samples"] = make_grid(model.sample(N_SAMPLES, generator=noise).cpu(), nrow=EPOCH_SAMPLES_PER_ROW)
     model.train()
     return images
 
@@ -126,12 +133,13 @@ class Trainer:
         self.step_fn = build_step(world, model, self.optimizers, config.precision, config.compile,
                                               config.sync_bn, self.schedule.loss_options())
         self.needs_labels = isinstance(model, Classifier)
-        train_x, train_y, val_x, val_y = self.schedule.split(data.train_x, data.train_y)
+        train_y, test_y = training_targets(model, data)
+        train_x, train_y, val_x, val_y = self.schedule.split(data.train_x, train_y)
         self.train_x = train_x.to(self.device)  # uint8 on the device: 1/4 the memory of float
         self.val_x, self.val_y = val_x.to(self.device), val_y.to(self.device)
         test_x = binarize_fixed(data.test_x) if config.binarize == "dynamic" else data.test_x
         self.test_x = test_x.to(self.device)
-        self.train_y, self.test_y = train_y.to(self.device), data.test_y.to(self.device)
+        self.train_y, self.test_y = train_y.to(self.device), test_y.to(self.device)
         self.epoch, self.step, self.metrics = 0, 0, []
         self.on_step: Callable[[int, dict[str, Tensor], int, float | None], None] | None = None
         self.new_record: RunRecord | None = None  # a resumed run's changed record, committed with its next epoch
@@ -332,6 +340,8 @@ def check_trainable(model: nn.Module, data: Dataset, config: TrainConfig, out: P
         raise ConfigError(f"the model expects images of shape {tuple(shape)} "
                           f"but {data.name} has {tuple(data.image_shape)}")
     check_enough_data(data)
+    if wants_attributes(model):
+        check_attribute_targets(model, data)
     return name
 
 
