@@ -114,9 +114,10 @@ TABLE: Mapping[str, Row] = MappingProxyType({
     "factor-vae": Row("disentangling.FactorVAE", CONV64,
                       "FactorVAE (Kim & Mnih 2018): rec + KL + gamma TC, TC from a 6x1000 discriminator on permuted "
                       "codes with its own Adam, gamma 40; conv64 net", STUDY_TRAINING),
-    "conv-vae-64": Row("vae.VAE", {**CONV64, "latent_dim": 32},
-                       "conv VAE for 64x64 images (faces, celeba:PATH): 4x4 stride-2 convs (32, 32, 64, 64), 256 "
-                       "units, 32-d latent, transposed convs back; Bernoulli decoder", {"batch_size": 64}),
+    "conv-vae-64": Row("vae.VAE", {**CONV64, "latent_dim": 32, "likelihood": "gaussian", "gaussian_std": 0.1},
+                       "conv VAE for 64x64 RGB images (faces, celeba:PATH): 4x4 stride-2 convs (32, 32, 64, 64), "
+                       "256 units, 32-d latent, transposed convs back; Gaussian decoder, std 0.1",
+                       {"batch_size": 64}),
     "dcgan": Row("dcgan.DCGAN", {}, "DCGAN (Radford et al. 2016): z of 100 dims, transposed-conv generator, conv "
                  "discriminator; 28, 32 or 64 pixels", DCGAN_TRAINING),
     "classifier": Row("classifier.Classifier", {},
