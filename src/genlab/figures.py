@@ -388,7 +388,15 @@ def samples_figure(run: Run, n: int = 64, nrow: int = 8, seed: int = 0, zoom: in
     return labelled(images, nrow, GridLabels(title=title), title, "samples.png", zoom)
 
 
-EPOCH_ROWS = 12  # rows of the samples-over-epochs figure at most: evenly spaced epochs, the last included
+EPOCH_ROWS = 12  # rows of the samples-over-epochs figure (and the report's) at most: evenly spaced epochs
+
+
+def evenly_spaced(items: Sequence, limit: int) -> list:
+    """At most limit items, evenly spaced, always including the first and the last."""
+    if len(items) <= limit:
+        return list(items)
+    picks = sorted({round(i * (len(items) - 1) / (limit - 1)) for i in range(limit)})
+    return [items[i] for i in picks]
 
 
 def epoch_samples(run: Run, n: int = 8) -> tuple[list[int], Tensor]:
@@ -400,8 +408,7 @@ def epoch_samples(run: Run, n: int = 8) -> tuple[list[int], Tensor]:
     saved = [row["epoch"] for row in run.metrics if files.epoch_image("samples", row["epoch"]).is_file()]
     if not saved:
         raise RunError(f"{run.path} holds no per-epoch sample grids ({files.epoch_image('samples', 1).name}, ...)")
-    if len(saved) > EPOCH_ROWS:
-        saved = [saved[round(i * (len(saved) - 1) / (EPOCH_ROWS - 1))] for i in range(EPOCH_ROWS)]
+    saved = evenly_spaced(saved, EPOCH_ROWS)
     channels, height, width = run.record.data.image_shape
     n = min(n, EPOCH_SAMPLES_PER_ROW)
     tiles = []

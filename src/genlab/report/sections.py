@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from genlab.errors import GenlabError
-from genlab.figures import read_caption
+from genlab.figures import EPOCH_ROWS, evenly_spaced, read_caption
 from genlab.images import GridLabels, labelled_grid, open_image, pil_to_tensor, to_pil
 from genlab.models.contract import Decoder
 from genlab.models.registry import MODELS
@@ -44,7 +44,6 @@ _RECON_WIDTH = 720
 _FIGURE_WIDTH = 960
 _MAX_GRID_PIXELS = 4096 * 4096  # a per-epoch samples grid read back for the report; larger is not the trainer's
 _SAMPLE_ROWS = 8  # the trainer's per-epoch samples: 64 from fixed noise, 8 to a row, 2-pixel padding
-_MAX_SAMPLE_EPOCHS = 12
 
 
 # ---------------------------------------------------------------- the run's images
@@ -102,14 +101,6 @@ def _pixel_img(path: Path, alt: str, target_width: int) -> str:
         return f'<p class="warn">{html.escape(path.name)} is not a valid PNG; skipped.</p>'
     scale = max(1, target_width // max(size[0], 1))
     return _img_tag(data, alt, size[0] * scale, size[1] * scale, pixelated=scale > 1)
-
-
-def _spread(items: list, limit: int) -> list:
-    """At most limit items, evenly spaced, always including the first and the last."""
-    if len(items) <= limit:
-        return list(items)
-    picks = sorted({round(i * (len(items) - 1) / (limit - 1)) for i in range(limit)})
-    return [items[i] for i in picks]
 
 
 # ---------------------------------------------------------------- page sections
@@ -248,7 +239,7 @@ def samples_html(images: RunImages) -> str:
 
 def _samples_over_epochs_html(images: RunImages) -> str:
     """The first row of each epoch's fixed-noise samples, one row per epoch: how the model learned to draw."""
-    shown = _spread(images.samples, _MAX_SAMPLE_EPOCHS)
+    shown = evenly_spaced(images.samples, EPOCH_ROWS)
     rows = ((epoch, _first_sample_row(path)) for epoch, path in shown)
     strips = [(epoch, strip) for epoch, strip in rows if strip is not None]
     if len(strips) < 2 or len({tuple(strip.shape) for _, strip in strips}) > 1:
@@ -283,7 +274,7 @@ def recon_html(images: RunImages) -> str:
     """The reconstruction grids of at most _MAX_RECON_GRIDS epochs, evenly spaced; empty without any."""
     if not images.recon:
         return ""
-    shown = _spread(images.recon, _MAX_RECON_GRIDS)
+    shown = evenly_spaced(images.recon, _MAX_RECON_GRIDS)
     note = "Each grid: test images above their reconstructions."
     if len(shown) < len(images.recon):
         note += f" Showing {len(shown)} of {len(images.recon)} epochs, evenly spaced."
