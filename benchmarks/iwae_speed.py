@@ -2,8 +2,9 @@
 
     python benchmarks/iwae_speed.py RUN [--images 100] [--k 5000] [--max-decodes 4096 32768]
 
-RUN is a trained VAE-family run directory (a Bernoulli decoder: vae, vamp-vae, ...). The plain reference is
-the loop most code bases write: one image at a time, the image repeated for a chunk of 1000 samples,
+RUN is a trained VAE-family run directory (a Bernoulli decoder with one latent: vae, conv-vae, vamp-vae, ...). The plain
+reference is the loop most code bases write, on the model as plain PyTorch runs it (NCHW, torch's own transposed
+convolutions): one image at a time, the image repeated for a chunk of 1000 samples,
 F.binary_cross_entropy_with_logits for log p(x|z), a logsumexp over the k log weights. Both run on the fixed
 binarization of the first --images test images, on the CPU, with the threads torch is given. Printed: wall
 seconds, user and system CPU seconds, the mean NLL (the two must agree within their Monte-Carlo error) and
@@ -12,6 +13,7 @@ the ratio of wall times. genlab runs once per --max-decodes value (codes decoded
 from __future__ import annotations
 
 import argparse
+import copy
 import math
 import resource
 import time
@@ -43,6 +45,16 @@ def reference_nll(model: torch.nn.Module, x: torch.Tensor, k: int) -> torch.Tens
     return torch.stack(out)
 
 
+def plain_copy(model: torch.nn.Module) -> torch.nn.Module:
+    """The model as plain PyTorch runs it: NCHW weights, and torch's own transposed convolutions in place of genlab's
+    (the same parameters; genlab's run their thin stride-2 layers through the output's phases)."""
+    plain = copy.deepcopy(model).to(memory_format=torch.contiguous_format)
+    for module in plain.modules():
+        if isinstance(module, torch.nn.ConvTranspose2d):
+            module.__class__ = torch.nn.ConvTranspose2d
+    return plain
+
+
 def timed(name: str, estimate) -> float:
     torch.manual_seed(0)
     before, start = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
@@ -65,7 +77,8 @@ def main() -> None:
     x = run.test_images(run.dataset())[:args.images]
     print(f"{run.record.model} ({run.weights} weights): {len(x)} test images, k = {args.k}, "
           f"torch threads {torch.get_num_threads()}")
-    reference = timed("plain per-image loop", lambda: reference_nll(run.model, x, args.k))
+    plain = plain_copy(run.model)
+    reference = timed("plain per-image loop", lambda: reference_nll(plain, x, args.k))
     for max_decodes in args.max_decodes:
         wall = timed(f"genlab, --max-decodes {max_decodes}",
                      lambda: metrics.iwae_nll(run.model, x, args.k, max_decodes))

@@ -7,6 +7,7 @@ genlab's registered models of the same name, so that time per epoch and final lo
 from __future__ import annotations
 
 import gzip
+import math
 import shutil
 import tempfile
 import time
@@ -68,6 +69,90 @@ class TutorialConvVAE(nn.Module):
         return torch.sigmoid(self.deconv2(F.leaky_relu(self.deconv1(h), 0.2))), mu, logvar
 
 
+class TutorialConvVAE4x4(nn.Module):
+    """genlab's conv-vae-4x4 written plainly: 4x4 stride-2 'valid' convs (32, 64) to 64x5x5, 20-d latent, transposed
+    convs of kernel 5 and 4 back to 28x28 (the lecture's conv VAE)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1, self.conv2 = nn.Conv2d(1, 32, 4, 2), nn.Conv2d(32, 64, 4, 2)
+        self.fc_mu, self.fc_logvar = nn.Linear(64 * 5 * 5, 20), nn.Linear(64 * 5 * 5, 20)
+        self.fc_dec = nn.Linear(20, 64 * 5 * 5)
+        self.deconv1, self.deconv2 = nn.ConvTranspose2d(64, 32, 5, 2), nn.ConvTranspose2d(32, 1, 4, 2)
+
+    def forward(self, x):
+        h = F.leaky_relu(self.conv2(F.leaky_relu(self.conv1(x), 0.2)), 0.2).flatten(1)
+        mu, logvar = self.fc_mu(h), self.fc_logvar(h)
+        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+        h = F.leaky_relu(self.fc_dec(z), 0.2).view(-1, 64, 5, 5)
+        return torch.sigmoid(self.deconv2(F.leaky_relu(self.deconv1(h), 0.2))), mu, logvar
+
+
+class TutorialConvVAE64(nn.Module):
+    """genlab's conv-vae-64 written plainly: 4x4 stride-2 convs (32, 32, 64, 64) with ReLU to 64x4x4, 256 units, a
+    32-d latent, the mirror back to 64x64x3; the output is the mean of a Gaussian of standard deviation 0.1."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        widths = (3, 32, 32, 64, 64)
+        self.encoder = nn.Sequential(*[layer for a, b in zip(widths, widths[1:])
+                                       for layer in (nn.Conv2d(a, b, 4, 2, 1), nn.ReLU())],
+                                     nn.Flatten(), nn.Linear(64 * 4 * 4, 256), nn.ReLU())
+        self.fc_mu, self.fc_logvar = nn.Linear(256, 32), nn.Linear(256, 32)
+        back = widths[::-1]
+        deconvs = [layer for a, b in zip(back, back[1:]) for layer in (nn.ConvTranspose2d(a, b, 4, 2, 1), nn.ReLU())]
+        self.decoder = nn.Sequential(nn.Linear(32, 256), nn.ReLU(), nn.Linear(256, 64 * 4 * 4), nn.ReLU(),
+                                     nn.Unflatten(1, (64, 4, 4)), *deconvs[:-1])
+
+    def forward(self, x):
+        h = self.encoder(x)
+        mu, logvar = self.fc_mu(h), self.fc_logvar(h)
+        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+        return self.decoder(z), mu, logvar
+
+
+def gaussian_vae_loss(mean, x, mu, logvar, std: float = 0.1):
+    """Summed -log N(x; mean, std^2) plus the closed-form KL: nats, like genlab's Gaussian decoder."""
+    nll = 0.5 * ((x - mean) / std).pow(2) + math.log(std) + 0.5 * math.log(2 * math.pi)
+    return nll.sum() - 0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
+
+
+def faces_vae_epochs(args, device: torch.device) -> Iterator[tuple[float, float]]:
+    """Yields (train seconds, test loss in nats per image) per epoch of a plain loop over genlab's faces: the uint8
+    images in a TensorDataset, a shuffling DataLoader, float conversion and `.to(device)` per batch, `.item()` per
+    step, as a loop over an in-memory array is usually written."""
+    from genlab.data.catalog import load_dataset
+
+    data = load_dataset("faces")
+    train_x = data.train_x[:args.train_images] if args.train_images else data.train_x
+    train = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(train_x), batch_size=args.batch_size,
+                                        shuffle=True)
+    test = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(data.test_x), batch_size=500)
+    torch.manual_seed(args.seed)
+    model = TutorialConvVAE64().to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    for _ in range(args.epochs):
+        model.train()
+        start, train_loss = time.perf_counter(), 0.0
+        for (batch,) in train:
+            x = batch.to(device).float() / 255
+            optimizer.zero_grad()
+            mean, mu, logvar = model(x)
+            loss = gaussian_vae_loss(mean, x, mu, logvar) / x.shape[0]
+            loss.backward()
+            train_loss += loss.item()
+            optimizer.step()
+        seconds = time.perf_counter() - start
+        model.eval()
+        test_loss = 0.0
+        with torch.no_grad():
+            for (batch,) in test:
+                x = batch.to(device).float() / 255
+                mean, mu, logvar = model(x)
+                test_loss += gaussian_vae_loss(mean, x, mu, logvar).item()
+        yield seconds, test_loss / len(data.test_x)
+
+
 def vae_loss(recon, x, mu, logvar):
     """The tutorial's loss: summed binary cross-entropy on sigmoid outputs plus the closed-form KL."""
     bce = F.binary_cross_entropy(recon, x, reduction="sum")
@@ -92,7 +177,8 @@ def vae_epochs(args, device: torch.device) -> Iterator[tuple[float, float]]:
     root = torchvision_root(args.data_dir)
     train_loader, test_loader, n_test = loaders(args, transforms.ToTensor(), root)
     torch.manual_seed(args.seed)
-    model = (TutorialVAE() if args.model == "vae" else TutorialConvVAE()).to(device)
+    model = {"vae": TutorialVAE, "conv-vae": TutorialConvVAE, "conv-vae-4x4": TutorialConvVAE4x4}[args.model]()
+    model = model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     try:
         for _ in range(args.epochs):

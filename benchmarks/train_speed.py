@@ -1,11 +1,13 @@
 """Epoch time and final loss: a plain tutorial-style loop beside genlab's trainer, in one run.
 
-    python benchmarks/train_speed.py [--model vae|conv-vae|dcgan] [--epochs 3] [--batch-size 128]
-                                     [--device cpu|cuda] [--precision bf16] [--compile] [--json]
+    python benchmarks/train_speed.py [--model vae|conv-vae|conv-vae-4x4|conv-vae-64|dcgan] [--epochs 3]
+                                     [--batch-size 128] [--device cpu|cuda] [--precision bf16] [--compile]
+                                     [--no-channels-last] [--json]
 
 Epochs of the two loops alternate, so that load on a shared machine hits both alike. The references
 (benchmarks/reference_loops.py) are the standard tutorial loops: torchvision's FashionMNIST with
-ToTensor, a shuffling DataLoader, `.to(device)` per batch, `.item()` per step. genlab trains the same
+ToTensor, a shuffling DataLoader, `.to(device)` per batch, `.item()` per step; conv-vae-64 trains on genlab's
+`faces` (64x64 RGB) from a TensorDataset of its uint8 images, converted per batch. genlab trains the same
 architecture from the same seed on the same data with the same batch size. The DCGAN runs at 64x64
 (images resized), batch 64 by default; `--train-images N` trains on the first N images only, for a
 CPU, where a full 64x64 DCGAN epoch takes many minutes.
@@ -25,23 +27,28 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # reference_loops sits beside this script
 
-from reference_loops import dcgan_epochs, vae_epochs
+from reference_loops import dcgan_epochs, faces_vae_epochs, vae_epochs
 
 from genlab import TrainConfig, create_model, load_dataset
 from genlab.models.registry import data_fields, model_spec
 from genlab.training.trainer import Trainer
 from genlab.world import resolve_device
 
-REFERENCES = {"vae": vae_epochs, "conv-vae": vae_epochs, "dcgan": dcgan_epochs}
-LOSS_NAMES = {"vae": "test loss (nats)", "conv-vae": "test loss (nats)", "dcgan": "train D+G loss"}
+REFERENCES = {"vae": vae_epochs, "conv-vae": vae_epochs, "conv-vae-4x4": vae_epochs, "conv-vae-64": faces_vae_epochs,
+              "dcgan": dcgan_epochs}
+LOSS_NAMES = {name: "train D+G loss" if name == "dcgan" else "test loss (nats)" for name in REFERENCES}
+DATA = {"conv-vae-64": "faces"}  # the others train on Fashion-MNIST
 
 
 def genlab_dataset(args):
     """Fashion-MNIST as genlab loads it: 64x64 for the DCGAN, optionally the first N training images."""
-    data = load_dataset("fashion-mnist", data_dir=args.data_dir, image_size=64 if args.model == "dcgan" else None)
+    data = load_dataset(DATA.get(args.model, "fashion-mnist"), data_dir=args.data_dir,
+                        image_size=64 if args.model == "dcgan" else None)
     if args.train_images:
+        extras = {name: getattr(data, name)[:args.train_images] for name in ("train_attributes", "train_factors")
+                  if getattr(data, name, None) is not None}
         data = dataclasses.replace(data, train_x=data.train_x[:args.train_images],
-                                   train_y=data.train_y[:args.train_images])
+                                   train_y=data.train_y[:args.train_images], **extras)
     if args.model == "dcgan":  # its epoch figure is the training loss: evaluate on a token test set
         data = dataclasses.replace(data, test_x=data.test_x[:args.batch_size], test_y=data.test_y[:args.batch_size])
     return data
@@ -93,7 +100,9 @@ def main() -> None:
     parser.add_argument("--train-images", type=int, help="train on the first N images only (both loops)")
     parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16"), help="genlab's precision")
     parser.add_argument("--compile", action="store_true", help="genlab with torch.compile")
-    parser.add_argument("--channels-last", action="store_true", help="genlab with NHWC memory format")
+    parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
+                        help="genlab's memory format: NHWC, or NCHW with --no-channels-last (default: genlab's "
+                             "choice, NHWC for conv models on the CPU)")
     parser.add_argument("--data-dir")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     args = parser.parse_args()
@@ -106,7 +115,7 @@ def main() -> None:
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(), "epochs": args.epochs,
         "batch_size": args.batch_size, "seed": args.seed, "train_images": args.train_images,
         "genlab_options": {"precision": args.precision, "compile": args.compile,
-                           "channels_last": args.channels_last},
+                           "channels_last": "auto" if args.channels_last is None else args.channels_last},
         "loss": LOSS_NAMES[args.model], "results": results,
         "mean_epoch_seconds": mean, "speedup": mean["tutorial"] / mean["genlab"],
     }
@@ -119,7 +128,7 @@ def main() -> None:
 def print_table(args, device: torch.device, results: dict, mean: dict, summary: dict) -> None:
     options = ", ".join(f"{k} {v}" for k, v in summary["genlab_options"].items())
     subset = f", first {args.train_images} images" if args.train_images else ""
-    print(f"{args.model} on fashion-mnist{subset}, {args.epochs} epochs, batch {args.batch_size}, seed {args.seed}, "
+    print(f"{args.model} on {DATA.get(args.model, 'fashion-mnist')}{subset}, {args.epochs} epochs, batch {args.batch_size}, seed {args.seed}, "
           f"{device} ({torch.get_num_threads()} threads, torch {torch.__version__}); genlab: {options}")
     loss_name = LOSS_NAMES[args.model]
     print(f"{'loop':<10} {'epoch s (mean)':>15} {'epoch s (each)':>24} {'final ' + loss_name:>26}")

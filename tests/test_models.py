@@ -13,6 +13,7 @@ from genlab.models.contract import GAN, AutoEncoder, Classifier, Decoder, Genera
 from genlab.models.contract import VAE as VAEProtocol
 from genlab.models.registry import MODELS, create_model, data_fields, make_config
 from genlab.models.table import TABLE, declared_config
+from genlab.nn import memory_format
 from genlab.options import TrainConfig
 from genlab.runs.record import DataRecord, RunRecord
 from genlab.runs.store import commit_epoch, load_run, write_record
@@ -143,6 +144,20 @@ def test_gan_decodes_to_the_generators_tanh_output(name: str) -> None:
     assert torch.equal(model.to_image(torch.tensor([-1.0, 0.0, 1.0])), torch.tensor([0.0, 0.5, 1.0]))
 
 
+def test_instance_noise_reaches_every_image_the_discriminator_sees() -> None:
+    plain, noisy = (create_model("dcgan", dim=8, instance_noise=s) for s in (0.0, 0.2))
+    x = torch.zeros(64, 1, 28, 28)
+    assert torch.equal(plain.with_noise(x), x)
+    assert noisy.with_noise(x).std().item() == pytest.approx(0.2, rel=0.02)
+    seen = []
+    noisy.discriminator.register_forward_hook(lambda m, inputs, out: seen.append(inputs[0].detach()))
+    fake = torch.full((64, 1, 28, 28), 0.5)
+    noisy.d_loss(torch.ones(64, 1, 28, 28), fake)  # real images all white (1 in D's units), fakes all 0.5
+    noisy.g_loss(64, fake)
+    for images, clean in zip(seen, (1.0, 0.5, 0.5)):
+        assert (images - clean).std().item() == pytest.approx(0.2, rel=0.02)
+
+
 @pytest.mark.parametrize("name", CLASSIFIERS)
 def test_classifier_outputs(name: str) -> None:
     by_attribute = attribute_model(name)
@@ -183,6 +198,8 @@ def test_save_load_round_trip(name: str, tmp_path) -> None:
     loaded = load_run(tmp_path).model
     x = images()
     assert type(loaded) is type(model) and loaded.config == model.config
+    # the same layout as the loaded model (NHWC for conv models on the CPU), so that the same kernels run
+    model.to(memory_format=memory_format(model, torch.device("cpu")))
     mine, theirs = outputs(model, x), outputs(loaded, x)
     assert mine and all(torch.equal(a, b) for a, b in zip(mine, theirs, strict=True))
 

@@ -129,9 +129,47 @@ def test_bf16_autocast_trains_and_reports_float32_parts(tiny_shapes, tiny_train_
 
 def test_channels_last_gives_the_same_training_as_contiguous(tiny_shapes, tiny_train_config) -> None:
     config = tiny_train_config.replace(epochs=1, max_steps=3)
-    plain = train(fresh("conv-ae"), tiny_shapes, config, log=lambda _: None)
+    plain = train(fresh("conv-ae"), tiny_shapes, config.replace(channels_last=False), log=lambda _: None)
     nhwc = train(fresh("conv-ae"), tiny_shapes, config.replace(channels_last=True), log=lambda _: None)
     assert nhwc[-1]["test"]["loss"] == pytest.approx(plain[-1]["test"]["loss"], rel=1e-4)
+
+
+def is_nhwc(model: torch.nn.Module) -> bool:
+    weights = [p for p in model.parameters() if p.dim() == 4 and p.shape[1] > 1]
+    return bool(weights) and all(p.is_contiguous(memory_format=torch.channels_last) and not p.is_contiguous()
+                                 for p in weights)
+
+
+def faces_conv_vae():
+    torch.manual_seed(3)
+    return create_model("conv-vae-64", image_shape=(3, 64, 64))
+
+
+@pytest.mark.parametrize("setting, expected", [(None, True), (False, False), (True, True)])
+def test_64_pixel_conv_models_run_channels_last_on_the_cpu_unless_told_not_to(setting, expected, tiny_faces,
+                                                                                tiny_train_config) -> None:
+    model = faces_conv_vae()
+    config = tiny_train_config.replace(channels_last=setting, device="cpu")
+    trainer = Trainer(model, tiny_faces, config, log=lambda _: None, progress=False)
+    assert (trainer.memory_format == torch.channels_last) is expected
+    assert is_nhwc(model) is expected
+
+
+@pytest.mark.parametrize("name", ["vae", "conv-vae"])
+def test_mlp_and_28_pixel_conv_models_keep_their_layout(name, tiny_shapes, tiny_train_config) -> None:
+    model = fresh(name)
+    trainer = Trainer(model, tiny_shapes, tiny_train_config, log=lambda _: None, progress=False)
+    assert trainer.memory_format == torch.contiguous_format and not is_nhwc(model)
+
+
+def test_a_conv_run_is_stored_nchw_and_loads_nhwc_on_the_cpu(tmp_path, tiny_faces, tiny_train_config) -> None:
+    config = tiny_train_config.replace(epochs=1, max_steps=2)
+    trained = faces_conv_vae()
+    train(trained, tiny_faces, config, out=tmp_path / "run", log=lambda _: None)
+    loaded = load_run(tmp_path / "run").model
+    assert is_nhwc(loaded)
+    x = tiny_faces.test_x[:8].float() / 255
+    torch.testing.assert_close(loaded.reconstruct(x), trained.eval().reconstruct(x))
 
 
 def test_compiled_loss_matches_eager(tiny_shapes, tiny_train_config) -> None:

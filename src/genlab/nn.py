@@ -5,7 +5,7 @@ import math
 from collections.abc import Callable, Sequence
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from genlab.sizes import conv_sizes
 
@@ -13,6 +13,99 @@ from genlab.sizes import conv_sizes
 def module_device(module: nn.Module) -> torch.device:
     """The device of a module's (first) parameters: where its inputs must go."""
     return next(module.parameters()).device
+
+
+# ---------------------------------------------------------------- a transposed convolution with few outputs
+
+
+PHASE_MAX_OUT = 4  # at most this many output channels: 4 phases x 4 = 16 fill a vector of the direct conv kernel
+
+
+def phase_taps(k: int, p: int, n: int, size: int) -> tuple[Tensor, Tensor, int, int]:
+    """The 1-d plan of a stride-2 transposed conv (kernel k, padding p, n inputs, `size` outputs) as one ordinary
+    convolution per output phase r (outputs 2m + r): out[2m + r] = sum_a xpad[m + a] * w[2(P - a) + r + p], xpad
+    the input with P zeros before and R after. Returns the kernel index (2, A) of each phase's A taps, whether each
+    exists (inside 0..k-1), P and R."""
+    lows = [-((r + p) // 2) for r in (0, 1)]  # e = m - i from ceil(-(r + p) / 2) ...
+    highs = [(k - 1 - r - p) // 2 for r in (0, 1)]  # ... to floor((k - 1 - r - p) / 2)
+    before, taps = max(highs), max(highs) - min(lows) + 1
+    index = torch.tensor([[2 * (before - a) + r + p for a in range(taps)] for r in (0, 1)])
+    after = (size + 1) // 2 - n - before + taps - 1
+    return index.clamp(0, k - 1), (index >= 0) & (index < k), before, after
+
+
+class PhaseTransposedConv(torch.autograd.Function):
+    """Forward: a stride-2 transposed convolution as one convolution whose 4 x C_out outputs are the 4 phases of
+    the output, interleaved by pixel_shuffle; backward: PyTorch's own transposed-conv gradients."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None, padding: tuple[int, int],
+                output_padding: tuple[int, int]) -> Tensor:
+        ctx.save_for_backward(x, weight)
+        ctx.padding, ctx.output_padding, ctx.has_bias = padding, output_padding, bias is not None
+        cin, cout, kh, kw = weight.shape
+        size = [(x.shape[2 + d] - 1) * 2 - 2 * padding[d] + weight.shape[2 + d] + output_padding[d] for d in (0, 1)]
+        (ih, vh, ph, rh), (iw, vw, pw, rw) = (phase_taps(weight.shape[2 + d], padding[d], x.shape[2 + d], size[d])
+                                              for d in (0, 1))
+        taps = weight.permute(1, 0, 2, 3)[:, :, ih[:, None, :, None], iw[None, :, None, :]]  # (cout, cin, 2, 2, A, B)
+        taps = taps * (vh[:, None, :, None] & vw[None, :, None, :]).to(weight.dtype)
+        kernel = taps.permute(0, 2, 3, 1, 4, 5).reshape(cout * 4, cin, ih.shape[1], iw.shape[1])
+        if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
+            kernel = kernel.contiguous(memory_format=torch.channels_last)
+        y = torch.nn.functional.conv2d(torch.nn.functional.pad(x, (pw, rw, ph, rh)), kernel,
+                                       None if bias is None else bias.repeat_interleave(4))
+        return torch.nn.functional.pixel_shuffle(y, 2)[:, :, :size[0], :size[1]]
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: Tensor):
+        x, weight = ctx.saved_tensors
+        wanted = [ctx.needs_input_grad[0], ctx.needs_input_grad[1], ctx.has_bias and ctx.needs_input_grad[2]]
+        dx, dw, db = torch.ops.aten.convolution_backward(
+            grad, x, weight, [weight.shape[1]] if ctx.has_bias else None, [2, 2], list(ctx.padding), [1, 1], True,
+            list(ctx.output_padding), 1, wanted)
+        return dx, dw, db, None, None
+
+
+class ConvTranspose2d(nn.ConvTranspose2d):
+    """nn.ConvTranspose2d, whose forward on the CPU runs as `PhaseTransposedConv` when that is much faster: stride
+    2 and at most PHASE_MAX_OUT output channels (a decoder's last layer), where oneDNN's transposed kernel reaches
+    a few GFLOP/s (conv-vae's last layer, 16 -> 1 channels at 14x14 -> 28x28, batch 128: 2.70-2.83 ms forward, the
+    phase conv 1.13-1.39 ms; benchmarks/conv_profile.py).
+    Same parameters, state dict and results up to float rounding."""
+
+    def forward(self, x: Tensor, output_size: list[int] | None = None) -> Tensor:
+        if (output_size is None and x.device.type == "cpu" and x.dim() == 4 and self.stride == (2, 2)
+                and self.dilation == (1, 1) and self.groups == 1 and self.out_channels <= PHASE_MAX_OUT
+                and self.padding_mode == "zeros"):
+            weight, bias = self.weight, self.bias
+            if torch.is_autocast_enabled("cpu"):  # as autocast runs a conv: inputs and weights in its dtype
+                dtype = torch.get_autocast_dtype("cpu")
+                x, weight, bias = x.to(dtype), weight.to(dtype), None if bias is None else bias.to(dtype)
+            with torch.autocast("cpu", enabled=False):
+                return PhaseTransposedConv.apply(x, weight, bias, self.padding, self.output_padding)
+        return super().forward(x, output_size)
+
+
+NHWC_MIN_SIDE = 64  # conv models of images this wide or wider run NHWC on the CPU by default
+
+
+def has_convolutions(module: nn.Module) -> bool:
+    """Whether the module holds a 2-d convolution or transposed convolution."""
+    return any(isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)) for m in module.modules())
+
+
+def memory_format(module: nn.Module, device: torch.device, channels_last: bool | None = None) -> torch.memory_format:
+    """The layout a model runs in: `channels_last` when given (True: NHWC), else NHWC for conv models of images of
+    64x64 pixels or more on the CPU, whose oneDNN kernels run faster there (a conv-vae-64 step 1.12x, the 64-pixel
+    DCGAN's 1.08x), and NCHW elsewhere (the 28-pixel conv-vae's step is 0.92x-0.99x in NHWC;
+    benchmarks/conv_profile.py). A conv whose weight is NHWC makes its output NHWC whatever its input, so converting
+    the weights is enough; the run's files store NCHW."""
+    if channels_last is None:
+        shape = getattr(getattr(module, "config", None), "image_shape", None)
+        large = shape is not None and len(shape) == 3 and min(shape[1:]) >= NHWC_MIN_SIDE
+        channels_last = device.type == "cpu" and large and has_convolutions(module)
+    return torch.channels_last if channels_last else torch.contiguous_format
 
 
 def standard_normal(n: int, dim: int, device: torch.device, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -84,15 +177,15 @@ def deconv_stack(channels: Sequence[int], kernel_size: int, heights: Sequence[in
     pairs = list(zip(channels[:-1], channels[1:]))
     for i, (n_in, n_out) in enumerate(pairs):
         if padding == "same":
-            layers.append(nn.ConvTranspose2d(n_in, n_out, kernel_size, stride=2, padding=kernel_size // 2,
+            layers.append(ConvTranspose2d(n_in, n_out, kernel_size, stride=2, padding=kernel_size // 2,
                                              output_padding=1))
         elif padding == "half":
             odd_rows = (heights[i + 1] - 2 * heights[i], widths[i + 1] - 2 * widths[i])
-            layers.append(nn.ConvTranspose2d(n_in, n_out, kernel_size, stride=2, padding=(kernel_size - 2) // 2,
+            layers.append(ConvTranspose2d(n_in, n_out, kernel_size, stride=2, padding=(kernel_size - 2) // 2,
                                              output_padding=odd_rows))
         else:
             kernel = (heights[i + 1] - 2 * (heights[i] - 1), widths[i + 1] - 2 * (widths[i] - 1))
-            layers.append(nn.ConvTranspose2d(n_in, n_out, kernel, stride=2))
+            layers.append(ConvTranspose2d(n_in, n_out, kernel, stride=2))
         if i < len(pairs) - 1:
             layers.append(activation())
     return nn.Sequential(*layers)

@@ -48,7 +48,9 @@ class TrainConfig(Config):
                            ("none", "dynamic"))
     precision: str = option("fp32", "bf16: autocast the forward pass to bfloat16", PRECISIONS)
     compile: bool = option(False, "torch.compile the loss (GANs: both networks); costs seconds to minutes up front")
-    channels_last: bool = option(False, "NHWC memory format for conv models (faster convs on many devices)")
+    channels_last: bool | None = option(None, "NHWC memory format for the model and its batches (default: on for "
+                                              "conv models of 64x64 images or larger on the CPU, whose oneDNN "
+                                              "kernels run faster in it; off otherwise)")
     sync_bn: bool = option(False, "under torchrun on GPUs: batch-norm statistics over the global batch "
                                   "(SyncBatchNorm) instead of each process's share")
     val_images: int = option(0, "hold out N training images as a validation split (never the test set); its "

@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from genlab.config import Config, option, require
 from genlab.errors import ConfigError
-from genlab.nn import module_device, standard_normal
+from genlab.nn import ConvTranspose2d, module_device, standard_normal
 
 
 def upsampling_plan(size: int) -> list[int]:
@@ -34,6 +34,10 @@ class DCGANConfig(Config):
     latent_dim: int = option(100, "size of the noise vector z ~ N(0, I)", low=1, high=4096)
     dim: int = option(64, "width: the generator's last hidden layer and the discriminator's first have DIM "
                           "channels, doubling per layer towards 4x4 (8*DIM at 64x64)", low=1, high=1024)
+    instance_noise: float = option(0.0, "standard deviation of Gaussian noise added to every image the "
+                                        "discriminator sees, real and fake, in its [-1, 1] units (instance noise, "
+                                        "Sonderby et al. 2017): it hides pixel-level differences D could otherwise "
+                                        "win on at once; 0 is Radford et al.'s DCGAN", low=0.0, high=10.0)
 
     def __post_init__(self) -> None:
         _, height, width = self.image_shape
@@ -46,10 +50,10 @@ class DCGANConfig(Config):
         return [self.dim * 2 ** (n_up - 1 - i) for i in range(n_up)] + [self.image_shape[0]]
 
 
-def up_layer(n_in: int, n_out: int, size_in: int, size_out: int) -> nn.ConvTranspose2d:
+def up_layer(n_in: int, n_out: int, size_in: int, size_out: int) -> ConvTranspose2d:
     """Transposed conv from size_in to size_out: 4x4 stride 2 pad 1 doubles; 3x3 stride 2 pad 1 makes 4 -> 7."""
     kernel = 4 if size_out == 2 * size_in else 3
-    return nn.ConvTranspose2d(n_in, n_out, kernel, stride=2, padding=1, bias=False)
+    return ConvTranspose2d(n_in, n_out, kernel, stride=2, padding=1, bias=False)
 
 
 def down_layer(n_in: int, n_out: int, size_in: int, size_out: int) -> nn.Conv2d:
@@ -130,11 +134,16 @@ class DCGAN(nn.Module):
         """n images (n, C, H, W) in [0, 1] (no graph: training goes through decode)."""
         return self.to_image(self.decode(self.noise(n, generator)))
 
+    def with_noise(self, images: Tensor) -> Tensor:
+        """Images in [-1, 1] as D sees them: with N(0, instance_noise^2) added to each pixel (unchanged at 0)."""
+        noise = self.config.instance_noise
+        return images + noise * torch.randn_like(images) if noise else images
+
     def d_loss(self, x: Tensor, fake: Tensor | None = None) -> dict[str, Tensor]:
         """-[log D(x) + log(1 - D(G(z)))], batch means; fake (in [-1, 1]) is drawn when not given. Detaches G."""
         fake = self.generate(x.shape[0]) if fake is None else fake
-        real_logits = self.discriminator(x * 2 - 1)
-        fake_logits = self.discriminator(fake.detach())
+        real_logits = self.discriminator(self.with_noise(x * 2 - 1))
+        fake_logits = self.discriminator(self.with_noise(fake.detach()))
         loss = (F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
                 + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)))
         return {"loss": loss, "d_real": torch.sigmoid(real_logits).mean(),
@@ -143,7 +152,7 @@ class DCGAN(nn.Module):
     def g_loss(self, n: int, fake: Tensor | None = None) -> dict[str, Tensor]:
         """-log D(G(z)), the non-saturating generator loss, batch mean; fake is drawn when not given."""
         fake = self.generate(n) if fake is None else fake
-        logits = self.discriminator(fake)
+        logits = self.discriminator(self.with_noise(fake))
         return {"loss": F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))}
 
     def loss(self, x: Tensor) -> dict[str, Tensor]:

@@ -26,6 +26,7 @@ from genlab.data.catalog import Dataset
 from genlab.errors import ConfigError, GenlabError, RunError, TrainingError
 from genlab.files import atomic_write_text, fsync_dir, remove_leftovers, write_failure
 from genlab.models.registry import build_model
+from genlab.nn import memory_format
 from genlab.options import WEIGHT_CHOICES
 from genlab.runs import layout
 from genlab.runs.guard import check_links, check_out_path, is_run_folder, link_refusal
@@ -368,7 +369,9 @@ def load_run(run_dir: str | os.PathLike, device: str | torch.device = "cpu", wei
         use = "best" if weights == "best" and files.best_weights.is_file() else "last"
         path = files.weights_file(best=use == "best")
     apply_weights(model, load_weights(path), path)
-    return Run(run_dir, record, model.to(resolve_device(device)).eval(), read_metrics(run_dir), use)
+    device = resolve_device(device)
+    model = model.to(device, memory_format=memory_format(model, device)).eval()  # NHWC for conv models on the CPU
+    return Run(run_dir, record, model, read_metrics(run_dir), use)
 
 
 def finish_commit_quietly(run_dir: Path) -> None:

@@ -26,6 +26,7 @@ from genlab.errors import ConfigError, RunError
 from genlab.images import make_grid, save_png
 from genlab.models.contract import AutoEncoder, Classifier, Generative
 from genlab.models.registry import spec_name
+from genlab.nn import memory_format
 from genlab.options import TrainConfig
 from genlab.progress import ProgressLines, progress_bar
 from genlab.runs import layout
@@ -124,7 +125,7 @@ class Trainer:
         self.progress = True if progress is None else progress  # a bar on a terminal, else a line every ~10 s
         if not world.writes:  # under torchrun rank 0 alone prints
             self.log, self.progress = (lambda line: None), False
-        self.memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
+        self.memory_format = memory_format(model, self.device, config.channels_last)
         self.model.to(self.device, memory_format=self.memory_format)
         self.optimizers = make_optimizers(model, config.lr, config.beta1, config.weight_decay, config.clip_grad)
         self.rate = LearningRate(config, self.optimizers)  # warm-up and schedule, set before each step
@@ -211,7 +212,7 @@ class Trainer:
             y = torch.index_select(self.train_y, 0, indices) if self.needs_labels else None
             if self.config.binarize == "dynamic":
                 x = binarize_dynamic(x)
-            if self.config.channels_last:
+            if self.memory_format == torch.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             if self.rate.active:
                 controls["lr"] = self.config.lr * self.rate.set(self.step, last_step)
