@@ -17,7 +17,7 @@ LAYERS = {
     "genlab.runs": 2, "genlab.training": 2, "genlab.latent": 2, "genlab.metrics": 2, "genlab.evaluation": 2,
     "genlab.invert": 2, "genlab.disentanglement": 2, "genlab.editing": 2,
     "genlab.figures": 3, "genlab.plots": 3, "genlab.report": 3, "genlab.serve": 3, "genlab.tables": 3,
-    "genlab.workflow": 3,
+    "genlab.workflow": 3, "genlab.vector_arithmetic": 3,
     "genlab.cli": 4, "genlab.__main__": 4,
 }
 
@@ -139,7 +139,7 @@ def test_the_training_steps_know_no_concrete_model() -> None:
 # depend on the training package, which writes runs
 READERS = ("genlab.runs", "genlab.evaluation", "genlab.figures", "genlab.plots", "genlab.report", "genlab.serve",
            "genlab.invert", "genlab.latent", "genlab.metrics", "genlab.disentanglement", "genlab.tables",
-           "genlab.editing")
+           "genlab.editing", "genlab.vector_arithmetic")
 TRAINING = "genlab.training"
 # the torchrun process group: the library joins it and shares decisions over it, the command line never does
 PROCESS_GROUP = ("genlab.world", "torch.distributed")

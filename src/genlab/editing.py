@@ -158,12 +158,12 @@ class VectorMeasurement:
 
 
 def check_pair(model_run: Run, classifier: nn.Module, classifier_run: Run, data: Dataset) -> None:
-    """The classifier predicts the attributes of the autoencoder's data, on images of its shape."""
+    """The classifier predicts the attributes of the other run's data, on images of its shape."""
     families = {run.record.data.spec.split(":")[0] for run in (model_run, classifier_run)}
     shapes = {tuple(classifier.config.image_shape), tuple(data.image_shape)}
     if len(families) > 1 or len(shapes) > 1 or classifier.config.n_attributes != len(data.attribute_names):
         raise RunError(f"the classifier in {classifier_run.path} was trained on {classifier_run.record.data.spec} "
-                       f"but the autoencoder on {model_run.record.data.spec}: train both on the same data")
+                       f"but {model_run.path} on {model_run.record.data.spec}: train both on the same data")
 
 
 def measure_attribute_vector(model_run: Run, classifier_run: Run, attribute: str = "Smiling", strength: float = 1.0,
@@ -196,3 +196,48 @@ def measure_attribute_vector(model_run: Run, classifier_run: Run, attribute: str
               for v in (vector, same_norm_direction(vector, seed))]
     return VectorMeasurement(attribute, strength, float(vector.norm()), (len(from_indices), len(to_indices)),
                              *scores, how)
+
+
+# ---------------------------------------------------------------- a generator's samples read by the classifier
+
+
+CONFIDENT = 0.9  # a prediction is confident when its probability is above 0.9 or below 0.1
+
+
+@dataclass(frozen=True)
+class AttributeReading:
+    """What an attribute classifier sees in a set of images: per attribute, the share it calls present and the share
+    of its predictions that are confident (probability beyond 0.9 either way)."""
+
+    n: int
+    present: Tensor    # (A,) shares in [0, 1]
+    confident: Tensor  # (A,)
+
+
+def read_attributes(classifier: nn.Module, x: Tensor, batch_size: int = PREDICT_BATCH) -> AttributeReading:
+    """The classifier's reading of images x (N, C, H, W), uint8 or float in [0, 1]."""
+    was_training = classifier.training
+    classifier.eval()
+    present, confident = 0.0, 0.0
+    with torch.no_grad():
+        for batch in iter_ordered(x, batch_size, module_device(classifier)):
+            p = torch.sigmoid(classifier.logits(batch).float())
+            present = present + (p > 0.5).float().sum(0).cpu()
+            confident = confident + ((p > CONFIDENT) | (p < 1 - CONFIDENT)).float().sum(0).cpu()
+    classifier.train(was_training)
+    return AttributeReading(len(x), present / max(len(x), 1), confident / max(len(x), 1))
+
+
+def sample_reading(generator_run: Run, classifier_run: Run, n: int = 1000, seed: int = 0,
+                   data_dir: str | None = None) -> tuple[AttributeReading, AttributeReading, Tensor, list[str]]:
+    """The classifier's reading of n samples of a generator run (prior codes from `seed`) beside its reading of the
+    first n test images of the data, and those images' true attribute shares (A,); with the attribute names."""
+    classifier = attribute_classifier(classifier_run)
+    data = generator_run.dataset(data_dir)
+    check_pair(generator_run, classifier, classifier_run, data)
+    model = generator_run.model
+    codes = latent.seeded_codes(model, n, seed)
+    samples = torch.cat([latent.decode_images(model, chunk).cpu() for chunk in codes.split(PREDICT_BATCH)])
+    truth = data.test_attributes[:n].float().mean(0)
+    return (read_attributes(classifier, samples), read_attributes(classifier, data.test_x[:n]), truth,
+            list(data.attribute_names))

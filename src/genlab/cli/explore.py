@@ -76,6 +76,24 @@ def cmd_attribute(args: argparse.Namespace) -> int:
                  attribute=args.attribute, strength=args.strength, steps=args.steps, n=args.n)
 
 
+def cmd_arithmetic(args: argparse.Namespace) -> int:
+    from genlab import figures
+    from genlab.runs.store import load_run
+    from genlab.vector_arithmetic import arithmetic_figure
+
+    at_least("--samples", args.samples, 3)
+    at_least("-n", args.n, 1)
+    at_least("--noise", args.noise, 0)
+    check_zoom(args)
+    run = open_trained_run(args)
+    classifier = load_run(args.classifier, getattr(args, "device", "cpu"))
+    figure = arithmetic_figure(run, classifier, args.groups, draws=args.samples, seed=args.seed, shown=args.n,
+                               noise=args.noise, zoom=args.zoom)
+    print(figure.note)
+    print(figures.save_figure(figure, run.path, args.out))
+    return 0
+
+
 def cmd_scatter(args: argparse.Namespace) -> int:
     at_least("--test-images", args.test_images, 2)
     return write(args, "scatter_figure", n_images=args.test_images)
@@ -107,6 +125,8 @@ PICTURES = {
                     cmd_interpolate, "interpolation.png"),
     "attribute": ("move images along an attribute's vector (with minus without) or two classes' mean codes",
                   cmd_attribute, "attribute-NAME.png or attribute-FROM-to-TO.png"),
+    "arithmetic": ("decode A - B + C, the mean codes of three groups of samples an attribute classifier picks",
+                   cmd_arithmetic, "arithmetic.png"),
     "scatter": ("plot test-set codes coloured by class (PCA to 2-D when needed)", cmd_scatter, "scatter.png"),
 }
 
@@ -151,6 +171,19 @@ def add_picture_flags(name: str, p: argparse.ArgumentParser) -> None:
                                                                     "(default 1.5)")
         p.add_argument("--steps", type=int, default=6, help="strengths from 0 to --strength (default 6)")
         p.add_argument("-n", type=int, default=8, help="test images of --from-class, one row each (default 8)")
+    if name == "arithmetic":
+        p.add_argument("--classifier", required=True, metavar="RUN",
+                       help="an attribute-classifier run on the same data (genlab train attribute-classifier)")
+        p.add_argument("--groups", nargs=3, required=True, metavar=("A", "B", "C"),
+                       help="three groups of attributes, comma-separated, no-NAME for absent: e.g. "
+                            "Smiling,Eyeglasses no-Smiling,Eyeglasses no-Smiling,no-Eyeglasses")
+        p.add_argument("--samples", type=int, default=2000, help="prior samples sorted into the groups "
+                                                                 "(default 2000)")
+        p.add_argument("-n", type=int, default=5, help="samples shown per group, and noisy variants of the "
+                                                       "result (default 5)")
+        p.add_argument("--noise", type=float, default=0.25, help="standard deviation of the noise added to the "
+                                                                 "result's code for its variants (default 0.25)")
+        p.add_argument("--seed", type=int, default=0, help="seed of the prior samples (default 0)")
     if name == "scatter":
         p.add_argument("--test-images", type=int, default=10000, help="how many test images (default 10000)")
     if name != "scatter":
