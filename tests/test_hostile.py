@@ -33,7 +33,7 @@ FUZZ = settings(max_examples=300, deadline=None, derandomize=True, database=None
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 LIMIT = 1 << 20  # the byte limit the reader is given here: a file may claim far more
 ENDPOINTS = ["/api/info", "/api/decode", "/api/decode-grid", "/api/encode", "/api/test-images",
-             "/api/test-image", "/api/test-code", "/api/class-mean", "/api/scatter"]
+             "/api/test-image", "/api/test-code", "/api/class-mean", "/api/scatter", "/api/attribute-vector"]
 
 
 # ---------------------------------------------------------------- IDX files
@@ -186,7 +186,8 @@ bodies = st.one_of(
                                                 st.integers(1, 40)), st.integers(0, 400)),
 )
 query_value = st.one_of(st.integers(-10**12, 10**12).map(str), st.text(max_size=12))
-queries = st.lists(st.tuples(st.sampled_from(["index", "offset", "count", "class", "x"]), query_value), max_size=4)
+queries = st.lists(st.tuples(st.sampled_from(["index", "offset", "count", "class", "name", "x"]), query_value),
+                   max_size=4)
 
 
 @settings(FUZZ, max_examples=600)
