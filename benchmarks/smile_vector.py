@@ -8,6 +8,7 @@ that of up to 2,000 without it; it is added at one strength s to the codes of th
 attribute (all ~5,000 of the 10,000, or the first --n), which are decoded. Printed, for the vector and for a
 random vector of the same norm (seeded), on the same faces:
 
+  the classifier's own test accuracy per attribute, on its data's (sharp) test images;
   (a) the share the classifier calls the attribute: on the originals, on decode(z), on decode(z + s v);
   (b) the share whose other attributes (every one but the edited) are all predicted on decode(z + s v) as on
       decode(z), the same face decoded unedited (and, for reference, on decode(z) as on the original);
@@ -21,7 +22,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from genlab.editing import EditScores, measure_attribute_vector
+from genlab.editing import EditScores, measure_attribute_vector, predict_attributes
 from genlab.runs.store import load_run
 
 
@@ -46,6 +47,14 @@ def distances(scores: EditScores) -> list[str]:
             distance(scores.region_reconstruction), distance(scores.region_original)]
 
 
+def classifier_accuracy(classifier_run, data_dir: str | None) -> str:
+    """The judge's own test accuracy, attribute by attribute, on the sharp test images of its data."""
+    data = classifier_run.dataset(data_dir)
+    right = (predict_attributes(classifier_run, data.test_x) == data.test_attributes).float().mean(0)
+    cells = ", ".join(f"{name} {share(a)}" for name, a in zip(data.attribute_names, right.tolist()))
+    return f"classifier test accuracy: {cells}; mean {share(right.mean().item())}"
+
+
 def table(head: list[str], named: list[tuple[str, list[str]]]) -> None:
     print(f"{'':<22}" + "".join(f"{h:>16}" for h in head))
     for name, cells in named:
@@ -68,6 +77,7 @@ def main() -> None:
                                  args.data_dir)
     print(f"{model_run.record.model} {args.model} on {model_run.record.data.spec}; classifier {args.classifier} "
           f"({classifier_run.record.data.spec})")
+    print(classifier_accuracy(classifier_run, args.data_dir))
     print(f"{m.attribute} vector: {m.train_groups[1]} training faces with it minus {m.train_groups[0]} without, "
           f"norm {m.vector_norm:.3f}; strength s = {m.strength:g}; {m.vector.n} test faces without {m.attribute}")
     vectors = ((f"{m.attribute} vector", m.vector), ("random, same norm", m.random))

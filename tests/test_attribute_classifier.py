@@ -8,6 +8,7 @@ from cli_helpers import fails
 from genlab.errors import DataError
 from genlab.models.classifier import Classifier, ClassifierConfig
 from genlab.models.registry import create_model, data_fields
+from genlab.nn import gaussian_blur
 from genlab.training.schedule import stratified_sample
 from genlab.training.trainer import train
 
@@ -102,3 +103,20 @@ def test_it_learns_easy_attributes(tiny_faces, tiny_train_config) -> None:
     for attribute in ("Eyeglasses", "Black_Hair"):
         a = tiny_faces.attribute_names.index(attribute)
         assert (predicted[:, a] == tiny_faces.test_attributes[:, a]).float().mean() > 0.85, attribute
+
+
+def test_blur_trains_on_images_blurred_by_a_std_drawn_per_image_and_leaves_evaluation_sharp() -> None:
+    sharp = create_model("attribute-classifier", image_shape=(3, 16, 16), n_attributes=5, dropout=0.0, **TINY)
+    blurred = create_model("attribute-classifier", image_shape=(3, 16, 16), n_attributes=5, dropout=0.0, blur=2.0,
+                           **TINY)
+    blurred.load_state_dict(sharp.state_dict())
+    x = torch.rand(6, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+    y = (torch.rand(6, 5, generator=torch.Generator().manual_seed(2)) < 0.5).float()
+    torch.manual_seed(3)
+    stds = 2.0 * torch.rand(6)
+    torch.manual_seed(3)
+    trained_on = blurred.train().loss(x, y)["loss"]
+    assert torch.allclose(trained_on, sharp.train().loss(gaussian_blur(x, stds), y)["loss"], rtol=1e-5)
+    assert abs(trained_on.item() - sharp.train().loss(x, y)["loss"].item()) > 1e-4
+    blurred.load_state_dict(sharp.state_dict())  # the same running statistics: training passes moved them apart
+    assert torch.equal(blurred.eval().loss(x, y)["loss"], sharp.eval().loss(x, y)["loss"])

@@ -5,6 +5,7 @@ import math
 from collections.abc import Callable, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from genlab.sizes import conv_sizes
@@ -106,6 +107,20 @@ def memory_format(module: nn.Module, device: torch.device, channels_last: bool |
         large = shape is not None and len(shape) == 3 and min(shape[1:]) >= NHWC_MIN_SIDE
         channels_last = device.type == "cpu" and large and has_convolutions(module)
     return torch.channels_last if channels_last else torch.contiguous_format
+
+
+def gaussian_blur(x: Tensor, sigma: float | Tensor) -> Tensor:
+    """Blur each channel of (N, C, H, W) with a Gaussian of std `sigma` pixels: one std for the batch, or (N,)
+    stds, one per image (0 leaves an image as it is). Separable; edges repeated."""
+    n, channels = x.shape[:2]
+    sigmas = torch.as_tensor(sigma, dtype=x.dtype, device=x.device).expand(n)
+    radius = max(1, math.ceil(3 * float(sigmas.max())))
+    t = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
+    kernels = torch.exp(-0.5 * (t / sigmas.clamp_min(1e-3)[:, None]) ** 2)  # (N, K); std 0 -> [0, .., 1, .., 0]
+    kernels = (kernels / kernels.sum(1, keepdim=True)).repeat_interleave(channels, 0)  # (N * C, K)
+    planes = F.pad(x.reshape(1, n * channels, *x.shape[2:]), (radius,) * 4, mode="replicate")
+    planes = F.conv2d(planes, kernels[:, None, None, :], groups=n * channels)
+    return F.conv2d(planes, kernels[:, None, :, None], groups=n * channels).reshape(x.shape)
 
 
 def standard_normal(n: int, dim: int, device: torch.device, generator: torch.Generator | None = None) -> torch.Tensor:

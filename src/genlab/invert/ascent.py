@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from genlab.config import require
+from genlab.nn import gaussian_blur
 from genlab.progress import progress_bar
 
 OnStep = Callable[[int, Tensor], None]  # (steps done, from 1; current images in [0, 1]) -> None
@@ -33,18 +34,6 @@ def random_shift(jitter: int, generator: torch.Generator) -> tuple[int, int]:
         return 0, 0
     dy, dx = torch.randint(-jitter, jitter + 1, (2,), generator=generator).tolist()
     return dy, dx
-
-
-def gaussian_blur(x: Tensor, sigma: float) -> Tensor:
-    """Blur each channel of (N, C, H, W) with a Gaussian of std `sigma` pixels (separable; edges repeated)."""
-    radius = max(1, math.ceil(3 * sigma))
-    t = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
-    kernel = torch.exp(-0.5 * (t / sigma) ** 2)
-    kernel = kernel / kernel.sum()
-    channels = x.shape[1]
-    x = F.pad(x, (radius, radius, radius, radius), mode="replicate")
-    x = F.conv2d(x, kernel.view(1, 1, 1, -1).expand(channels, 1, 1, -1), groups=channels)
-    return F.conv2d(x, kernel.view(1, 1, -1, 1).expand(channels, 1, -1, 1), groups=channels)
 
 
 def rms_normalised(grad: Tensor) -> Tensor:

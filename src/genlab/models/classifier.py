@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from genlab.config import Config, option, require
+from genlab.nn import gaussian_blur
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,9 @@ class ClassifierConfig(Config):
     feature_dim: int = option(128, "size of the penultimate layer: the features metrics use",
                                low=1, high=16384)
     dropout: float = option(0.3, "dropout before the last layer, while training", low=0.0, high=0.99)
+    blur: float = option(0.0, "while training, blur each image by a Gaussian of std drawn uniformly from [0, blur] "
+                              "pixels (0: off): the classifier then reads a blurry model output by what it shows, "
+                              "not by how sharp it is", low=0.0, high=16.0)
 
     def __post_init__(self) -> None:
         require(len(self.conv_channels) >= 1, "channels needs at least one conv block")
@@ -67,9 +71,12 @@ class Classifier(nn.Module):
         return self.head(self.features(x))
 
     def loss(self, x: Tensor, y: Tensor) -> dict[str, Tensor]:
-        """Cross-entropy in nats per image, and accuracy (fraction correct), batch means. With attribute targets
+        """Cross-entropy in nats per image, and accuracy (fraction correct), batch means; in training mode with
+        `blur` > 0, of the images blurred (a std per image) as the config says. With attribute targets
         y (N, A) in {0, 1}: binary cross-entropy summed over the A attributes (nats per image), and accuracy the
         fraction of the N * A attribute predictions that are right."""
+        if self.training and self.config.blur > 0:
+            x = gaussian_blur(x, self.config.blur * torch.rand(x.shape[0], device=x.device))
         logits = self.logits(x)
         if self.config.targets == "attributes":
             # -sum_a [y_a log sigmoid(l_a) + (1 - y_a) log(1 - sigmoid(l_a))], averaged over the batch
