@@ -158,6 +158,24 @@ def test_instance_noise_reaches_every_image_the_discriminator_sees() -> None:
         assert (images - clean).std().item() == pytest.approx(0.2, rel=0.02)
 
 
+def test_spectral_norm_bounds_each_discriminator_layer_in_place_of_its_batch_norm() -> None:
+    torch.manual_seed(0)
+    plain, normed = (create_model("dcgan", dim=8, spectral_norm=s) for s in (False, True))
+
+    def kinds(net: torch.nn.Module) -> list[str]:
+        return [type(layer).__name__ for layer in net]
+    assert "BatchNorm2d" in kinds(plain.discriminator) and "BatchNorm2d" not in kinds(normed.discriminator)
+    assert kinds(normed.generator) == kinds(plain.generator)
+    for _ in range(30):  # each training-mode forward takes one power-iteration step
+        normed.discriminator(torch.randn(4, 1, 28, 28))
+    convs = [layer for layer in normed.discriminator if isinstance(layer, torch.nn.Conv2d)]
+    plain_convs = [layer for layer in plain.discriminator if isinstance(layer, torch.nn.Conv2d)]
+    assert len(convs) == len(plain_convs) == 4
+    for conv, plain_conv in zip(convs, plain_convs):
+        assert torch.linalg.matrix_norm(conv.weight.detach().flatten(1), ord=2).item() == pytest.approx(1.0, abs=0.02)
+        assert torch.linalg.matrix_norm(plain_conv.weight.detach().flatten(1), ord=2).item() < 0.8
+
+
 @pytest.mark.parametrize("name", CLASSIFIERS)
 def test_classifier_outputs(name: str) -> None:
     by_attribute = attribute_model(name)
@@ -189,7 +207,14 @@ def test_vae_contract(name: str) -> None:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_save_load_round_trip(name: str, tmp_path) -> None:
-    model = create_model(name)
+    assert_round_trip(name, create_model(name), tmp_path)
+
+
+def test_a_spectrally_normalised_dcgan_round_trips(tmp_path) -> None:
+    assert_round_trip("dcgan", create_model("dcgan", dim=8, spectral_norm=True), tmp_path)
+
+
+def assert_round_trip(name: str, model: torch.nn.Module, tmp_path) -> None:
     model_loss(model, images(), targets(model))  # a training-mode pass moves the batch-norm statistics off their init
     model.eval()
     data = DataRecord(spec="shapes", name="shapes", image_shape=model.config.image_shape)

@@ -38,6 +38,9 @@ class DCGANConfig(Config):
                                         "discriminator sees, real and fake, in its [-1, 1] units (instance noise, "
                                         "Sonderby et al. 2017): it hides pixel-level differences D could otherwise "
                                         "win on at once; 0 is Radford et al.'s DCGAN", low=0.0, high=10.0)
+    spectral_norm: bool = option(False, "spectrally normalise the discriminator's convolutions (Miyato et al. 2018) "
+                                        "in place of its batch norm: each layer is then 1-Lipschitz, so D cannot "
+                                        "win at once and starve G of gradient; off is Radford et al.'s DCGAN")
 
     def __post_init__(self) -> None:
         _, height, width = self.image_shape
@@ -78,14 +81,16 @@ class Generator(nn.Sequential):
 
 
 class Discriminator(nn.Sequential):
-    """Image in [-1, 1] -> leaky-ReLU strided convs (batch norm on all but the first) -> one logit per image."""
+    """Image in [-1, 1] -> leaky-ReLU strided convs (batch norm on all but the first; none with spectral_norm, whose
+    parametrisations DCGAN adds) -> one logit per image."""
 
     def __init__(self, config: DCGANConfig) -> None:
         sizes, widths = upsampling_plan(config.image_shape[1])[::-1], config.widths()[::-1]
         layers: list[nn.Module] = []
         for i in range(len(sizes) - 1):
             layers.append(down_layer(widths[i], widths[i + 1], sizes[i], sizes[i + 1]))
-            layers += ([nn.BatchNorm2d(widths[i + 1])] if i > 0 else []) + [nn.LeakyReLU(0.2, True)]
+            normed = i > 0 and not config.spectral_norm
+            layers += ([nn.BatchNorm2d(widths[i + 1])] if normed else []) + [nn.LeakyReLU(0.2, True)]
         layers += [nn.Conv2d(widths[-1], 1, 4), nn.Flatten(0)]  # 4x4 -> 1x1: (N,) logits
         super().__init__(*layers)
 
@@ -108,6 +113,10 @@ class DCGAN(nn.Module):
         self.generator = Generator(config)
         self.discriminator = Discriminator(config)
         self.apply(dcgan_init)
+        if config.spectral_norm:  # after the init: the normalised weight is computed from the initialised one
+            for layer in self.discriminator:
+                if isinstance(layer, nn.Conv2d):
+                    torch.nn.utils.parametrizations.spectral_norm(layer)
 
     @property
     def latent_dim(self) -> int:
