@@ -2,8 +2,9 @@
 
     python benchmarks/iwae_speed.py RUN [--images 100] [--k 5000] [--max-decodes 4096 32768]
 
-RUN is a trained VAE-family run directory (a Bernoulli decoder with one latent: vae, conv-vae, vamp-vae, ...). The plain
-reference is the loop most code bases write, on the model as plain PyTorch runs it (NCHW, torch's own transposed
+RUN is a trained VAE-family run directory with a Bernoulli decoder: one latent (vae, conv-vae, vamp-vae, ...) or the
+two of hvae (z2 ~ q(z2|x), then z1 ~ q(z1|x, z2); VampPrior or standard prior on z2). The plain reference is the
+loop most code bases write, on the model as plain PyTorch runs it (NCHW, torch's own transposed
 convolutions): one image at a time, the image repeated for a chunk of 1000 samples,
 F.binary_cross_entropy_with_logits for log p(x|z), a logsumexp over the k log weights. Both run on the fixed
 binarization of the first --images test images, on the CPU, with the threads torch is given. Printed: wall
@@ -27,20 +28,37 @@ from genlab.runs.store import load_run
 REFERENCE_CHUNK = 1000
 
 
+def one_latent_log_weights(model: torch.nn.Module, image: torch.Tensor, mu, log_var, size: int) -> torch.Tensor:
+    """log p(x|z) + log p(z) - log q(z|x) at `size` draws z ~ q(z|x) of one image."""
+    z = mu + torch.exp(0.5 * log_var) * torch.randn(size, mu.shape[1])
+    logits = model.decode(z)
+    log_px = -F.binary_cross_entropy_with_logits(logits, image.expand_as(logits), reduction="none").flatten(1).sum(1)
+    return log_px + model.log_prior(z) - losses.log_normal_diag(z, mu, log_var)
+
+
+def two_latent_log_weights(model: torch.nn.Module, image: torch.Tensor, mu2, log_var2, size: int) -> torch.Tensor:
+    """The HVAE's: log p(x|z1, z2) + log p(z1|z2) + log p(z2) - log q(z1|x, z2) - log q(z2|x) at `size` joint draws
+    z2 ~ q(z2|x), z1 ~ q(z1|x, z2) of one image."""
+    z2 = mu2 + torch.exp(0.5 * log_var2) * torch.randn(size, mu2.shape[1])
+    mu1, log_var1 = model.posterior_z1(image[None], z2)
+    z1 = mu1 + torch.exp(0.5 * log_var1) * torch.randn_like(mu1)
+    prior_mu1, prior_log_var1 = model.p_z1(z2)
+    logits = model.logits(z1, z2)
+    log_px = -F.binary_cross_entropy_with_logits(logits, image.expand_as(logits), reduction="none").flatten(1).sum(1)
+    log_p = losses.log_normal_diag(z1, prior_mu1, prior_log_var1) + model.log_prior(z2)
+    log_q = losses.log_normal_diag(z1, mu1, log_var1) + losses.log_normal_diag(z2, mu2, log_var2)
+    return log_px + log_p - log_q
+
+
 @torch.no_grad()
 def reference_nll(model: torch.nn.Module, x: torch.Tensor, k: int) -> torch.Tensor:
     """-log p(x) per image, one image at a time: (N,) nats."""
+    log_weights = two_latent_log_weights if hasattr(model, "posterior_z1") else one_latent_log_weights
     out = []
     for image in x.float().div(255):
         mu, log_var = model.posterior(image[None])
-        log_w = []
-        for start in range(0, k, REFERENCE_CHUNK):
-            size = min(REFERENCE_CHUNK, k - start)
-            z = mu + torch.exp(0.5 * log_var) * torch.randn(size, mu.shape[1])
-            logits = model.decode(z)
-            target = image.expand_as(logits)
-            log_px = -F.binary_cross_entropy_with_logits(logits, target, reduction="none").flatten(1).sum(1)
-            log_w.append(log_px + model.log_prior(z) - losses.log_normal_diag(z, mu, log_var))
+        log_w = [log_weights(model, image, mu, log_var, min(REFERENCE_CHUNK, k - start))
+                 for start in range(0, k, REFERENCE_CHUNK)]
         out.append(math.log(k) - torch.logsumexp(torch.cat(log_w), 0))
     return torch.stack(out)
 
