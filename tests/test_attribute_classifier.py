@@ -116,7 +116,7 @@ def test_blur_trains_on_images_blurred_by_a_std_drawn_per_image_and_leaves_evalu
     stds = 2.0 * torch.rand(6)
     torch.manual_seed(3)
     trained_on = blurred.train().loss(x, y)["loss"]
-    assert torch.allclose(trained_on, sharp.train().loss(gaussian_blur(x, stds), y)["loss"], rtol=1e-5)
+    assert torch.allclose(trained_on, sharp.train().loss(gaussian_blur(x, stds, 2.0), y)["loss"], rtol=1e-5)
     assert abs(trained_on.item() - sharp.train().loss(x, y)["loss"].item()) > 1e-4
     blurred.load_state_dict(sharp.state_dict())  # the same running statistics: training passes moved them apart
     assert torch.equal(blurred.eval().loss(x, y)["loss"], sharp.eval().loss(x, y)["loss"])

@@ -39,3 +39,11 @@ def test_one_std_for_the_batch_smooths_noise_and_keeps_flat_images() -> None:
     assert blurred.shape == noise.shape and blurred.std() < 0.5 * noise.std()
     torch.testing.assert_close(gaussian_blur(noise, 1.0), gaussian_blur(noise, torch.full((2,), 1.0)))
     torch.testing.assert_close(gaussian_blur(torch.full((1, 1, 6, 6), 0.3), 2.0), torch.full((1, 1, 6, 6), 0.3))
+
+
+def test_a_bound_on_the_stds_keeps_them_on_the_device() -> None:
+    x = torch.rand(4, 3, 9, 9, generator=torch.Generator().manual_seed(2))
+    stds = torch.tensor([0.3, 1.2, 0.0, 0.8])
+    torch.testing.assert_close(gaussian_blur(x, stds, max_sigma=1.2), gaussian_blur(x, stds))
+    # on the meta device no value can reach the host: the bound alone sizes the kernels
+    assert gaussian_blur(x.to("meta"), stds.to("meta"), max_sigma=2.0).shape == x.shape

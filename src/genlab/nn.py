@@ -109,12 +109,16 @@ def memory_format(module: nn.Module, device: torch.device, channels_last: bool |
     return torch.channels_last if channels_last else torch.contiguous_format
 
 
-def gaussian_blur(x: Tensor, sigma: float | Tensor) -> Tensor:
+def gaussian_blur(x: Tensor, sigma: float | Tensor, max_sigma: float | None = None) -> Tensor:
     """Blur each channel of (N, C, H, W) with a Gaussian of std `sigma` pixels: one std for the batch, or (N,)
-    stds, one per image (0 leaves an image as it is). Separable; edges repeated."""
+    stds, one per image (0 leaves an image as it is). Separable; edges repeated. The kernels reach 3 max_sigma
+    pixels: given an upper bound on per-image stds, they stay on the device (no host sync in a training step);
+    by default max_sigma is the largest std."""
     n, channels = x.shape[:2]
+    if max_sigma is None:
+        max_sigma = float(sigma.max()) if isinstance(sigma, Tensor) else float(sigma)
     sigmas = torch.as_tensor(sigma, dtype=x.dtype, device=x.device).expand(n)
-    radius = max(1, math.ceil(3 * float(sigmas.max())))
+    radius = max(1, math.ceil(3 * max_sigma))
     t = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
     kernels = torch.exp(-0.5 * (t / sigmas.clamp_min(1e-3)[:, None]) ** 2)  # (N, K); std 0 -> [0, .., 1, .., 0]
     kernels = (kernels / kernels.sum(1, keepdim=True)).repeat_interleave(channels, 0)  # (N * C, K)

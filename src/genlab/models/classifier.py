@@ -76,7 +76,7 @@ class Classifier(nn.Module):
         y (N, A) in {0, 1}: binary cross-entropy summed over the A attributes (nats per image), and accuracy the
         fraction of the N * A attribute predictions that are right."""
         if self.training and self.config.blur > 0:
-            x = gaussian_blur(x, self.config.blur * torch.rand(x.shape[0], device=x.device))
+            x = gaussian_blur(x, self.config.blur * torch.rand(x.shape[0], device=x.device), self.config.blur)
         logits = self.logits(x)
         if self.config.targets == "attributes":
             # -sum_a [y_a log sigmoid(l_a) + (1 - y_a) log(1 - sigmoid(l_a))], averaged over the batch
