@@ -61,7 +61,7 @@ def genlab_epochs(args, device: torch.device):
     """Yields (train seconds, loss) per epoch of genlab's trainer on the same model and data."""
     data = genlab_dataset(args)
     torch.manual_seed(args.seed)
-    name = GENLAB_MODEL.get(args.model, args.model)
+    name = args.genlab_model
     model = create_model(name, **data_fields(name, data.image_shape, len(data.classes)))
     # the settings the model prefers in the registry, as `genlab train` applies them (the batch size is args')
     preferred = {k: v for k, v in model_spec(name).train_defaults.items() if k != "batch_size"}
@@ -110,8 +110,8 @@ def main() -> None:
     parser.add_argument("--data-dir")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     args = parser.parse_args()
-    args.batch_size = args.batch_size or model_spec(GENLAB_MODEL.get(args.model, args.model)).train_defaults.get(
-        "batch_size", 128)
+    args.genlab_model = GENLAB_MODEL.get(args.model, args.model)
+    args.batch_size = args.batch_size or model_spec(args.genlab_model).train_defaults.get("batch_size", 128)
     device = resolve_device(args.device)
     results = run_interleaved(args, device)
     mean = {name: statistics.mean(r["epoch_seconds"]) for name, r in results.items()}
