@@ -13,6 +13,7 @@ LAYERS = {
     "genlab.errors": 0, "genlab.version": 0, "genlab.config": 0, "genlab.sizes": 0, "genlab.files": 0,
     "genlab.plugins": 0, "genlab.options": 0, "genlab.world": 0, "genlab.data": 0, "genlab.nn": 0,
     "genlab.losses": 0, "genlab.images": 0, "genlab.convarith": 0, "genlab.threads": 0, "genlab.progress": 0,
+    "genlab.heap": 0,
     "genlab.models": 1,
     "genlab.runs": 2, "genlab.training": 2, "genlab.latent": 2, "genlab.metrics": 2, "genlab.evaluation": 2,
     "genlab.invert": 2, "genlab.disentanglement": 2, "genlab.editing": 2,

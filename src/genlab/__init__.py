@@ -10,10 +10,12 @@ import importlib
 from typing import Any
 
 from genlab.errors import GenlabError
+from genlab.heap import keep_freed_memory
 from genlab.threads import wait_quietly
 from genlab.version import __version__
 
 wait_quietly()  # before torch loads its OpenMP runtime: threads that sleep when they wait (genlab.threads)
+keep_freed_memory()  # freed activations are reused, not handed back and refaulted (genlab.heap)
 
 # public name -> the module that defines it
 _API = {
