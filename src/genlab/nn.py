@@ -35,6 +35,16 @@ def phase_taps(k: int, p: int, n: int, size: int) -> tuple[Tensor, Tensor, int, 
     return index.clamp(0, k - 1), (index >= 0) & (index < k), before, after
 
 
+def interleave_phases(y: Tensor, channels: int) -> Tensor:
+    """pixel_shuffle(y, 2): (N, 4C, H, W) -> (N, C, 2H, 2W). For one channel, where NCHW and NHWC are the same
+    memory, as a reshape of a permuted view, which runs in about half pixel_shuffle's time (1000 x 4 x 14 x 14
+    bfloat16 in NHWC: 0.71 against 1.71 ms; float32 in NCHW: 0.72 against 1.10 ms)."""
+    if channels != 1:
+        return torch.nn.functional.pixel_shuffle(y, 2)
+    n, _, h, w = y.shape
+    return y.unflatten(1, (1, 2, 2)).permute(0, 1, 4, 2, 5, 3).reshape(n, 1, 2 * h, 2 * w)
+
+
 class PhaseTransposedConv(torch.autograd.Function):
     """Forward: a stride-2 transposed convolution as one convolution whose 4 x C_out outputs are the 4 phases of
     the output, interleaved by pixel_shuffle; backward: PyTorch's own transposed-conv gradients."""
@@ -53,9 +63,12 @@ class PhaseTransposedConv(torch.autograd.Function):
         kernel = taps.permute(0, 2, 3, 1, 4, 5).reshape(cout * 4, cin, ih.shape[1], iw.shape[1])
         if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
             kernel = kernel.contiguous(memory_format=torch.channels_last)
-        y = torch.nn.functional.conv2d(torch.nn.functional.pad(x, (pw, rw, ph, rh)), kernel,
-                                       None if bias is None else bias.repeat_interleave(4))
-        return torch.nn.functional.pixel_shuffle(y, 2)[:, :, :size[0], :size[1]]
+        bias4 = None if bias is None else bias.repeat_interleave(4)
+        if (pw, ph) == (rw, rh) and min(pw, ph) >= 0:  # symmetric: the conv pads as it reads, no padded copy first
+            y = torch.nn.functional.conv2d(x, kernel, bias4, padding=(ph, pw))
+        else:
+            y = torch.nn.functional.conv2d(torch.nn.functional.pad(x, (pw, rw, ph, rh)), kernel, bias4)
+        return interleave_phases(y, cout)[:, :, :size[0], :size[1]]
 
     @staticmethod
     @torch.autograd.function.once_differentiable
