@@ -94,3 +94,17 @@ def test_the_no_grad_prior_encodes_the_pseudo_inputs_once_and_follows_every_chan
         loaded = model.log_prior(z)
         assert torch.allclose(loaded, fresh()) and torch.allclose(loaded, other.log_prior(z))
     assert model.log_prior(z).requires_grad  # with gradients: computed afresh, differentiable
+
+
+def test_hvae_q_z1_takes_its_image_half_once_and_is_the_layer_of_the_concatenation() -> None:
+    model = create_model("hvae", hidden=24, latent_dim=3)
+    x, z2 = torch.rand(4, 1, 28, 28), torch.randn(6, 4, 3)  # six samples of z2 for each of four images
+    split = model.posterior_z1(x, z2)
+    grads = torch.autograd.grad(sum(t.square().sum() for t in split), list(model.parameters()), allow_unused=True)
+    joined = model.q_z1(torch.cat([model.q_z1_x(x).expand(6, -1, -1), model.q_z1_z2(z2)], dim=-1))
+    expected = torch.autograd.grad(sum(t.square().sum() for t in joined), list(model.parameters()), allow_unused=True)
+    for mine, theirs in zip(split, joined):
+        assert torch.allclose(mine, theirs, atol=1e-5)
+    for mine, theirs in zip(grads, expected):
+        assert (mine is None) == (theirs is None)
+        assert mine is None or torch.allclose(mine, theirs, atol=1e-5)

@@ -9,6 +9,7 @@ import math
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from genlab import losses
@@ -71,13 +72,23 @@ class HVAE(nn.Module):
         return self.q_z2(x)
 
     def posterior_z1(self, x: Tensor, z2: Tensor) -> tuple[Tensor, Tensor]:
-        """q(z1|x, z2) for z2 (..., N, D) (x broadcast over the leading sample dims)."""
-        hx = self.q_z1_x(x).expand(*z2.shape[:-1], -1)
-        return self.q_z1(torch.cat([hx, self.q_z1_z2(z2)], dim=-1))
+        """q(z1|x, z2) for z2 (..., N, D) (x broadcast over the leading sample dims).
+
+        q_z1's first layer reads [h(x), h(z2)]; its product splits as W_x h(x) + W_z h(z2), and the x half is taken
+        once per image rather than once per sample: at k = 5000 that is a seventh of the HVAE's arithmetic."""
+        first, hidden = self.q_z1[0].linear, self.config.hidden
+        from_x = F.linear(self.q_z1_x(x), first.weight[:, :hidden], first.bias)  # (N, 2 hidden)
+        value, gate = (F.linear(self.q_z1_z2(z2), first.weight[:, hidden:]) + from_x).chunk(2, dim=-1)
+        return self.q_z1[1](value * torch.sigmoid(gate))
 
     def logits(self, z1: Tensor, z2: Tensor) -> Tensor:
         """p(x|z1, z2) logits, (M, C, H, W) for codes (M, D)."""
         return self.p_x(torch.cat([self.p_x_z1(z1), self.p_x_z2(z2)], dim=-1))
+
+    def likelihood_networks(self) -> list[nn.Module]:
+        """The networks of p(x|z1, z2)'s logits, which `genlab evaluate --precision bf16` runs in bfloat16
+        (p(z1|z2) and both posteriors stay float32)."""
+        return [self.p_x, self.p_x_z1, self.p_x_z2]
 
     def log_prior(self, z2: Tensor) -> Tensor:
         if self.config.prior == "vamp":
