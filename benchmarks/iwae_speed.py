@@ -1,6 +1,6 @@
 """How fast is the k = 5000 IWAE estimate? genlab's metrics.iwae_nll beside a plain per-image loop.
 
-    python benchmarks/iwae_speed.py RUN [--images 100] [--k 5000] [--max-decodes 4096 32768]
+    python benchmarks/iwae_speed.py RUN [--images 100] [--k 5000] [--max-decodes 4096 32768] [--precision fp32 bf16]
 
 RUN is a trained VAE-family run directory with a Bernoulli decoder: one latent (vae, conv-vae, vamp-vae, ...) or the
 two of hvae (z2 ~ q(z2|x), then z1 ~ q(z1|x, z2); VampPrior or standard prior on z2). The plain reference is the
@@ -9,7 +9,9 @@ convolutions): one image at a time, the image repeated for a chunk of 1000 sampl
 F.binary_cross_entropy_with_logits for log p(x|z), a logsumexp over the k log weights. Both run on the fixed
 binarization of the first --images test images, on the CPU, with the threads torch is given. Printed: wall
 seconds, user and system CPU seconds, the mean NLL (the two must agree within their Monte-Carlo error) and
-the ratio of wall times. genlab runs once per --max-decodes value (codes decoded per pass).
+the ratio of wall times. genlab runs once per --precision and --max-decodes pair (codes decoded per pass; "auto" is
+genlab's default, which sizes the passes by the model's largest layer output). With bf16 the last line gives the
+largest and the mean difference per image from the first fp32 estimate on the same draws.
 """
 from __future__ import annotations
 
@@ -19,6 +21,10 @@ import math
 import resource
 import time
 
+# genlab before torch: both loops run with genlab's thread wait policy and heap settings, as `genlab evaluate` does
+import genlab  # noqa: F401
+
+# isort: split
 import torch
 import torch.nn.functional as F
 
@@ -40,7 +46,8 @@ def two_latent_log_weights(model: torch.nn.Module, image: torch.Tensor, mu2, log
     """The HVAE's: log p(x|z1, z2) + log p(z1|z2) + log p(z2) - log q(z1|x, z2) - log q(z2|x) at `size` joint draws
     z2 ~ q(z2|x), z1 ~ q(z1|x, z2) of one image."""
     z2 = mu2 + torch.exp(0.5 * log_var2) * torch.randn(size, mu2.shape[1])
-    mu1, log_var1 = model.posterior_z1(image[None], z2)
+    hidden = torch.cat([model.q_z1_x(image[None]).expand(size, -1), model.q_z1_z2(z2)], dim=-1)
+    mu1, log_var1 = model.q_z1(hidden)
     z1 = mu1 + torch.exp(0.5 * log_var1) * torch.randn_like(mu1)
     prior_mu1, prior_log_var1 = model.p_z1(z2)
     logits = model.logits(z1, z2)
@@ -73,7 +80,7 @@ def plain_copy(model: torch.nn.Module) -> torch.nn.Module:
     return plain
 
 
-def timed(name: str, estimate) -> float:
+def timed(name: str, estimate) -> tuple[float, torch.Tensor]:
     torch.manual_seed(0)
     before, start = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
     nll = estimate().double()
@@ -81,7 +88,11 @@ def timed(name: str, estimate) -> float:
     print(f"{name:<34} {wall:8.2f} s wall  {after.ru_utime - before.ru_utime:8.2f} s user  "
           f"{after.ru_stime - before.ru_stime:7.2f} s system   NLL {nll.mean():.3f} "
           f"+- {nll.std() / math.sqrt(len(nll)):.3f}", flush=True)
-    return wall
+    return wall, nll
+
+
+def decodes(value: str) -> int | None:
+    return None if value == "auto" else int(value)
 
 
 def main() -> None:
@@ -89,19 +100,29 @@ def main() -> None:
     parser.add_argument("run", metavar="RUN")
     parser.add_argument("--images", type=int, default=100)
     parser.add_argument("--k", type=int, default=5000)
-    parser.add_argument("--max-decodes", type=int, nargs="+", default=[metrics.MAX_DECODES, 2 ** 15])
+    parser.add_argument("--max-decodes", type=decodes, nargs="+", default=[None, 2 ** 15],
+                        help="codes per pass, each timed; auto: genlab's default")
+    parser.add_argument("--precision", nargs="+", choices=("fp32", "bf16"), default=["fp32"])
     args = parser.parse_args()
     run = load_run(args.run, "cpu")
     x = run.test_images(run.dataset())[:args.images]
     print(f"{run.record.model} ({run.weights} weights): {len(x)} test images, k = {args.k}, "
-          f"torch threads {torch.get_num_threads()}")
+          f"torch threads {torch.get_num_threads()}; auto passes decode "
+          f"{metrics.decodes_per_pass(run.model, x[:1])} codes")
     plain = plain_copy(run.model)
-    reference = timed("plain per-image loop", lambda: reference_nll(plain, x, args.k))
-    for max_decodes in args.max_decodes:
-        wall = timed(f"genlab, --max-decodes {max_decodes}",
-                     lambda: metrics.iwae_nll(run.model, x, args.k, max_decodes))
-        print(f"{'':<34} {reference / wall:.2f}x the reference's speed; all 10,000 test images: "
-              f"{wall * 10_000 / args.images / 60:.1f} min")
+    reference, _ = timed("plain per-image loop", lambda: reference_nll(plain, x, args.k))
+    first_fp32 = None
+    for precision in args.precision:
+        for max_decodes in args.max_decodes:
+            wall, nll = timed(f"genlab {precision}, --max-decodes {max_decodes or 'auto'}",
+                              lambda: metrics.iwae_nll(run.model, x, args.k, max_decodes, precision=precision))
+            print(f"{'':<34} {reference / wall:.2f}x the reference's speed; all 10,000 test images: "
+                  f"{wall * 10_000 / args.images / 60:.1f} min ({wall * 10_000 / args.images:.0f} s)")
+            if precision == "fp32" and first_fp32 is None:
+                first_fp32 = (max_decodes, nll)
+            elif precision == "bf16" and first_fp32 is not None and first_fp32[0] == max_decodes:
+                gap = nll - first_fp32[1]
+                print(f"{'':<34} bf16 - fp32 per image: mean {gap.mean():+.4f}, largest {gap.abs().max():.4f} nats")
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ from genlab.disentanglement import MetricSizes, evaluate_disentanglement
 from genlab.errors import ConfigError, RunError
 from genlab.files import atomic_write_text, remove_leftovers_of
 from genlab.latent import encode_means
-from genlab.models.contract import VAE, AutoEncoder, Classifier, Generative, contract_gap
+from genlab.models.contract import VAE, AutoEncoder, Classifier, Generative, WithLikelihoodNetworks, contract_gap
 from genlab.nn import module_device
 from genlab.options import EvaluationOptions
 from genlab.progress import progress_bar
@@ -79,12 +79,13 @@ def likelihood_metrics(model: nn.Module, x: Tensor, options: EvaluationOptions, 
     parts = metrics.elbo_parts(model, x, progress=progress)
     result: dict[str, Any] = {"neg_elbo": {**parts, "bits_per_dim": metrics.bits_per_dim(parts["neg_elbo"], dims)}}
     subset = x[:options.nll_images] if options.nll_images else x
-    nll = sharded(world, lambda part: metrics.iwae_nll(model, part, options.k, options.max_decodes, progress),
-                  subset).double()
+    nll = sharded(world, lambda part: metrics.iwae_nll(model, part, options.k, options.max_decodes, progress,
+                                                       options.precision), subset).double()
     same = metrics.elbo_parts(model, subset)["neg_elbo"] if len(subset) < len(x) else parts["neg_elbo"]
     error = float(nll.std() / len(nll) ** 0.5) if len(nll) > 1 else float("nan")
     result["iwae_nll"] = {"nats": float(nll.mean()), "bits_per_dim": metrics.bits_per_dim(float(nll.mean()), dims),
                           "standard_error": error, "k": options.k, "images": len(subset),
+                          "precision": options.precision,
                           "neg_elbo_same_images": same}
     return result
 
@@ -192,6 +193,9 @@ def evaluate_run(run: Run, data: Dataset, options: EvaluationOptions = Evaluatio
     if isinstance(model, Generative) and not options.skip_fid and folder is None:
         raise ConfigError("the Fréchet distance needs a feature classifier: give EvaluationOptions(classifier=RUN) "
                           "or classifier=genlab.training.feature_classifier.cached_classifier(...), or skip_fid=True")
+    if options.precision != "fp32" and isinstance(model, VAE) and not isinstance(model, WithLikelihoodNetworks):
+        raise ConfigError(f"--precision {options.precision}: {record.model} names no likelihood networks "
+                          f"(likelihood_networks(), genlab.models.contract), so its NLL estimate runs only in fp32")
     model.eval()
     torch.manual_seed(world.seed(options.seed))  # rank 0 draws what one process draws
     x = run.test_images(data)[:options.test_images]

@@ -110,8 +110,12 @@ class EvaluationOptions(Config):
                                                    "60,000, all of Fashion-MNIST's; the raw-pixel probe holds them "
                                                    "as float)", high=10**9)
     seed: int = option(0, "seeds posterior and model samples", low=0, high=2**63 - 1)
-    max_decodes: int = option(MAX_DECODES, "codes decoded per pass of the NLL estimate: bounds memory",
-                              high=10**9)
+    max_decodes: int | None = option(None, "codes decoded per pass of the NLL estimate: bounds memory (default: "
+                                           f"as many as keep a pass's largest layer output within {MAX_DECODES} "
+                                           "Fashion-MNIST images)", high=10**9)
+    precision: str = option("fp32", "bf16: the NLL estimate runs the networks of p(x|z) in bfloat16 (the "
+                            "posterior, the prior and every density stay float32); faster on CPUs with "
+                            "avx512_bf16 or AMX", PRECISIONS)
     disentanglement: bool = option(False, "also the disentanglement metrics (beta-VAE, FactorVAE, MIG, DCI, SAP, "
                                           "modularity, explicitness) on data with ground-truth factors: sprites, "
                                           "dsprites:PATH, shapes")

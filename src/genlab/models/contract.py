@@ -73,6 +73,16 @@ class WithAuxiliary(Protocol):
 
 
 @runtime_checkable
+class WithLikelihoodNetworks(Protocol):
+    """A VAE whose likelihood estimate may run in bfloat16 (`genlab evaluate --precision bf16`): the networks that
+    map codes to the parameters of p(x|z) and do nothing else. The estimate runs them under autocast and takes their
+    outputs back in float32; the posterior, the prior and every density stay float32, so that the draws and the
+    importance weights keep their precision."""
+
+    def likelihood_networks(self) -> list[torch.nn.Module]: ...
+
+
+@runtime_checkable
 class Classifier(Protocol):
     """Images (N, C, H, W) in [0, 1] -> features and class logits; its loss needs the labels. A classifier whose
     `targets` attribute is "attributes" is fed the data's attribute rows, float (N, A) 0/1, instead of classes."""

@@ -116,6 +116,10 @@ class VAE(nn.Module):
         """(N, latent_dim) -> (N, C, H, W) logits (Bernoulli) or means (Gaussian)."""
         return self.decoder(z)
 
+    def likelihood_networks(self) -> list[nn.Module]:
+        """The network of p(x|z)'s parameters, which `genlab evaluate --precision bf16` runs in bfloat16."""
+        return [self.decoder]
+
     def to_image(self, decoded: Tensor) -> Tensor:
         """Decoder output -> image in [0, 1]: sigmoid of logits, or clamped means."""
         if self.config.likelihood == "bernoulli":
