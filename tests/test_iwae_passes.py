@@ -104,3 +104,9 @@ def test_bf16_needs_named_likelihood_networks(tmp_path) -> None:
     assert EvaluationOptions(precision="bf16").precision == "bf16"
     with pytest.raises(ConfigError):
         EvaluationOptions(precision="fp16")
+
+
+def test_no_images_give_no_estimates() -> None:
+    # under torchrun a rank's share of fewer test images than ranks is empty; it has no image to size passes by
+    nll = metrics.iwae_nll(create_model("conv-vae").eval(), binary_images(0), k=10)
+    assert nll.shape == (0,)

@@ -105,6 +105,8 @@ def iwae_nll(model: nn.Module, x: Tensor, k: int = 1000, max_decodes: int | None
     if k < 1:
         raise ConfigError(f"k (importance samples per image) must be >= 1, got {k}; 1 gives the ELBO")
     nll = torch.empty(x.shape[0], dtype=estimate_dtype(model))  # a float64 model's estimate stays float64
+    if not len(x):  # a torchrun rank's share of fewer images than ranks
+        return nll
     with nhwc_on_cpu(model):
         if max_decodes is None:
             max_decodes = decodes_per_pass(model, x[:1], precision)
