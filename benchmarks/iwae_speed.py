@@ -2,11 +2,11 @@
 
     python benchmarks/iwae_speed.py RUN [--images 100] [--k 5000] [--max-decodes 4096 32768] [--precision fp32 bf16]
 
-RUN is a trained VAE-family run directory with a Bernoulli decoder: one latent (vae, conv-vae, vamp-vae, ...) or the
-two of hvae (z2 ~ q(z2|x), then z1 ~ q(z1|x, z2); VampPrior or standard prior on z2). The plain reference is the
+RUN is a trained VAE-family run directory: one latent (vae, conv-vae, vamp-vae, conv-vae-64 with its Gaussian
+decoder, ...) or the two of hvae (z2 ~ q(z2|x), then z1 ~ q(z1|x, z2); VampPrior or standard prior on z2). The plain reference is the
 loop most code bases write, on the model as plain PyTorch runs it (NCHW, torch's own transposed
 convolutions): one image at a time, the image repeated for a chunk of 1000 samples,
-F.binary_cross_entropy_with_logits for log p(x|z), a logsumexp over the k log weights. Both run on the fixed
+F.binary_cross_entropy_with_logits (or torch.distributions.Normal) for log p(x|z), a logsumexp over the k log weights. Both run on the fixed
 binarization of the first --images test images, on the CPU, with the threads torch is given. Printed: wall
 seconds, user and system CPU seconds, the mean NLL (the two must agree within their Monte-Carlo error) and
 the ratio of wall times. genlab runs once per --precision and --max-decodes pair (codes decoded per pass; "auto" is
@@ -38,8 +38,13 @@ REFERENCE_CHUNK = 1000
 def one_latent_log_weights(model: torch.nn.Module, image: torch.Tensor, mu, log_var, size: int) -> torch.Tensor:
     """log p(x|z) + log p(z) - log q(z|x) at `size` draws z ~ q(z|x) of one image."""
     z = mu + torch.exp(0.5 * log_var) * torch.randn(size, mu.shape[1])
-    logits = model.decode(z)
-    log_px = -F.binary_cross_entropy_with_logits(logits, image.expand_as(logits), reduction="none").flatten(1).sum(1)
+    decoded = model.decode(z)
+    if getattr(model.config, "likelihood", "bernoulli") == "gaussian":  # decoded are the means
+        std = torch.as_tensor(model.decoder_log_variance()).mul(0.5).exp()
+        log_px = torch.distributions.Normal(decoded, std).log_prob(image.expand_as(decoded)).flatten(1).sum(1)
+    else:
+        log_px = -F.binary_cross_entropy_with_logits(decoded, image.expand_as(decoded),
+                                                     reduction="none").flatten(1).sum(1)
     return log_px + model.log_prior(z) - losses.log_normal_diag(z, mu, log_var)
 
 
