@@ -33,8 +33,9 @@ def page_faults(environ: dict[str, str]) -> int:
 def test_passes_reuse_their_memory_instead_of_faulting_it_in_again() -> None:
     kept = page_faults({})
     returned = page_faults({"MALLOC_PERTURB_": "0"})  # a user's malloc setting: genlab leaves the heap alone
-    assert kept < 500, f"{kept} page faults in six passes"
-    assert returned > 20 * max(kept, 100), f"glibc's own thresholds: {returned} faults against {kept}"
+    # measured: 1-1,533 faults kept (a heap may still grow once), 41,149-54,932 with glibc's own thresholds
+    assert kept < 5_000, f"{kept} page faults in six passes"
+    assert returned > max(20_000, 8 * kept), f"glibc's own thresholds: {returned} faults against {kept}"
 
 
 def test_a_users_malloc_setting_is_left_alone() -> None:
