@@ -20,7 +20,7 @@ from genlab import losses
 from genlab.data.batches import iter_ordered
 from genlab.errors import ConfigError
 from genlab.models.contract import WithLikelihoodNetworks
-from genlab.nn import module_device
+from genlab.nn import has_convolutions, module_device
 from genlab.options import MAX_DECODES
 from genlab.progress import track
 
@@ -185,10 +185,10 @@ def nhwc_on_cpu(model: nn.Module) -> Iterator[None]:
     """The model's convolutions run in NHWC while the block runs, on the CPU; its weights' layout is restored after.
     The IWAE passes decode a thousand codes at once, where oneDNN's NHWC kernels are faster even for 28-pixel
     images (conv-vae: 45k against 39k codes per second, 2 threads)."""
-    weights = [w for w in model.parameters() if w.dim() == 4]
-    if not weights or module_device(model).type != "cpu":
+    if not has_convolutions(model) or module_device(model).type != "cpu":
         yield
         return
+    weights = [w for w in model.parameters() if w.dim() == 4]  # what model.to(memory_format=...) converts
     before = [w.is_contiguous(memory_format=torch.channels_last) and not w.is_contiguous() for w in weights]
     model.to(memory_format=torch.channels_last)
     try:
