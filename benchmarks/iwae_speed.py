@@ -4,7 +4,7 @@
 
 RUN is a trained VAE-family run directory: one latent (vae, conv-vae, vamp-vae, conv-vae-64 with its Gaussian
 decoder, ...) or the two of hvae (z2 ~ q(z2|x), then z1 ~ q(z1|x, z2); VampPrior or standard prior on z2). The plain reference is the
-loop most code bases write, on the model as plain PyTorch runs it (NCHW, torch's own transposed
+loop most code bases write, on the model as plain PyTorch runs it (NCHW, plain Sequentials, torch's own transposed
 convolutions): one image at a time, the image repeated for a chunk of 1000 samples,
 F.binary_cross_entropy_with_logits (or torch.distributions.Normal) for log p(x|z), a logsumexp over the k log weights. Both run on the fixed
 binarization of the first --images test images, on the CPU, with the threads torch is given. Printed: wall
@@ -77,12 +77,15 @@ def reference_nll(model: torch.nn.Module, x: torch.Tensor, k: int) -> torch.Tens
 
 
 def plain_copy(model: torch.nn.Module) -> torch.nn.Module:
-    """The model as plain PyTorch runs it: NCHW weights, and torch's own transposed convolutions in place of genlab's
-    (the same parameters; genlab's run their thin stride-2 layers through the output's phases)."""
+    """The model as plain PyTorch runs it: NCHW weights, torch's own transposed convolutions in place of genlab's
+    (the same parameters; genlab's run their thin stride-2 layers through the output's phases) and a plain
+    Sequential in place of genlab's DeconvStack (which runs pairs of layers as two ordinary convolutions)."""
     plain = copy.deepcopy(model).to(memory_format=torch.contiguous_format)
     for module in plain.modules():
         if isinstance(module, torch.nn.ConvTranspose2d):
             module.__class__ = torch.nn.ConvTranspose2d
+        elif isinstance(module, torch.nn.Sequential):
+            module.__class__ = torch.nn.Sequential
     return plain
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 from test_metrics import LinearGaussian
-from torch import nn
 
 from genlab import metrics
 from genlab.errors import ConfigError
 from genlab.models.registry import create_model
+from genlab.nn import DeconvStack
 from genlab.options import EvaluationOptions
 
 
@@ -52,9 +52,9 @@ def test_the_default_passes_draw_what_a_fixed_size_of_theirs_draws(monkeypatch) 
 def test_conv_passes_run_nhwc_and_leave_the_weights_as_they_were() -> None:
     model, x = create_model("conv-vae").eval(), binary_images(2)
     layouts: list[bool] = []
-    conv = next(m for m in model.modules() if isinstance(m, nn.ConvTranspose2d))
-    conv.register_forward_hook(lambda m, i, o: layouts.append(m.weight.is_contiguous(memory_format=torch.channels_last)
-                                                              and not m.weight.is_contiguous()))
+    stack = next(m for m in model.modules() if isinstance(m, DeconvStack))  # its layers run as a pair: no hooks
+    stack.register_forward_hook(lambda m, i, o: layouts.append(m[0].weight.is_contiguous(memory_format=torch.channels_last)
+                                                               and not m[0].weight.is_contiguous()))
     torch.manual_seed(0)
     nhwc = metrics.iwae_nll(model, x, k=300, max_decodes=300)  # one image a pass, as below
     assert layouts and all(layouts)

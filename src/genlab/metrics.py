@@ -144,8 +144,10 @@ def decodes_per_pass(model: nn.Module, image: Tensor, precision: str = "fp32") -
     device = module_device(model)
     per_code = model.likelihood_networks() if isinstance(model, WithLikelihoodNetworks) else [model]
     hooks = [m.register_forward_hook(record) for network in per_code for m in network.modules()]
-    try:  # the estimate's own draws are untouched: the same seed gives the same estimate as with a fixed size
-        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+    # the estimate's own draws are untouched: the same seed gives the same estimate as with a fixed size. Gradients
+    # on, every layer runs as itself and is seen (a DeconvStack pair's outputs are as large as its layers')
+    try:
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), torch.enable_grad():
             with likelihood_in_bf16(model, precision == "bf16"):
                 model.log_likelihood(next(iter_ordered(image, 1, device)), 1)
     finally:

@@ -35,14 +35,14 @@ def phase_taps(k: int, p: int, n: int, size: int) -> tuple[Tensor, Tensor, int, 
     return index.clamp(0, k - 1), (index >= 0) & (index < k), before, after
 
 
-def interleave_phases(y: Tensor, channels: int) -> Tensor:
-    """pixel_shuffle(y, 2): (N, 4C, H, W) -> (N, C, 2H, 2W). For one channel, where NCHW and NHWC are the same
-    memory, as a reshape of a permuted view, which runs in about half pixel_shuffle's time (1000 x 4 x 14 x 14
+def interleave_phases(y: Tensor, channels: int, factor: int = 2) -> Tensor:
+    """pixel_shuffle(y, factor): (N, f^2 C, H, W) -> (N, C, fH, fW). For one channel, where NCHW and NHWC are the
+    same memory, as a reshape of a permuted view, which runs in about half pixel_shuffle's time (1000 x 4 x 14 x 14
     bfloat16 in NHWC: 0.71 against 1.71 ms; float32 in NCHW: 0.72 against 1.10 ms)."""
     if channels != 1:
-        return torch.nn.functional.pixel_shuffle(y, 2)
+        return torch.nn.functional.pixel_shuffle(y, factor)
     n, _, h, w = y.shape
-    return y.unflatten(1, (1, 2, 2)).permute(0, 1, 4, 2, 5, 3).reshape(n, 1, 2 * h, 2 * w)
+    return y.unflatten(1, (1, factor, factor)).permute(0, 1, 4, 2, 5, 3).reshape(n, 1, factor * h, factor * w)
 
 
 class PhaseTransposedConv(torch.autograd.Function):
@@ -99,6 +99,133 @@ class ConvTranspose2d(nn.ConvTranspose2d):
             with torch.autocast("cpu", enabled=False):
                 return PhaseTransposedConv.apply(x, weight, bias, self.padding, self.output_padding)
         return super().forward(x, output_size)
+
+
+# ---------------------------------------------------------------- two transposed convolutions as two convolutions
+
+
+ELEMENTWISE = (nn.LeakyReLU, nn.ReLU, nn.ELU, nn.SiLU, nn.GELU, nn.Tanh, nn.Sigmoid)  # may sit between a pair
+
+
+def doubles_exactly(layer: nn.Module) -> bool:
+    """Whether `layer` is a stride-2 transposed convolution whose output is exactly twice its input on each side
+    (kernel + output padding = 2 + 2 padding), zero-padded, ungrouped and undilated: what a pair can be made of."""
+    return (isinstance(layer, nn.ConvTranspose2d) and layer.stride == (2, 2) and layer.dilation == (1, 1)
+            and layer.groups == 1 and layer.padding_mode == "zeros"
+            and all(k + q == 2 + 2 * p for k, p, q in zip(layer.kernel_size, layer.padding, layer.output_padding)))
+
+
+def impulse_kernel(transform: Callable[[Tensor, Sequence[Tensor]], Tensor], weights: Sequence[Tensor],
+                   channels: int, factor: int, reach: int) -> Tensor:
+    """The kernel (out, in, 2a + 1, 2b + 1), padded (a, b), of the ordinary convolution that equals
+    pixel_unshuffle(transform(x, weights), factor), where transform is linear, takes `channels` channels and
+    scales the sides by `factor` exactly, so that shifting x by one pixel shifts the result by `factor`.
+
+    Read off the responses to one unit impulse per input channel at the centre of a (2 reach + 1)^2 grid: every
+    output of a response is one weight times 1, so the kernel holds the weights exactly. The same impulses
+    through all-ones weights mark which offsets the map reaches; the window is the smallest centred one that
+    holds them (reach must exceed it)."""
+    side = 2 * reach + 1
+    impulses = torch.zeros(channels, channels, side, side, dtype=weights[0].dtype, device=weights[0].device)
+    impulses[range(channels), range(channels), reach, reach] = 1
+    response = F.pixel_unshuffle(transform(impulses, weights), factor)  # (in, out, side, side)
+    ones = [torch.ones_like(w) for w in weights]
+    reached = F.pixel_unshuffle(transform(impulses, ones), factor).sum((0, 1)) > 0
+    a, b = (int((dim.any(other).nonzero() - reach).abs().max()) for dim, other in ((reached, 1), (reached, 0)))
+    if max(a, b) >= reach:
+        raise ValueError(f"impulse responses reach {max(a, b)} pixels, beyond the probe's {reach - 1}")
+    window = response[:, :, reach - a:reach + a + 1, reach - b:reach + b + 1]
+    return window.flip(2, 3).transpose(0, 1).contiguous()  # the flip turns a response into a correlation kernel
+
+
+def pair_kernels(first: nn.ConvTranspose2d, second: nn.ConvTranspose2d) -> tuple[Tensor, ...]:
+    """Kernels and biases of two convolutions on the input grid of `first` for the pair first, second (each
+    `doubles_exactly`): A gives first's output as its 2x2 phases (channel c * 4 + phase, as pixel_unshuffle
+    orders them), B takes those phases to the 4x4 phases of second's output. An elementwise function between the
+    two layers commutes with the phase layout, so second(f(first(x))) = pixel_shuffle(B(f(A(x))), 4)."""
+    reach = max(*first.kernel_size, *second.kernel_size) + 1
+
+    def first_map(x: Tensor, w: Sequence[Tensor]) -> Tensor:
+        return F.conv_transpose2d(x, w[0], None, 2, first.padding, first.output_padding)
+
+    def second_map(x: Tensor, w: Sequence[Tensor]) -> Tensor:
+        return F.conv_transpose2d(F.pixel_shuffle(x, 2), w[0], None, 2, second.padding, second.output_padding)
+
+    kernel_a = impulse_kernel(first_map, [first.weight.detach()], first.in_channels, 2, reach)
+    kernel_b = impulse_kernel(second_map, [second.weight.detach()], 4 * second.in_channels, 4, reach)
+    bias_a = None if first.bias is None else first.bias.detach().repeat_interleave(4)
+    bias_b = None if second.bias is None else second.bias.detach().repeat_interleave(16)
+    return kernel_a, bias_a, kernel_b, bias_b
+
+
+MAX_PAIR_WORK = 2.0  # pairs run when their convolutions do at most this many times the layers' multiply-adds
+
+
+def pair_work(first: nn.ConvTranspose2d, second: nn.ConvTranspose2d, kernel_a: Tensor, kernel_b: Tensor) -> float:
+    """Multiply-adds of the pair's two convolutions over those of the two layers, per pixel of the pair's input
+    grid (the phase kernels hold zeros): conv-vae's decoder 1.92; the 64-pixel nets' pairs 3.0 to 6.75."""
+    return (kernel_a.numel() + kernel_b.numel()) / (first.weight.numel() + 4 * second.weight.numel())
+
+
+class DeconvStack(nn.Sequential):
+    """`deconv_stack`'s layers. Inference on the CPU (gradients off) runs each pair of transposed convolutions
+    that double the size exactly, with an elementwise activation between them, as two ordinary convolutions on
+    the pair's input grid (`pair_kernels`) and one interleave of the result, where the pair's convolutions do at
+    most MAX_PAIR_WORK times the layers' work: oneDNN runs an ordinary convolution much faster than a transposed
+    one of the same size, enough to pay for the zeros in the phase kernels when they are few. conv-vae's decoder
+    on 1000 codes: 1.2x (NHWC) to 1.4x (NCHW) as fast; the 64-pixel nets' pairs, with 3 to 6.75 times the work,
+    ran slower and keep their layers (benchmarks/iwae_speed.py, docs/benchmarks.md). The kernels are made once
+    per version of the weights. Training, and other devices, run the layers as they are."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        if torch.is_grad_enabled() or x.device.type != "cpu":
+            return super().forward(x)
+        layers, i = list(self), 0
+        while i < len(layers):
+            kernels = self.pair_at(i, x) if self.pairs_at(i) else None
+            if kernels is not None:
+                x = self.pair_forward(i, x, kernels)
+                i += 3
+            else:
+                x = layers[i](x)
+                i += 1
+        return x
+
+    def pairs_at(self, i: int) -> bool:
+        """Whether layers i, i + 1, i + 2 are a transposed conv, an elementwise activation and a transposed conv
+        that can run as a pair."""
+        return (i + 2 < len(self) and doubles_exactly(self[i]) and isinstance(self[i + 1], ELEMENTWISE)
+                and doubles_exactly(self[i + 2]))
+
+    def pair_forward(self, i: int, x: Tensor, kernels: tuple[Tensor | None, ...]) -> Tensor:
+        kernel_a, bias_a, kernel_b, bias_b = kernels
+        y = F.conv2d(x, kernel_a, bias_a, padding=(kernel_a.shape[2] // 2, kernel_a.shape[3] // 2))
+        activation = self[i + 1]
+        if isinstance(activation, (nn.ReLU, nn.LeakyReLU)):  # in place on the fresh output
+            y = F.leaky_relu_(y, getattr(activation, "negative_slope", 0.0))
+        else:
+            y = activation(y)
+        y = F.conv2d(y, kernel_b, bias_b, padding=(kernel_b.shape[2] // 2, kernel_b.shape[3] // 2))
+        return interleave_phases(y, self[i + 2].out_channels, 4)
+
+    def pair_at(self, i: int, x: Tensor) -> tuple[Tensor | None, ...] | None:
+        """The pair at i's kernels and biases (`pair_kernels`), NHWC when the input or the weights are, or None
+        where the pair is not worth running (`pair_work`). Made again when a weight changed (a new tensor, or an
+        in-place update: optimizer steps and load_state_dict bump a tensor's version)."""
+        nhwc = any(t.is_contiguous(memory_format=torch.channels_last) and not t.is_contiguous()
+                   for t in (x, self[i].weight))
+        params = [p for m in (self[i], self[i + 2]) for p in m.parameters(recurse=False)]
+        key = (nhwc, *((p.data_ptr(), p._version, p.dtype) for p in params))
+        cache = self.__dict__.setdefault("_pair_cache", {})
+        if i not in cache or cache[i][0] != key:
+            kernel_a, bias_a, kernel_b, bias_b = pair_kernels(self[i], self[i + 2])
+            kernels = None
+            if pair_work(self[i], self[i + 2], kernel_a, kernel_b) <= MAX_PAIR_WORK:
+                if nhwc:
+                    kernel_a, kernel_b = (k.contiguous(memory_format=torch.channels_last) for k in (kernel_a, kernel_b))
+                kernels = (kernel_a, bias_a, kernel_b, bias_b)
+            cache[i] = (key, kernels)
+        return cache[i][1]
 
 
 NHWC_MIN_SIDE = 64  # conv models of images this wide or wider run NHWC on the CPU by default
@@ -196,7 +323,7 @@ def conv_stack(channels: Sequence[int], kernel_size: int = 5, padding: str = "sa
 
 
 def deconv_stack(channels: Sequence[int], kernel_size: int, heights: Sequence[int], widths: Sequence[int],
-                 padding: str = "same", activation: Callable[[], nn.Module] | None = None) -> nn.Sequential:
+                 padding: str = "same", activation: Callable[[], nn.Module] | None = None) -> DeconvStack:
     """Stride-2 transposed convolutions walking `heights`/`widths` (small to large), `activation` (leaky ReLU 0.2)
     between them and none after the last.
 
@@ -220,7 +347,7 @@ def deconv_stack(channels: Sequence[int], kernel_size: int, heights: Sequence[in
             layers.append(ConvTranspose2d(n_in, n_out, kernel, stride=2))
         if i < len(pairs) - 1:
             layers.append(activation())
-    return nn.Sequential(*layers)
+    return DeconvStack(*layers)
 
 
 def leaky_relu() -> nn.Module:
