@@ -172,10 +172,11 @@ class DeconvStack(nn.Sequential):
     that double the size exactly, with an elementwise activation between them, as two ordinary convolutions on
     the pair's input grid (`pair_kernels`) and one interleave of the result, where the pair's convolutions do at
     most MAX_PAIR_WORK times the layers' work: oneDNN runs an ordinary convolution much faster than a transposed
-    one of the same size, enough to pay for the zeros in the phase kernels when they are few. conv-vae's decoder
-    on 1000 codes: 1.2x (NHWC) to 1.4x (NCHW) as fast; the 64-pixel nets' pairs, with 3 to 6.75 times the work,
-    ran slower and keep their layers (benchmarks/iwae_speed.py, docs/benchmarks.md). The kernels are made once
-    per version of the weights. Training, and other devices, run the layers as they are."""
+    one of the same size, enough to pay for the zeros in the phase kernels when they are few: conv-vae's decoder
+    (one pair, 1.92x the work) decoded 1000 codes at 2.0-2.2x the plain layers' speed, while forcing the 64-pixel
+    nets' pairs (3 to 6.75 times the work) made their decoders 0.62-1.02x the plain layers'
+    (benchmarks/decoder_pairs.py, docs/benchmarks.md). The kernels are made once per version of the weights.
+    Training, and other devices, run the layers as they are."""
 
     def forward(self, x: Tensor) -> Tensor:
         if torch.is_grad_enabled() or x.device.type != "cpu":
