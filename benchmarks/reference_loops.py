@@ -90,18 +90,19 @@ class TutorialConvVAE4x4(nn.Module):
 
 class TutorialConvVAE64(nn.Module):
     """genlab's conv-vae-64 written plainly: 4x4 stride-2 convs (32, 32, 64, 64) with ReLU to 64x4x4, 256 units, a
-    32-d latent, the mirror back to 64x64x3; the output is the mean of a Gaussian of standard deviation 0.1."""
+    32-d latent, the mirror back to 64x64x3; the output is the mean of a Gaussian of standard deviation 0.1. With
+    channels=1, latent=10 it is the disentanglement studies' net of beta-vae-conv64, whose output is logits."""
 
-    def __init__(self) -> None:
+    def __init__(self, channels: int = 3, latent: int = 32) -> None:
         super().__init__()
-        widths = (3, 32, 32, 64, 64)
+        widths = (channels, 32, 32, 64, 64)
         self.encoder = nn.Sequential(*[layer for a, b in zip(widths, widths[1:])
                                        for layer in (nn.Conv2d(a, b, 4, 2, 1), nn.ReLU())],
                                      nn.Flatten(), nn.Linear(64 * 4 * 4, 256), nn.ReLU())
-        self.fc_mu, self.fc_logvar = nn.Linear(256, 32), nn.Linear(256, 32)
+        self.fc_mu, self.fc_logvar = nn.Linear(256, latent), nn.Linear(256, latent)
         back = widths[::-1]
         deconvs = [layer for a, b in zip(back, back[1:]) for layer in (nn.ConvTranspose2d(a, b, 4, 2, 1), nn.ReLU())]
-        self.decoder = nn.Sequential(nn.Linear(32, 256), nn.ReLU(), nn.Linear(256, 64 * 4 * 4), nn.ReLU(),
+        self.decoder = nn.Sequential(nn.Linear(latent, 256), nn.ReLU(), nn.Linear(256, 64 * 4 * 4), nn.ReLU(),
                                      nn.Unflatten(1, (64, 4, 4)), *deconvs[:-1])
 
     def forward(self, x):
@@ -151,6 +152,44 @@ def faces_vae_epochs(args, device: torch.device) -> Iterator[tuple[float, float]
                 mean, mu, logvar = model(x)
                 test_loss += gaussian_vae_loss(mean, x, mu, logvar).item()
         yield seconds, test_loss / len(data.test_x)
+
+
+def sprites_vae_epochs(args, device: torch.device, beta: float = 4.0) -> Iterator[tuple[float, float]]:
+    """Yields (train seconds, test loss in nats per image) per epoch of a plain beta-VAE loop (beta 4, Adam 1e-4,
+    as disentanglement_lib's study trains it) over genlab's `sprites`: the binary images unpacked into a uint8
+    TensorDataset, a shuffling DataLoader, float conversion and `.to(device)` per batch, `.item()` per step. The
+    loss is summed Bernoulli cross-entropy on logits plus beta times the closed-form KL, genlab's beta-VAE loss."""
+    from genlab.data.catalog import load_dataset
+
+    data = load_dataset("sprites")
+    count = args.train_images or len(data.train_x)
+    train = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(data.train_x[:count]),
+                                        batch_size=args.batch_size, shuffle=True)
+    test = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(data.test_x[:]), batch_size=500)
+    torch.manual_seed(args.seed)
+    model = TutorialConvVAE64(channels=1, latent=10).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+
+    def loss_sum(x):
+        logits, mu, logvar = model(x)
+        kl = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
+        return F.binary_cross_entropy_with_logits(logits, x, reduction="sum") + beta * kl
+
+    for _ in range(args.epochs):
+        model.train()
+        start = time.perf_counter()
+        for (batch,) in train:
+            x = batch.to(device).float() / 255
+            optimizer.zero_grad()
+            loss = loss_sum(x) / x.shape[0]
+            loss.backward()
+            loss.item()
+            optimizer.step()
+        seconds = time.perf_counter() - start
+        model.eval()
+        with torch.no_grad():
+            test_loss = sum(loss_sum(batch.to(device).float() / 255).item() for (batch,) in test)
+        yield seconds, test_loss / len(test.dataset)
 
 
 def vae_loss(recon, x, mu, logvar):

@@ -1,13 +1,16 @@
 """Epoch time and final loss: a plain tutorial-style loop beside genlab's trainer, in one run.
 
-    python benchmarks/train_speed.py [--model vae|conv-vae|conv-vae-4x4|conv-vae-64|dcgan|dcgan-28] [--epochs 3]
+    python benchmarks/train_speed.py [--model vae|conv-vae|conv-vae-4x4|conv-vae-64|beta-vae-conv64|dcgan|dcgan-28]
+                                     [--epochs 3]
                                      [--batch-size 128] [--device cpu|cuda] [--precision bf16] [--compile]
                                      [--no-channels-last] [--json]
 
 Epochs of the two loops alternate, so that load on a shared machine hits both alike. The references
 (benchmarks/reference_loops.py) are the standard tutorial loops: torchvision's FashionMNIST with
 ToTensor, a shuffling DataLoader, `.to(device)` per batch, `.item()` per step; conv-vae-64 trains on genlab's
-`faces` (64x64 RGB) from a TensorDataset of its uint8 images, converted per batch. genlab trains the same
+`faces` (64x64 RGB) from a TensorDataset of its uint8 images, converted per batch; beta-vae-conv64 (the
+disentanglement studies' net, beta 4, Adam 1e-4, batch 64) likewise on genlab's `sprites` (64x64 binary, unpacked
+for the plain loop; genlab trains on the same unpacked images). genlab trains the same
 architecture from the same seed on the same data with the same batch size. The DCGAN runs at 64x64
 (images resized), batch 64 by default; `dcgan-28` is the same loop and genlab's DCGAN on the 28x28 images (the
 networks start 4 -> 7 with a 3x3 kernel, then double); `--train-images N` trains on the first N images only, for a
@@ -28,7 +31,7 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # reference_loops sits beside this script
 
-from reference_loops import dcgan_epochs, faces_vae_epochs, vae_epochs
+from reference_loops import dcgan_epochs, faces_vae_epochs, sprites_vae_epochs, vae_epochs
 
 from genlab import TrainConfig, create_model, load_dataset
 from genlab.models.registry import data_fields, model_spec
@@ -36,10 +39,10 @@ from genlab.training.trainer import Trainer
 from genlab.world import resolve_device
 
 REFERENCES = {"vae": vae_epochs, "conv-vae": vae_epochs, "conv-vae-4x4": vae_epochs, "conv-vae-64": faces_vae_epochs,
-              "dcgan": dcgan_epochs, "dcgan-28": dcgan_epochs}
+              "beta-vae-conv64": sprites_vae_epochs, "dcgan": dcgan_epochs, "dcgan-28": dcgan_epochs}
 GANS = ("dcgan", "dcgan-28")
 LOSS_NAMES = {name: "train D+G loss" if name in GANS else "test loss (nats)" for name in REFERENCES}
-DATA = {"conv-vae-64": "faces"}  # the others train on Fashion-MNIST
+DATA = {"conv-vae-64": "faces", "beta-vae-conv64": "sprites"}  # the others train on Fashion-MNIST
 GENLAB_MODEL = {"dcgan-28": "dcgan"}  # the benchmark's name -> the model genlab trains
 
 
