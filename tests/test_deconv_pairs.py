@@ -8,6 +8,7 @@ from torch import nn
 
 from genlab import nn as gnn
 from genlab.models.registry import create_model
+from genlab.training.steps import make_optimizers
 
 
 def stack_of(model: nn.Module) -> gnn.DeconvStack:
@@ -90,14 +91,73 @@ def test_new_weights_make_new_kernels() -> None:
     torch.testing.assert_close(pair, other.decoder(z).detach(), rtol=1e-5, atol=1e-5)
 
 
-def test_under_bf16_autocast_the_pair_computes_in_bf16() -> None:
+def test_genlab_s_fused_adam_steps_make_new_kernels() -> None:
+    """A fused optimizer step writes the weights without bumping their version counters: the held-out loss between
+    epochs must still see this epoch's weights."""
+    torch.manual_seed(0)
+    model = create_model("conv-vae")
+    optimizer = make_optimizers(model, lr=1e-3)["model"]
+    z, x = torch.randn(8, model.latent_dim), (torch.rand(16, 1, 28, 28) > 0.5).float()
+    with torch.no_grad():
+        before = model.decoder(z)
+    for _ in range(5):
+        optimizer.zero_grad()
+        model.loss(x)["loss"].backward()
+        optimizer.step()
+    layers, pair = layers_and_pair(model.decoder, z)
+    assert not torch.allclose(layers, before, atol=1e-3)
+    torch.testing.assert_close(pair, layers, rtol=1e-5, atol=1e-5)
+
+
+def test_writes_through_data_make_new_kernels() -> None:
+    torch.manual_seed(0)
+    model = create_model("conv-vae").eval()
+    z, first = torch.randn(3, model.latent_dim), stack_of(model)[0]
+    with torch.no_grad():
+        model.decoder(z)
+    first.weight.data.mul_(2)  # .data has a version counter of its own
+    layers, pair = layers_and_pair(model.decoder, z)
+    torch.testing.assert_close(pair, layers, rtol=1e-5, atol=1e-5)
+    replacement = first.weight.detach().clone()
+    first.weight.data = replacement
+    with torch.no_grad():
+        model.decoder(z)
+        replacement.mul_(3)
+    layers, pair = layers_and_pair(model.decoder, z)
+    torch.testing.assert_close(pair, layers, rtol=1e-5, atol=1e-5)
+
+
+def test_under_bf16_autocast_the_pair_computes_in_bf16_and_its_kernels_serve_float32_after(monkeypatch) -> None:
     torch.manual_seed(0)
     model = create_model("conv-vae").eval()
     z = torch.randn(8, model.latent_dim)
+    calls = counting_pairs(monkeypatch)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         layers, pair = layers_and_pair(model.decoder, z)
+    assert calls == [0]
     assert pair.dtype == layers.dtype == torch.bfloat16
     torch.testing.assert_close(pair.float(), layers.float(), rtol=3e-2, atol=3e-2)
+    layers, pair = layers_and_pair(model.decoder, z)  # float32 now, the kernels made under autocast kept
+    assert calls == [0, 0] and pair.dtype == torch.float32
+    torch.testing.assert_close(pair, layers, rtol=1e-5, atol=1e-5)
+
+
+def test_hooked_and_parametrized_layers_run_as_themselves(monkeypatch) -> None:
+    torch.manual_seed(0)
+    model = create_model("conv-vae").eval()
+    z, stack = torch.randn(3, model.latent_dim), stack_of(model)
+    calls = counting_pairs(monkeypatch)
+    seen = []
+    handle = stack[2].register_forward_hook(lambda m, i, o: seen.append(o.shape))
+    layers, pair = layers_and_pair(model.decoder, z)
+    assert calls == [] and len(seen) == 2  # the hook saw both calls
+    handle.remove()
+    torch.nn.utils.parametrizations.weight_norm(stack[0])
+    with torch.no_grad():
+        stack[0].parametrizations.weight.original0.mul_(1.5)
+    layers, pair = layers_and_pair(model.decoder, z)
+    assert calls == []
+    torch.testing.assert_close(pair, layers)
 
 
 @pytest.mark.parametrize("name, shape, work", [("conv-vae", (1, 28, 28), [1.92]),

@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.nn.utils import parametrize
 
 from genlab.sizes import conv_sizes
 
@@ -14,6 +15,20 @@ from genlab.sizes import conv_sizes
 def module_device(module: nn.Module) -> torch.device:
     """The device of a module's (first) parameters: where its inputs must go."""
     return next(module.parameters()).device
+
+
+def same_content(kept: Sequence[Tensor], weights: Sequence[Tensor]) -> bool:
+    """Whether `weights` hold exactly the values of the copies `kept` (NaN never matches: recomputed). The key of
+    a cache made from weights: version counters miss fused optimizer steps and writes through `.data`.
+
+    Reads every weight once; one CPU-GPU sync point for all.
+    """
+    if len(kept) != len(weights) or any(a.shape != b.shape or a.dtype != b.dtype or a.device != b.device
+                                        for a, b in zip(kept, weights)):
+        return False
+    if not weights:
+        return True
+    return not bool(torch.stack([(a != b).any().to(kept[0].device) for a, b in zip(kept, weights)]).any())
 
 
 # ---------------------------------------------------------------- a transposed convolution with few outputs
@@ -167,6 +182,13 @@ def pair_work(first: nn.ConvTranspose2d, second: nn.ConvTranspose2d, kernel_a: T
     return (kernel_a.numel() + kernel_b.numel()) / (first.weight.numel() + 4 * second.weight.numel())
 
 
+def runs_as_written(module: nn.Module) -> bool:
+    """Whether a module's forward is its class's alone: no forward hooks or pre-hooks (weight_norm's old form is
+    one) and no parametrized weights, whose value the forward computes. A pair skips its layers' forwards, so it
+    runs only on such layers."""
+    return not (module._forward_hooks or module._forward_pre_hooks or parametrize.is_parametrized(module))
+
+
 class DeconvStack(nn.Sequential):
     """`deconv_stack`'s layers. Inference on the CPU (gradients off) runs each pair of transposed convolutions
     that double the size exactly, with an elementwise activation between them, as two ordinary convolutions on
@@ -175,11 +197,12 @@ class DeconvStack(nn.Sequential):
     one of the same size, enough to pay for the zeros in the phase kernels when they are few: conv-vae's decoder
     (one pair, 1.92x the work) decoded 1000 codes at 2.0-2.2x the plain layers' speed, while forcing the 64-pixel
     nets' pairs (3 to 6.75 times the work) made their decoders 0.62-1.02x the plain layers'
-    (benchmarks/decoder_pairs.py, docs/benchmarks.md). The kernels are made once per version of the weights.
-    Training, and other devices, run the layers as they are."""
+    (benchmarks/decoder_pairs.py, docs/benchmarks.md). The kernels are kept with a copy of the weights they were
+    made from and made again when the weights hold other values. Training steps (gradients on), other devices,
+    and layers with hooks or parametrized weights run the layers as they are."""
 
     def forward(self, x: Tensor) -> Tensor:
-        if torch.is_grad_enabled() or x.device.type != "cpu":
+        if torch.is_grad_enabled() or x.device.type != "cpu" or x.dim() != 4:
             return super().forward(x)
         layers, i = list(self), 0
         while i < len(layers):
@@ -196,7 +219,7 @@ class DeconvStack(nn.Sequential):
         """Whether layers i, i + 1, i + 2 are a transposed conv, an elementwise activation and a transposed conv
         that can run as a pair."""
         return (i + 2 < len(self) and doubles_exactly(self[i]) and isinstance(self[i + 1], ELEMENTWISE)
-                and doubles_exactly(self[i + 2]))
+                and doubles_exactly(self[i + 2]) and all(runs_as_written(self[j]) for j in (i, i + 1, i + 2)))
 
     def pair_forward(self, i: int, x: Tensor, kernels: tuple[Tensor | None, ...]) -> Tensor:
         kernel_a, bias_a, kernel_b, bias_b = kernels
@@ -210,23 +233,27 @@ class DeconvStack(nn.Sequential):
         return interleave_phases(y, self[i + 2].out_channels, 4)
 
     def pair_at(self, i: int, x: Tensor) -> tuple[Tensor | None, ...] | None:
-        """The pair at i's kernels and biases (`pair_kernels`), NHWC when the input or the weights are, or None
-        where the pair is not worth running (`pair_work`). Made again when a weight changed (a new tensor, or an
-        in-place update: optimizer steps and load_state_dict bump a tensor's version)."""
+        """The pair at i's kernels and biases (`pair_kernels`) in the weights' dtype, NHWC when the input or the
+        weights are, or None where the pair is not worth running (`pair_work`). Kept with a copy of the weights
+        and the layers' settings, and made again when either differs (`same_content`: version counters miss fused
+        optimizer steps, such as genlab's Adam, and writes through `.data`)."""
+        first, second = self[i], self[i + 2]
         nhwc = any(t.is_contiguous(memory_format=torch.channels_last) and not t.is_contiguous()
-                   for t in (x, self[i].weight))
-        params = [p for m in (self[i], self[i + 2]) for p in m.parameters(recurse=False)]
-        key = (nhwc, *((p.data_ptr(), p._version, p.dtype) for p in params))
+                   for t in (x, first.weight))
+        settings = (nhwc, MAX_PAIR_WORK, *((m.padding, m.output_padding, m.kernel_size) for m in (first, second)))
+        weights = [p.detach() for m in (first, second) for p in (m.weight, m.bias) if p is not None]
         cache = self.__dict__.setdefault("_pair_cache", {})
-        if i not in cache or cache[i][0] != key:
-            kernel_a, bias_a, kernel_b, bias_b = pair_kernels(self[i], self[i + 2])
+        kept = cache.get(i)
+        if kept is None or kept[0] != settings or not same_content(kept[1], weights):
+            with torch.autocast(x.device.type, enabled=False):  # the weights' own dtype, whatever calls first
+                kernel_a, bias_a, kernel_b, bias_b = pair_kernels(first, second)
             kernels = None
-            if pair_work(self[i], self[i + 2], kernel_a, kernel_b) <= MAX_PAIR_WORK:
+            if pair_work(first, second, kernel_a, kernel_b) <= MAX_PAIR_WORK:
                 if nhwc:
                     kernel_a, kernel_b = (k.contiguous(memory_format=torch.channels_last) for k in (kernel_a, kernel_b))
                 kernels = (kernel_a, bias_a, kernel_b, bias_b)
-            cache[i] = (key, kernels)
-        return cache[i][1]
+            cache[i] = (settings, [w.clone() for w in weights], kernels)
+        return cache[i][2]
 
 
 NHWC_MIN_SIDE = 64  # conv models of images this wide or wider run NHWC on the CPU by default

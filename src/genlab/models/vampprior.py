@@ -9,6 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from genlab.losses import LOG_2PI
+from genlab.nn import same_content
 
 Posterior = Callable[[Tensor], tuple[Tensor, Tensor]]  # images (K, C, H, W) -> mu, log_var, each (K, D)
 
@@ -56,19 +57,6 @@ class VampPrior(nn.Module):
         which = torch.randint(mu.shape[0], (n,), generator=generator).to(mu.device)
         eps = torch.randn(n, mu.shape[1], generator=generator).to(mu.device)
         return mu[which] + torch.exp(0.5 * log_var[which]) * eps
-
-
-def same_content(kept: list[Tensor], weights: list[Tensor]) -> bool:
-    """Whether `weights` hold exactly the values of the copies `kept` (NaN never matches: recomputed).
-
-    Reads every weight once, a small cost beside encoding K pseudo-inputs; one CPU-GPU sync point for all.
-    """
-    if len(kept) != len(weights) or any(a.shape != b.shape or a.dtype != b.dtype or a.device != b.device
-                                        for a, b in zip(kept, weights)):
-        return False
-    if not weights:
-        return True
-    return not bool(torch.stack([(a != b).any().to(kept[0].device) for a, b in zip(kept, weights)]).any())
 
 
 def mixture_log_prob(z: Tensor, mu: Tensor, log_var: Tensor) -> Tensor:
