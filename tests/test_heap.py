@@ -18,7 +18,7 @@ model = create_model("conv-vae").eval()
 x = (torch.rand(6, 1, 28, 28, generator=torch.Generator().manual_seed(0)) < 0.3).to(torch.uint8) * 255
 metrics.iwae_nll(model, x[:2], k=1000)
 before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-metrics.iwae_nll(model, x, k=1000)  # six passes of 1024 codes; a 16x14x14 layer of them is 12.8 MB
+metrics.iwae_nll(model, x, k=1000)  # six passes of 1024 codes; the decoder's 64x7x7 phases of them are 12.8 MB
 print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 """
 
@@ -32,9 +32,16 @@ def page_faults(environ: dict[str, str]) -> int:
 
 def test_passes_reuse_their_memory_instead_of_faulting_it_in_again() -> None:
     kept = page_faults({})
-    returned = page_faults({"MALLOC_PERTURB_": "0"})  # a user's malloc setting: genlab leaves the heap alone
-    # measured: 1-1,533 faults kept (a heap may still grow once), 41,149-54,932 with glibc's own thresholds
-    assert kept < 5_000, f"{kept} page faults in six passes"
+    assert kept < 5_000, f"{kept} page faults in six passes"  # measured: 0-1,535 (a heap may still grow once)
+    # The control: with glibc's own thresholds (a user's malloc setting: genlab leaves the heap alone) the same
+    # passes fault their memory in again: 34,294-45,754 faults in 34 of 35 runs. glibc adapts its threshold as
+    # blocks are freed, and now and then it settles early (12,189 in the 35th), so the control is the most of up
+    # to three runs.
+    returned = 0
+    for _ in range(3):
+        returned = max(returned, page_faults({"MALLOC_PERTURB_": "0"}))
+        if returned > max(20_000, 8 * kept):
+            break
     assert returned > max(20_000, 8 * kept), f"glibc's own thresholds: {returned} faults against {kept}"
 
 
