@@ -12,9 +12,10 @@ largest difference from it (float rounding only).
 from __future__ import annotations
 
 import argparse
-import copy
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import genlab  # noqa: F401  (before torch: genlab's thread and heap settings, as the CLI has them)
 
@@ -24,18 +25,10 @@ import torch
 from genlab import nn as gnn
 from genlab.models.registry import create_model
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # reference_loops sits beside this script
+from reference_loops import plain_layers  # noqa: E402
+
 DECODERS = [("conv-vae", (1, 28, 28)), ("beta-vae-conv64", (1, 64, 64)), ("conv-vae-64", (3, 64, 64))]
-
-
-def plain(decoder: torch.nn.Module) -> torch.nn.Module:
-    """The same decoder as plain PyTorch: torch's transposed convolutions in a plain Sequential."""
-    copied = copy.deepcopy(decoder)
-    for module in copied.modules():
-        if isinstance(module, torch.nn.ConvTranspose2d):
-            module.__class__ = torch.nn.ConvTranspose2d
-        elif isinstance(module, torch.nn.Sequential):
-            module.__class__ = torch.nn.Sequential
-    return copied
 
 
 def median_ms(decode, z: torch.Tensor, repeats: int) -> float:
@@ -67,7 +60,7 @@ def main() -> None:
         z = torch.randn(args.codes, model.latent_dim)
         for layout in (torch.contiguous_format, torch.channels_last):
             model.to(memory_format=layout)
-            reference = plain(model.decoder)
+            reference = plain_layers(model.decoder)
             expected = reference(z)
             base = median_ms(reference, z, args.repeats)
             line = f"  {'NHWC' if layout is torch.channels_last else 'NCHW'}  plain layers {base:7.2f} ms"

@@ -17,10 +17,11 @@ fp32 run's pass sizes).
 from __future__ import annotations
 
 import argparse
-import copy
 import math
 import resource
+import sys
 import time
+from pathlib import Path
 
 # genlab before torch: both loops run with genlab's thread wait policy and heap settings, as `genlab evaluate` does
 import genlab  # noqa: F401
@@ -31,6 +32,9 @@ import torch.nn.functional as F
 
 from genlab import losses, metrics
 from genlab.runs.store import load_run
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # reference_loops sits beside this script
+from reference_loops import plain_layers  # noqa: E402
 
 REFERENCE_CHUNK = 1000
 
@@ -76,19 +80,6 @@ def reference_nll(model: torch.nn.Module, x: torch.Tensor, k: int) -> torch.Tens
     return torch.stack(out)
 
 
-def plain_copy(model: torch.nn.Module) -> torch.nn.Module:
-    """The model as plain PyTorch runs it: NCHW weights, torch's own transposed convolutions in place of genlab's
-    (the same parameters; genlab's run their thin stride-2 layers through the output's phases) and a plain
-    Sequential in place of genlab's DeconvStack (which runs pairs of layers as two ordinary convolutions)."""
-    plain = copy.deepcopy(model).to(memory_format=torch.contiguous_format)
-    for module in plain.modules():
-        if isinstance(module, torch.nn.ConvTranspose2d):
-            module.__class__ = torch.nn.ConvTranspose2d
-        elif isinstance(module, torch.nn.Sequential):
-            module.__class__ = torch.nn.Sequential
-    return plain
-
-
 def timed(name: str, estimate) -> tuple[float, torch.Tensor]:
     torch.manual_seed(0)
     before, start = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
@@ -118,7 +109,7 @@ def main() -> None:
     print(f"{run.record.model} ({run.weights} weights): {len(x)} test images, k = {args.k}, "
           f"torch threads {torch.get_num_threads()}; auto passes decode "
           f"{metrics.decodes_per_pass(run.model, x[:1])} codes")
-    plain = plain_copy(run.model)
+    plain = plain_layers(run.model).to(memory_format=torch.contiguous_format)  # NCHW, as plain code runs
     reference, _ = timed("plain per-image loop", lambda: reference_nll(plain, x, args.k))
     first_fp32 = None
     for precision in args.precision:

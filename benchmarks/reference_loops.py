@@ -6,6 +6,7 @@ genlab's registered models of the same name, so that time per epoch and final lo
 """
 from __future__ import annotations
 
+import copy
 import gzip
 import math
 import shutil
@@ -110,6 +111,19 @@ class TutorialConvVAE64(nn.Module):
         mu, logvar = self.fc_mu(h), self.fc_logvar(h)
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
         return self.decoder(z), mu, logvar
+
+
+def plain_layers(module: nn.Module) -> nn.Module:
+    """A copy of a genlab module as plain PyTorch runs it: torch's own transposed convolutions in place of genlab's
+    (which run thin stride-2 layers through the output's phases) and plain Sequentials in place of genlab's
+    DeconvStack (which runs pairs of layers as two ordinary convolutions); the same parameters and layout."""
+    plain = copy.deepcopy(module)
+    for inner in plain.modules():
+        if isinstance(inner, nn.ConvTranspose2d):
+            inner.__class__ = nn.ConvTranspose2d
+        elif isinstance(inner, nn.Sequential):
+            inner.__class__ = nn.Sequential
+    return plain
 
 
 def gaussian_vae_loss(mean, x, mu, logvar, std: float = 0.1):
