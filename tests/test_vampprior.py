@@ -108,3 +108,17 @@ def test_hvae_q_z1_takes_its_image_half_once_and_is_the_layer_of_the_concatenati
     for mine, theirs in zip(grads, expected):
         assert (mine is None) == (theirs is None)
         assert mine is None or torch.allclose(mine, theirs, atol=1e-5)
+
+
+def test_a_gated_layer_is_its_value_half_times_the_sigmoid_of_its_gate_half() -> None:
+    """GatedLinear runs as one fused GLU: the same numbers and gradients as the two halves multiplied out."""
+    from genlab.nn import GatedLinear
+    torch.manual_seed(5)
+    layer, x = GatedLinear(7, 4), torch.randn(3, 2, 7, requires_grad=True)
+    out = layer(x)
+    value, gate = layer.linear(x).chunk(2, dim=-1)
+    expected = value * torch.sigmoid(gate)
+    assert out.shape == (3, 2, 4) and torch.equal(out, expected)
+    grads = torch.autograd.grad(out.square().sum(), [x, layer.linear.weight])
+    expected_grads = torch.autograd.grad(expected.square().sum(), [x, layer.linear.weight])
+    assert all(torch.allclose(a, b, rtol=1e-6, atol=1e-7) for a, b in zip(grads, expected_grads))
