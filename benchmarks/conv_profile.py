@@ -5,7 +5,8 @@
 
 Printed, for the model's step in NCHW and in NHWC (channels_last) memory format:
 
-- the machine's throughput: a 2048x2048 matrix product in float32 (and bfloat16), the best of several;
+- the machine's throughput: a 2048x2048 matrix product in float32 (torch's own, MKL on x86, and oneDNN's inner
+  product; the faster of the two sets the floor) and bfloat16, the best of several;
 - the step's floating-point operations, counted by torch.utils.flop_counter on one real step (convolutions,
   their backward passes and the matrix products: the work no implementation can skip), and the floor: those
   FLOPs at the measured matmul rate;
@@ -44,6 +45,9 @@ KINDS = (("conv backward", ("convolution_backward",)), ("conv forward", ("convol
          ("matrix products", ("mm", "addmm", "bmm", "linear")), ("optimizer", ("Optimizer", "adam", "_foreach")),
          ("layout copies", ("copy_", "clone", "contiguous", "_to_copy")))
 
+# oneDNN's inner product, where this torch build has it: the fastest float32 product on some x86 machines
+ONEDNN_PRODUCT = getattr(torch.ops.mkldnn, "_linear_pointwise", None) if torch.backends.mkldnn.is_available() else None
+
 
 def seconds_per_call(fn, repeats: int, warmup: int = 3) -> float:
     for _ in range(warmup):
@@ -54,10 +58,14 @@ def seconds_per_call(fn, repeats: int, warmup: int = 3) -> float:
     return (time.perf_counter() - start) / repeats
 
 
-def matmul_rate(dtype: torch.dtype, size: int = 2048) -> float:
-    """FLOP/s of a size x size matrix product, the best of five timings of three products."""
+def matmul_rate(dtype: torch.dtype, size: int = 2048, onednn: bool = False) -> float:
+    """FLOP/s of a size x size matrix product, the best of five timings of three products: torch's own (`a @ b`,
+    MKL for float32 on x86) or, with onednn, oneDNN's inner product (a b^T, the op torch.compile's CPU backend
+    calls for linear layers). On AMD processors MKL may take a narrower vector path than oneDNN: the faster of the
+    two is what the machine can do."""
     a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
-    best = min(seconds_per_call(lambda: a @ b, 3, warmup=1) for _ in range(5))
+    product = (lambda: ONEDNN_PRODUCT(a, b, None, "none", [], "")) if onednn else (lambda: a @ b)
+    best = min(seconds_per_call(product, 3, warmup=1) for _ in range(5))
     return 2 * size ** 3 / best
 
 
@@ -173,8 +181,9 @@ def print_report(summary: dict) -> None:
     m = summary["machine"]
     print(f"{summary['model']} step, batch {summary['batch_size']}, {summary['precision']}, "
           f"{m['threads']} threads, torch {m['torch']}, {m['cpu']}")
-    print(f"matrix product 2048x2048: {m['fp32_gflops']:.1f} GFLOP/s float32, {m['bf16_gflops']:.1f} bfloat16; "
-          f"the floor below uses the {summary['precision']} rate")
+    print(f"matrix product 2048x2048: {m['fp32_gflops']:.1f} GFLOP/s float32 (torch's {m['fp32_torch_gflops']:.1f}, "
+          f"oneDNN's {m['fp32_onednn_gflops']:.1f}), {m['bf16_gflops']:.1f} bfloat16; the floor below uses the "
+          f"{summary['precision']} rate")
     for r in summary["layouts"]:
         print(f"\n{r['layout']}: step {r['step_ms']:.2f} ms, {r['gflop']:.3f} GFLOP, floor {r['floor_ms']:.2f} ms "
               f"-> {100 * r['share_of_floor']:.0f}% of the floor")
@@ -202,12 +211,18 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     args.batch_size = args.batch_size or model_spec(args.model).train_defaults.get("batch_size", 128)
-    rates = {"fp32": matmul_rate(torch.float32), "bf16": matmul_rate(torch.bfloat16)}
+    fp32 = {"torch": matmul_rate(torch.float32)}
+    if ONEDNN_PRODUCT is not None:
+        fp32["onednn"] = matmul_rate(torch.float32, onednn=True)
+    # the floor takes the faster of the two: what this machine has been seen to do
+    rates = {"fp32": max(fp32.values()), "bf16": matmul_rate(torch.bfloat16)}
     summary = {"model": args.model if args.model != "dcgan" else f"dcgan {args.size}px dim {args.dim}",
                "batch_size": args.batch_size, "precision": args.precision,
                "machine": {"threads": torch.get_num_threads(), "torch": torch.__version__,
                            "cpu": platform.processor() or platform.machine(),
-                           "fp32_gflops": rates["fp32"] / 1e9, "bf16_gflops": rates["bf16"] / 1e9},
+                           "fp32_gflops": rates["fp32"] / 1e9, "bf16_gflops": rates["bf16"] / 1e9,
+                           "fp32_torch_gflops": fp32["torch"] / 1e9,
+                           "fp32_onednn_gflops": fp32.get("onednn", float("nan")) / 1e9},
                "layouts": [measure(args, cl, rates[args.precision]) for cl in (False, True)]}
     print(json.dumps(summary, indent=2) if args.json else "", end="")
     if not args.json:
