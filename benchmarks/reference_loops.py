@@ -116,7 +116,8 @@ class TutorialConvVAE64(nn.Module):
 def plain_layers(module: nn.Module) -> nn.Module:
     """A copy of a genlab module as plain PyTorch runs it: torch's own transposed convolutions in place of genlab's
     (which run thin stride-2 layers through the output's phases) and plain Sequentials in place of genlab's
-    DeconvStack (which runs pairs of layers as two ordinary convolutions); the same parameters and layout."""
+    DeconvStack (which runs pairs of layers as two ordinary convolutions) and ConvDecoder (whose last linear layer
+    writes NHWC for NHWC weights); the same parameters and layout."""
     plain = copy.deepcopy(module)
     for inner in plain.modules():
         if isinstance(inner, nn.ConvTranspose2d):

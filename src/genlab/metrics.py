@@ -20,7 +20,7 @@ from genlab import losses
 from genlab.data.batches import iter_ordered
 from genlab.errors import ConfigError
 from genlab.models.contract import WithLikelihoodNetworks
-from genlab.nn import has_convolutions, module_device
+from genlab.nn import has_convolutions, is_nhwc, module_device
 from genlab.options import MAX_DECODES
 from genlab.progress import track
 
@@ -191,7 +191,7 @@ def nhwc_on_cpu(model: nn.Module) -> Iterator[None]:
         yield
         return
     weights = [w for w in model.parameters() if w.dim() == 4]  # what model.to(memory_format=...) converts
-    before = [w.is_contiguous(memory_format=torch.channels_last) and not w.is_contiguous() for w in weights]
+    before = [is_nhwc(w) for w in weights]
     model.to(memory_format=torch.channels_last)
     try:
         yield

@@ -17,6 +17,11 @@ def module_device(module: nn.Module) -> torch.device:
     return next(module.parameters()).device
 
 
+def is_nhwc(t: Tensor) -> bool:
+    """Whether a 4-d tensor is laid out channels-last (and is not also plain contiguous, as 1x1 images are)."""
+    return t.is_contiguous(memory_format=torch.channels_last) and not t.is_contiguous()
+
+
 def same_content(kept: Sequence[Tensor], weights: Sequence[Tensor]) -> bool:
     """Whether `weights` hold exactly the values of the copies `kept` (NaN never matches: recomputed). The key of
     a cache made from weights: version counters miss fused optimizer steps and writes through `.data`.
@@ -76,7 +81,7 @@ class PhaseTransposedConv(torch.autograd.Function):
         taps = weight.permute(1, 0, 2, 3)[:, :, ih[:, None, :, None], iw[None, :, None, :]]  # (cout, cin, 2, 2, A, B)
         taps = taps * (vh[:, None, :, None] & vw[None, :, None, :]).to(weight.dtype)
         kernel = taps.permute(0, 2, 3, 1, 4, 5).reshape(cout * 4, cin, ih.shape[1], iw.shape[1])
-        if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
+        if is_nhwc(x):
             kernel = kernel.contiguous(memory_format=torch.channels_last)
         bias4 = None if bias is None else bias.repeat_interleave(4)
         if (pw, ph) == (rw, rh) and min(pw, ph) >= 0:  # symmetric: the conv pads as it reads, no padded copy first
@@ -238,8 +243,7 @@ class DeconvStack(nn.Sequential):
         and the layers' settings, and made again when either differs (`same_content`: version counters miss fused
         optimizer steps, such as genlab's Adam, and writes through `.data`)."""
         first, second = self[i], self[i + 2]
-        nhwc = any(t.is_contiguous(memory_format=torch.channels_last) and not t.is_contiguous()
-                   for t in (x, first.weight))
+        nhwc = is_nhwc(x) or is_nhwc(first.weight)
         settings = (nhwc, MAX_PAIR_WORK, *((m.padding, m.output_padding, m.kernel_size) for m in (first, second)))
         weights = [p.detach() for m in (first, second) for p in (m.weight, m.bias) if p is not None]
         cache = self.__dict__.setdefault("_pair_cache", {})
@@ -419,7 +423,44 @@ def decoder(arch: str, latent_dim: int, image_shape: Sequence[int], hidden: Sequ
     widths = conv_sizes(width, n, kernel_size, padding)[::-1]
     start = (conv_channels[-1], heights[0], widths[0])
     act = ACTIVATIONS[activation]
-    return nn.Sequential(  # flat, so that a model without `dense` keeps its checkpoints' parameter names
+    return ConvDecoder(  # flat, so that a model without `dense` keeps its checkpoints' parameter names
         *mlp([latent_dim, *reversed(dense), math.prod(start)], act, final_activation=True), nn.Unflatten(1, start),
         deconv_stack([*reversed(conv_channels), channels], kernel_size, heights, widths, padding, act),
     )
+
+
+class ConvDecoder(nn.Sequential):
+    """`decoder`'s conv form: fully connected layers, the last followed by an elementwise activation, an Unflatten
+    to (C, H, W) and a DeconvStack. When the transposed convolutions' weights are NHWC, the last fully connected
+    layer computes its outputs in (H, W, C) order (its weight's rows permuted, a small copy), so that the
+    (N, C, H, W) view of them is NHWC already. Otherwise oneDNN transposes the whole activation into NHWC before
+    the first transposed convolution, in every forward and again for the gradient: in conv-vae's IWAE passes that
+    transpose cost more than the decoder's linear layer and its activation together (benchmarks/decoder_pairs.py).
+    The outputs are the same numbers; a (leaky) ReLU runs in place on the layer's fresh output."""
+
+    def forward(self, z: Tensor) -> Tensor:
+        if len(self) < 4 or not self.writes_nhwc():
+            return super().forward(z)
+        linear, activation, unflatten, stack = self[-4], self[-3], self[-2], self[-1]
+        for layer in list(self)[:-4]:
+            z = layer(z)
+        c, h, w = unflatten.unflattened_size
+        weight = linear.weight.unflatten(0, (c, h, w)).permute(1, 2, 0, 3).flatten(0, 2)  # rows in (H, W, C) order
+        bias = None if linear.bias is None else linear.bias.view(c, h, w).permute(1, 2, 0).flatten()
+        y = F.linear(z, weight, bias)
+        slope = 0.0 if isinstance(activation, nn.ReLU) else getattr(activation, "negative_slope", None)
+        if isinstance(activation, (nn.ReLU, nn.LeakyReLU)) and slope >= 0:  # in place: no one else holds y
+            y = F.leaky_relu_(y, slope)
+        else:
+            y = activation(y)
+        return stack(y.unflatten(1, (h, w, c)).permute(0, 3, 1, 2))
+
+    def writes_nhwc(self) -> bool:
+        """Whether the layers before the DeconvStack are [..., Linear, elementwise activation, Unflatten(1, (C, H,
+        W))] as written (no hooks, no parametrized weights) and the stack's first weight is NHWC."""
+        linear, activation, unflatten, stack = self[-4], self[-3], self[-2], self[-1]
+        return (isinstance(stack, DeconvStack) and len(stack) > 0 and is_nhwc(stack[0].weight)
+                and type(linear) is nn.Linear and isinstance(activation, ELEMENTWISE)
+                and isinstance(unflatten, nn.Unflatten) and unflatten.dim == 1
+                and len(unflatten.unflattened_size) == 3
+                and all(runs_as_written(m) for m in (linear, activation, unflatten)))
