@@ -3,8 +3,9 @@
 glibc adapts two thresholds as a program runs: a block above the mmap threshold (128 KB at first, raised as large
 blocks are freed) is mapped on allocation and unmapped on free, and free memory at the top of a heap beyond the trim
 threshold goes back to the kernel. A loop that frees and reallocates activations of a few MB each pass then takes
-fresh pages on every pass, and the kernel zeroes each of them: conv-vae's k = 1000 likelihood estimate on 2 threads
-spent 1.8 s of its 3.1 s in the kernel this way, and took 2.0 s without it (benchmarks/iwae_speed.py,
+fresh pages on every pass, and the kernel zeroes each of them: the MLP VAE's k = 5000 likelihood estimate of six
+images faulted in 45,718-74,652 pages this way, and 1-1,916 with the thresholds fixed (tests/test_heap.py); a
+conv-vae k = 1000 estimate that faulted spent 1.8 s of its 3.1 s in the kernel (benchmarks/iwae_speed.py,
 docs/benchmarks.md). `keep_freed_memory` fixes both thresholds: blocks of up to MMAP_THRESHOLD come from the heap,
 and up to TRIM_THRESHOLD of free heap stays with the process for the next pass. Memory then in use is unchanged;
 what is freed is reused instead of returned.
