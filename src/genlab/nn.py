@@ -65,6 +65,15 @@ def interleave_phases(y: Tensor, channels: int, factor: int = 2) -> Tensor:
     return y.unflatten(1, (1, factor, factor)).permute(0, 1, 4, 2, 5, 3).reshape(n, 1, factor * h, factor * w)
 
 
+def activate_fresh(activation: nn.Module, y: Tensor) -> Tensor:
+    """activation(y) for a y that nothing else holds (a layer's fresh output): a ReLU or a leaky ReLU of slope >= 0
+    runs in place, saving a pass and an allocation (autograd refuses a negative slope in place)."""
+    slope = 0.0 if isinstance(activation, nn.ReLU) else getattr(activation, "negative_slope", -1.0)
+    if isinstance(activation, (nn.ReLU, nn.LeakyReLU)) and slope >= 0:
+        return F.leaky_relu_(y, slope)
+    return activation(y)
+
+
 class PhaseTransposedConv(torch.autograd.Function):
     """Forward: a stride-2 transposed convolution as one convolution whose 4 x C_out outputs are the 4 phases of
     the output, interleaved by pixel_shuffle; backward: PyTorch's own transposed-conv gradients."""
@@ -229,11 +238,7 @@ class DeconvStack(nn.Sequential):
     def pair_forward(self, i: int, x: Tensor, kernels: tuple[Tensor | None, ...]) -> Tensor:
         kernel_a, bias_a, kernel_b, bias_b = kernels
         y = F.conv2d(x, kernel_a, bias_a, padding=(kernel_a.shape[2] // 2, kernel_a.shape[3] // 2))
-        activation = self[i + 1]
-        if isinstance(activation, (nn.ReLU, nn.LeakyReLU)):  # in place on the fresh output
-            y = F.leaky_relu_(y, getattr(activation, "negative_slope", 0.0))
-        else:
-            y = activation(y)
+        y = activate_fresh(self[i + 1], y)
         y = F.conv2d(y, kernel_b, bias_b, padding=(kernel_b.shape[2] // 2, kernel_b.shape[3] // 2))
         return interleave_phases(y, self[i + 2].out_channels, 4)
 
@@ -447,12 +452,7 @@ class ConvDecoder(nn.Sequential):
         c, h, w = unflatten.unflattened_size
         weight = linear.weight.unflatten(0, (c, h, w)).permute(1, 2, 0, 3).flatten(0, 2)  # rows in (H, W, C) order
         bias = None if linear.bias is None else linear.bias.view(c, h, w).permute(1, 2, 0).flatten()
-        y = F.linear(z, weight, bias)
-        slope = 0.0 if isinstance(activation, nn.ReLU) else getattr(activation, "negative_slope", None)
-        if isinstance(activation, (nn.ReLU, nn.LeakyReLU)) and slope >= 0:  # in place: no one else holds y
-            y = F.leaky_relu_(y, slope)
-        else:
-            y = activation(y)
+        y = activate_fresh(activation, F.linear(z, weight, bias))
         return stack(y.unflatten(1, (h, w, c)).permute(0, 3, 1, 2))
 
     def writes_nhwc(self) -> bool:
