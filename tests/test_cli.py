@@ -386,6 +386,38 @@ def test_ctrl_c_hints_at_resume_only_for_training(monkeypatch, tmp_path, capsys)
     assert "--resume" in capsys.readouterr().err
 
 
+def test_a_sigterm_a_library_turned_into_its_own_error_still_ends_in_one_line(monkeypatch, capsys) -> None:
+    """torchrun stops the survivors of a job with SIGTERM, and the handler's PeerFailure is raised wherever the
+    process happens to be. Inside matplotlib's Agg renderer it came out as "ValueError: Invalid bounding box"."""
+    import genlab.errors
+    import genlab.world
+
+    def drawing(args):
+        try:
+            signal.raise_signal(signal.SIGTERM)  # the handler runs, and raises, before this returns
+        except Exception:  # what a C extension's argument converter does with any error
+            raise ValueError("Invalid bounding box") from None
+        return 0
+
+    def buggy(args):
+        raise ValueError("a bug")
+
+    monkeypatch.setattr(genlab.errors, "_stop", [], raising=False)  # a fresh process: no stop recorded yet
+    previous = signal.signal(signal.SIGTERM, genlab.world.stop_on_sigterm)
+    try:
+        monkeypatch.setattr(genlab.cli.runs, "cmd_report", buggy)
+        with pytest.raises(ValueError, match="a bug"):  # no signal: a bug keeps its traceback
+            main(["report", "somewhere"])
+        monkeypatch.setattr(genlab.cli.runs, "cmd_report", drawing)
+        assert main(["report", "somewhere"]) == 2
+        signal.raise_signal(signal.SIGTERM)  # a second one, while the first unwinds, lets the cleanup finish
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("genlab: error: this process was stopped (SIGTERM)"), lines
+    assert "--resume" in lines[0]
+
+
 def test_a_closed_pipe_ends_quietly() -> None:
     """`genlab models | head -1`: the reader goes away first; no traceback, the shell's status for SIGPIPE."""
     process = subprocess.Popen([sys.executable, "-m", "genlab", "models"], stdout=subprocess.PIPE,

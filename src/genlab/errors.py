@@ -27,6 +27,22 @@ class TrainingError(GenlabError):
     """Training failed, for example the loss became NaN or infinite."""
 
 
+_stop: list[GenlabError] = []  # the reason this process was told to stop (a signal), once it was
+
+
+def stop_with(error: GenlabError) -> GenlabError:
+    """Record why this process is stopping (a signal handler raises what this returns). The exception may
+    surface changed: a library that catches everything and raises its own type (a C extension's argument
+    converter, say) hides it, so the CLI prints the recorded reason for whatever error then ends the command."""
+    _stop[:] = [error]
+    return error
+
+
+def stopping() -> GenlabError | None:
+    """The reason recorded by stop_with, or None while nothing asked this process to stop."""
+    return _stop[0] if _stop else None
+
+
 def did_you_mean(word: str, choices: Iterable[str], quote: bool = True) -> str:
     """"; did you mean 'train'?" when a choice is close to a mistyped word (difflib's ratio >= 0.6), else ""."""
     import difflib  # only on the way to an error

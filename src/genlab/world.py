@@ -19,7 +19,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-from genlab.errors import ConfigError, GenlabError, TrainingError
+from genlab.errors import ConfigError, GenlabError, TrainingError, stop_with, stopping
 
 T = TypeVar("T")
 # a lost peer normally shows within seconds (its sockets close); the timeout only bounds a silent hang
@@ -139,10 +139,13 @@ def leave() -> None:
 
 
 def stop_on_sigterm(signum: int, frame: Any) -> None:
-    """torchrun's agent sends SIGTERM to the survivors when one process dies: stop with one line."""
-    raise PeerFailure("this process was stopped (SIGTERM): another process of the torchrun job failed or the "
-                      "job was cancelled; the run directory keeps its last complete epoch, and the same torchrun "
-                      "command with --resume continues it")
+    """torchrun's agent sends SIGTERM to the survivors when one process dies: stop with one line. A second
+    SIGTERM while the first one's exception unwinds is ignored, so the cleanup on the way out finishes."""
+    if stopping() is not None:
+        return
+    raise stop_with(PeerFailure(
+        "this process was stopped (SIGTERM): another process of the torchrun job failed or the job was cancelled; "
+        "the run directory keeps its last complete epoch, and the same torchrun command with --resume continues it"))
 
 
 @contextlib.contextmanager

@@ -10,7 +10,7 @@ import sys
 import typing
 
 from genlab.cli.commands import COMMANDS
-from genlab.errors import GenlabError, did_you_mean
+from genlab.errors import GenlabError, did_you_mean, stopping
 from genlab.version import __version__
 
 INVALID_CHOICE = re.compile(r"invalid choice: '?([^' ]*)'? \(choose from (.*)\)")
@@ -102,6 +102,14 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `genlab models | head`: the reader left; end as a piped Unix tool does
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit's flush fails no more
         return 128 + signal.SIGPIPE
+    except Exception:
+        stop = stopping()
+        if stop is None:
+            raise
+        # a signal told this process to stop: whatever error its exception became on the way up (a library
+        # may catch it and raise its own), the user gets the reason in one line
+        print(f"genlab: error: {stop}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
