@@ -418,6 +418,28 @@ def test_a_sigterm_a_library_turned_into_its_own_error_still_ends_in_one_line(mo
     assert "--resume" in lines[0]
 
 
+def test_ctrl_c_a_library_turned_into_its_own_error_still_ends_as_an_interrupt(monkeypatch, capsys) -> None:
+    """Ctrl-C's KeyboardInterrupt, raised inside a library that reports any error as its own (as matplotlib's Agg
+    renderer does), still ends the command as an interrupt; the next command's bug keeps its traceback."""
+    def drawing(args):
+        try:
+            signal.raise_signal(signal.SIGINT)
+        except BaseException:
+            raise ValueError("Invalid bounding box") from None
+        return 0
+
+    def buggy(args):
+        raise ValueError("a bug")
+
+    monkeypatch.setattr(genlab.workflow, "train_planned", lambda *a, **k: drawing(None))  # imported when train runs
+    assert main(["train", "vae", "--data", "shapes", "--out", "run"]) == 130
+    assert capsys.readouterr().err.strip().startswith("genlab: interrupted; completed epochs are saved")
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # as it was before the command
+    monkeypatch.setattr(genlab.cli.runs, "cmd_report", buggy)
+    with pytest.raises(ValueError, match="a bug"):  # the interrupt was the last command's, not this one's
+        main(["report", "somewhere"])
+
+
 def test_a_closed_pipe_ends_quietly() -> None:
     """`genlab models | head -1`: the reader goes away first; no traceback, the shell's status for SIGPIPE."""
     process = subprocess.Popen([sys.executable, "-m", "genlab", "models"], stdout=subprocess.PIPE,

@@ -27,20 +27,25 @@ class TrainingError(GenlabError):
     """Training failed, for example the loss became NaN or infinite."""
 
 
-_stop: list[GenlabError] = []  # the reason this process was told to stop (a signal), once it was
+_stop: list[BaseException] = []  # why this process was told to stop (a signal), once it was
 
 
-def stop_with(error: GenlabError) -> GenlabError:
+def stop_with(reason: BaseException) -> BaseException:
     """Record why this process is stopping (a signal handler raises what this returns). The exception may
     surface changed: a library that catches everything and raises its own type (a C extension's argument
-    converter, say) hides it, so the CLI prints the recorded reason for whatever error then ends the command."""
-    _stop[:] = [error]
-    return error
+    converter, say) hides it, so the CLI reports the recorded reason for whatever error then ends the command."""
+    _stop[:] = [reason]
+    return reason
 
 
-def stopping() -> GenlabError | None:
+def stopping() -> BaseException | None:
     """The reason recorded by stop_with, or None while nothing asked this process to stop."""
     return _stop[0] if _stop else None
+
+
+def clear_stop() -> None:
+    """Forget a recorded reason: a new command begins (several may run in one process)."""
+    _stop.clear()
 
 
 def did_you_mean(word: str, choices: Iterable[str], quote: bool = True) -> str:

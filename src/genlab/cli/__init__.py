@@ -2,15 +2,18 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import re
 import signal
 import sys
+import threading
 import typing
+from collections.abc import Iterator
 
 from genlab.cli.commands import COMMANDS
-from genlab.errors import GenlabError, did_you_mean, stopping
+from genlab.errors import GenlabError, clear_stop, did_you_mean, stop_with, stopping
 from genlab.version import __version__
 
 INVALID_CHOICE = re.compile(r"invalid choice: '?([^' ]*)'? \(choose from (.*)\)")
@@ -90,26 +93,55 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         raise  # --help, --version
     args.argv = argv
+    clear_stop()
+    with interrupts_recorded():
+        try:
+            return args.handler(args)
+        except GenlabError as e:
+            if not e.silent:  # an error every torchrun rank raised alike is printed by rank 0 alone
+                print(f"genlab: error: {e}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            return interrupted(args)
+        except BrokenPipeError:  # `genlab models | head`: the reader left; end as a piped Unix tool does
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit's flush fails no more
+            return 128 + signal.SIGPIPE
+        except Exception:
+            stop = stopping()
+            if stop is None:
+                raise
+            # a signal told this process to stop: whatever error its exception became on the way up (a library
+            # may catch it and raise its own), the user gets the reason in one line
+            if isinstance(stop, KeyboardInterrupt):
+                return interrupted(args)
+            print(f"genlab: error: {stop}", file=sys.stderr)
+            return 2
+
+
+def interrupted(args: argparse.Namespace) -> int:
+    """Ctrl-C: one line, which may say what survives and how to go on, and the shell's status for SIGINT."""
+    print(f"genlab: interrupted{getattr(args, 'on_interrupt', '')}", file=sys.stderr)
+    return 130
+
+
+@contextlib.contextmanager
+def interrupts_recorded() -> Iterator[None]:
+    """Ctrl-C raises KeyboardInterrupt wherever Python happens to be, as it always does, and is also recorded
+    (genlab.errors.stop_with), so a library that turns it into its own error does not hide it. Left alone where
+    an embedding program set its own SIGINT handler, and off the main thread, where no handler can be set."""
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        yield
+        return
+
+    def record(signum: int, frame: object) -> None:
+        raise stop_with(KeyboardInterrupt())
+
+    signal.signal(signal.SIGINT, record)
     try:
-        return args.handler(args)
-    except GenlabError as e:
-        if not e.silent:  # an error every torchrun rank raised alike is printed by rank 0 alone
-            print(f"genlab: error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:  # a command may say what survives and how to go on
-        print(f"genlab: interrupted{getattr(args, 'on_interrupt', '')}", file=sys.stderr)
-        return 130
-    except BrokenPipeError:  # `genlab models | head`: the reader left; end as a piped Unix tool does
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit's flush fails no more
-        return 128 + signal.SIGPIPE
-    except Exception:
-        stop = stopping()
-        if stop is None:
-            raise
-        # a signal told this process to stop: whatever error its exception became on the way up (a library
-        # may catch it and raise its own), the user gets the reason in one line
-        print(f"genlab: error: {stop}", file=sys.stderr)
-        return 2
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 if __name__ == "__main__":
