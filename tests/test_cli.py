@@ -432,12 +432,20 @@ def test_ctrl_c_a_library_turned_into_its_own_error_still_ends_as_an_interrupt(m
         raise ValueError("a bug")
 
     monkeypatch.setattr(genlab.workflow, "train_planned", lambda *a, **k: drawing(None))  # imported when train runs
-    assert main(["train", "vae", "--data", "shapes", "--out", "run"]) == 130
-    assert capsys.readouterr().err.strip().startswith("genlab: interrupted; completed epochs are saved")
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # as it was before the command
-    monkeypatch.setattr(genlab.cli.runs, "cmd_report", buggy)
-    with pytest.raises(ValueError, match="a bug"):  # the interrupt was the last command's, not this one's
-        main(["report", "somewhere"])
+    # Ctrl-C as in a terminal: a suite started in the background (`make test &`) ignores SIGINT
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        assert main(["train", "vae", "--data", "shapes", "--out", "run"]) == 130
+        assert capsys.readouterr().err.strip().startswith("genlab: interrupted; completed epochs are saved")
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # as it was before the command
+        monkeypatch.setattr(genlab.cli.runs, "cmd_report", buggy)
+        with pytest.raises(ValueError, match="a bug"):  # the interrupt was the last command's, not this one's
+            main(["report", "somewhere"])
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a program that ignores Ctrl-C keeps ignoring it
+        monkeypatch.setattr(genlab.cli.runs, "cmd_report", lambda args: signal.getsignal(signal.SIGINT))
+        assert main(["report", "somewhere"]) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def test_a_closed_pipe_ends_quietly() -> None:
