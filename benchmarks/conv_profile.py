@@ -6,7 +6,8 @@
 Printed, for the model's step in NCHW and in NHWC (channels_last) memory format:
 
 - the machine's throughput: a 2048x2048 matrix product in float32 (torch's own, MKL on x86, and oneDNN's inner
-  product; the faster of the two sets the floor) and bfloat16, the best of several;
+  product; the faster of the two sets the floor) and bfloat16, the best of several (512x512 in bfloat16 where the
+  CPU has no avx512_bf16 or AMX and emulates it, tens of times slower);
 - the step's floating-point operations, counted by torch.utils.flop_counter on one real step (convolutions,
   their backward passes and the matrix products: the work no implementation can skip), and the floor: those
   FLOPs at the measured matmul rate;
@@ -37,6 +38,7 @@ from genlab import create_model
 from genlab.models.contract import GAN
 from genlab.models.registry import data_fields, model_spec
 from genlab.nn import PHASE_MAX_OUT, ConvTranspose2d
+from genlab.threads import emulates_bf16
 from genlab.training.steps import make_optimizers, make_step
 
 SHAPES = {"conv-vae": (1, 28, 28), "conv-vae-4x4": (1, 28, 28), "dcgan": (1, 28, 28),
@@ -182,8 +184,9 @@ def print_report(summary: dict) -> None:
     print(f"{summary['model']} step, batch {summary['batch_size']}, {summary['precision']}, "
           f"{m['threads']} threads, torch {m['torch']}, {m['cpu']}")
     print(f"matrix product 2048x2048: {m['fp32_gflops']:.1f} GFLOP/s float32 (torch's {m['fp32_torch_gflops']:.1f}, "
-          f"oneDNN's {m['fp32_onednn_gflops']:.1f}), {m['bf16_gflops']:.1f} bfloat16; the floor below uses the "
-          f"{summary['precision']} rate")
+          f"oneDNN's {m['fp32_onednn_gflops']:.1f}), {m['bf16_gflops']:.1f} bfloat16"
+          f"{' (emulated: no avx512_bf16 or AMX; timed at 512x512)' if m['bf16_emulated'] else ''}; the floor "
+          f"below uses the {summary['precision']} rate")
     for r in summary["layouts"]:
         print(f"\n{r['layout']}: step {r['step_ms']:.2f} ms, {r['gflop']:.3f} GFLOP, floor {r['floor_ms']:.2f} ms "
               f"-> {100 * r['share_of_floor']:.0f}% of the floor")
@@ -215,12 +218,16 @@ def main() -> None:
     if ONEDNN_PRODUCT is not None:
         fp32["onednn"] = matmul_rate(torch.float32, onednn=True)
     # the floor takes the faster of the two: what this machine has been seen to do
-    rates = {"fp32": max(fp32.values()), "bf16": matmul_rate(torch.bfloat16)}
+    # where bfloat16 is emulated a 2048x2048 product takes seconds to minutes: 512x512 tells the same story
+    emulated = emulates_bf16(torch.device("cpu"))
+    bf16_size = 512 if emulated else 2048
+    rates = {"fp32": max(fp32.values()), "bf16": matmul_rate(torch.bfloat16, bf16_size)}
     summary = {"model": args.model if args.model != "dcgan" else f"dcgan {args.size}px dim {args.dim}",
                "batch_size": args.batch_size, "precision": args.precision,
                "machine": {"threads": torch.get_num_threads(), "torch": torch.__version__,
                            "cpu": platform.processor() or platform.machine(),
                            "fp32_gflops": rates["fp32"] / 1e9, "bf16_gflops": rates["bf16"] / 1e9,
+                           "bf16_size": bf16_size, "bf16_emulated": emulated,
                            "fp32_torch_gflops": fp32["torch"] / 1e9,
                            "fp32_onednn_gflops": fp32.get("onednn", float("nan")) / 1e9},
                "layouts": [measure(args, cl, rates[args.precision]) for cl in (False, True)]}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -14,9 +15,10 @@ from cli_helpers import fails
 from tqdm import tqdm
 
 import genlab.progress
+import genlab.threads
 from genlab.cli import main
 from genlab.progress import ProgressLines, duration, progress_bar, track
-from genlab.threads import compute_line, requested_threads
+from genlab.threads import compute_line, emulates_bf16, requested_threads
 
 QUICK = ["--data", "shapes", "--epochs", "1", "--max-steps", "12", "--batch-size", "64"]
 FIRST_LINE = "genlab on cpu, {} thread{} (--threads or GENLAB_THREADS to change)"
@@ -173,6 +175,33 @@ def test_evaluate_sets_the_threads_says_so_first_and_reports_the_likelihood(vae_
     out, err = printed.out.splitlines(), printed.err.splitlines()
     assert out[0] == FIRST_LINE.format(1, "")
     assert any(line.startswith("IWAE k=5: 5/5 batches (100%)") for line in err), err
+
+
+BF16_WARNING = "genlab: warning: this CPU has no bfloat16 arithmetic (avx512_bf16 or AMX)"
+
+
+@pytest.mark.skipif(not Path("/proc/cpuinfo").exists() or platform.machine().lower() not in genlab.threads.X86,
+                    reason="reads the x86 CPU flags Linux lists")
+def test_bf16_counts_as_emulated_on_an_x86_cpu_without_avx512_bf16_or_amx() -> None:
+    flags = set(Path("/proc/cpuinfo").read_text().split())
+    assert emulates_bf16(torch.device("cpu")) == (not flags & {"avx512_bf16", "amx_tile"})
+    assert not emulates_bf16(torch.device("cuda")) and not emulates_bf16(torch.device("meta"))
+
+
+@pytest.mark.parametrize("emulated", [True, False])
+def test_train_and_evaluate_warn_when_bf16_would_be_emulated(vae_run, tmp_path, capsys, monkeypatch,
+                                                             emulated) -> None:
+    monkeypatch.setattr(genlab.threads, "emulates_bf16", lambda device: emulated and device.type == "cpu")
+    assert main(["train", "vae", *QUICK, "--max-steps", "1", "--precision", "bf16",
+                 "--out", str(tmp_path / "a")]) == 0
+    assert main(["evaluate", str(vae_run), "-k", "2", "--test-images", "10", "--nll-images", "2", "--skip-fid",
+                 "--precision", "bf16"]) == 0
+    printed = capsys.readouterr()
+    warned = [line for line in printed.err.splitlines() if line.startswith(BF16_WARNING)]
+    assert len(warned) == (2 if emulated else 0), printed.err
+    assert BF16_WARNING not in printed.out
+    assert main(["train", "vae", *QUICK, "--max-steps", "1", "--out", str(tmp_path / "b")]) == 0  # fp32: no warning
+    assert BF16_WARNING not in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("command", [["sample"], ["reconstruct"], ["explore", "manifold"]])

@@ -46,7 +46,8 @@ class TrainConfig(Config):
     binarize: str = option("none", "dynamic: train on fresh Bernoulli samples of the pixels each batch and test on "
                                    "one fixed-seed binarization, as in published binarized-data likelihoods",
                            ("none", "dynamic"))
-    precision: str = option("fp32", "bf16: autocast the forward pass to bfloat16", PRECISIONS)
+    precision: str = option("fp32", "bf16: autocast the forward pass to bfloat16 (faster on CPUs with avx512_bf16 "
+                                    "or AMX and on GPUs; slower on other CPUs, where genlab warns)", PRECISIONS)
     compile: bool = option(False, "torch.compile the loss (GANs: both networks); costs seconds to minutes up front")
     channels_last: bool | None = option(None, "NHWC memory format for the model and its batches (default: on for "
                                               "conv models of 64x64 images or larger on the CPU, whose oneDNN "
@@ -115,7 +116,7 @@ class EvaluationOptions(Config):
                                            "Fashion-MNIST images)", high=10**9)
     precision: str = option("fp32", "bf16: the NLL estimate runs the networks of p(x|z) in bfloat16 (the "
                             "posterior, the prior and every density stay float32); faster on CPUs with "
-                            "avx512_bf16 or AMX", PRECISIONS)
+                            "avx512_bf16 or AMX, slower on other CPUs, where genlab warns", PRECISIONS)
     disentanglement: bool = option(False, "also the disentanglement metrics (beta-VAE, FactorVAE, MIG, DCI, SAP, "
                                           "modularity, explicitness) on data with ground-truth factors: sprites, "
                                           "dsprites:PATH, shapes")

@@ -74,3 +74,30 @@ def compute_line(device: torch.device, threads: int, processes: int = 1) -> str:
     if processes > 1:
         count = f"{processes} processes x {count} each"
     return f"genlab on {where}, {count} ({HOW_TO_CHANGE})"
+
+
+
+X86 = ("x86_64", "amd64", "i386", "i686")
+
+
+def emulates_bf16(device: torch.device) -> bool:
+    """Whether bfloat16 arithmetic on `device` would be emulated: an x86 CPU without avx512_bf16 or AMX, where
+    oneDNN converts bfloat16 through float32 and `--precision bf16` slows a model down instead of speeding it up
+    (an AVX2-only AMD EPYC: a 512x512 product at 1.1 GFLOP/s in bfloat16 against 82 in float32;
+    benchmarks/conv_profile.py, docs/benchmarks.md). A torch without the checks counts as native."""
+    import platform
+
+    import torch
+
+    if device.type != "cpu" or platform.machine().lower() not in X86:
+        return False
+    checks = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    return all(check is not None and not check() for check in checks)
+
+
+def precision_warning(device: torch.device, precision: str) -> str | None:
+    """A warning line for a precision that `device` would run slower than float32, else None."""
+    if precision == "bf16" and emulates_bf16(device):
+        return ("genlab: warning: this CPU has no bfloat16 arithmetic (avx512_bf16 or AMX), so --precision bf16 is "
+                "emulated here and runs slower than fp32 (many times slower without AVX-512); leave --precision out")
+    return None

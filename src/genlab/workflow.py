@@ -28,7 +28,7 @@ from genlab.runs.guard import one_writer
 from genlab.runs.layout import RunLayout
 from genlab.runs.record import DataRecord, data_record, read_record
 from genlab.runs.store import load_run
-from genlab.threads import compute_line, use_threads
+from genlab.threads import compute_line, precision_warning, use_threads
 from genlab.training.feature_classifier import cached_classifier
 from genlab.training.plan import RunPlan, plan_command
 from genlab.training.tensorboard import STEP_INTERVAL, TensorBoardLog
@@ -126,7 +126,11 @@ def train_planned(plan: RunPlan, out: Path, resume: bool = False, command: str =
     how = "a stratified sample from the seed" if plan.train.val_split == "stratified" else "the last images"
     split = (f"{data.train_x.shape[0] - held_out} train / {held_out} validation ({how})" if held_out
              else f"{data.train_x.shape[0]} train")
-    log(compute_line(resolve_device(plan.train.device), torch.get_num_threads(), launched_world_size()))  # first
+    device = resolve_device(plan.train.device)
+    log(compute_line(device, torch.get_num_threads(), launched_world_size()))  # first
+    warning = precision_warning(device, plan.train.precision)
+    if warning and is_rank_zero():
+        log_to_stderr(warning)
     log(f"training {plan.model} on {data.name} {tuple(data.image_shape)}: "
         f"{split} / {data.test_x.shape[0]} test images -> {out}")
     if data.note:  # what loading did to the user's files (folder: skips, crops, resizes); stdout, beside the line
@@ -179,6 +183,9 @@ def evaluate_command(run_dir: str | os.PathLike, options: EvaluationOptions, dev
         run = load_everywhere(world, run_dir, world.place(device), weights)
         announce(world, world.place(device), count)
         say = log if world.writes else (lambda line: None)
+        warning = precision_warning(world.place(device), options.precision)
+        if warning:
+            say(warning)
         if run.weights_note():
             say(f"genlab: {run.weights_note()}")
         data = run.dataset(data_dir)
