@@ -4,11 +4,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import platform
 
 import pytest
 import torch
 from tqdm import tqdm
 
+import genlab.nn
 from genlab.data.batches import binarize_fixed
 from genlab.errors import ConfigError, RunError, TrainingError
 from genlab.models.registry import create_model
@@ -156,10 +158,32 @@ def test_64_pixel_conv_models_run_channels_last_on_the_cpu_unless_told_not_to(se
 
 
 @pytest.mark.parametrize("name", ["vae", "conv-vae"])
-def test_mlp_and_28_pixel_conv_models_keep_their_layout(name, tiny_shapes, tiny_train_config) -> None:
+def test_mlp_and_28_pixel_conv_models_keep_their_layout_on_a_cpu_with_avx512(name, tiny_shapes, tiny_train_config,
+                                                                            monkeypatch) -> None:
+    monkeypatch.setattr(genlab.nn, "nhwc_at_every_size", lambda: False)
     model = fresh(name)
     trainer = Trainer(model, tiny_shapes, tiny_train_config, log=lambda _: None, progress=False)
     assert trainer.memory_format == torch.contiguous_format and not is_nhwc(model)
+
+
+@pytest.mark.parametrize("name, expected", [("vae", False), ("conv-vae", True), ("conv-vae-4x4", True)])
+def test_every_conv_model_runs_channels_last_on_an_x86_cpu_without_avx512(name, expected, tiny_shapes,
+                                                                          tiny_train_config, monkeypatch) -> None:
+    monkeypatch.setattr(genlab.nn, "nhwc_at_every_size", lambda: True)
+    model = fresh(name)
+    trainer = Trainer(model, tiny_shapes, tiny_train_config.replace(device="cpu"), log=lambda _: None,
+                      progress=False)
+    assert (trainer.memory_format == torch.channels_last) is expected
+    assert is_nhwc(model) is expected
+
+
+@pytest.mark.parametrize("machine, capability, expected", [
+    ("x86_64", "AVX2", True), ("x86_64", "DEFAULT", True), ("AMD64", "AVX2", True), ("x86_64", "AVX512", False),
+    ("aarch64", "DEFAULT", False), ("arm64", "SVE256", False)])
+def test_nhwc_at_every_size_means_an_x86_cpu_without_avx512(machine, capability, expected, monkeypatch) -> None:
+    monkeypatch.setattr(platform, "machine", lambda: machine)
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: capability)
+    assert genlab.nn.nhwc_at_every_size() is expected
 
 
 def test_a_conv_run_is_stored_nchw_and_loads_nhwc_on_the_cpu(tmp_path, tiny_faces, tiny_train_config) -> None:

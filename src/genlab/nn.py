@@ -266,6 +266,17 @@ class DeconvStack(nn.Sequential):
 
 
 NHWC_MIN_SIDE = 64  # conv models of images this wide or wider run NHWC on the CPU by default
+X86 = ("x86_64", "amd64", "i386", "i686")
+
+
+def nhwc_at_every_size() -> bool:
+    """Whether this CPU runs conv models faster in NHWC whatever their image size: an x86 CPU without AVX-512, where
+    oneDNN's NCHW gradients of layers with one input or output channel are 2-5x slower than NHWC's (an AVX2-only
+    AMD EPYC: a conv-vae step 1.10-1.20x faster in NHWC, conv-vae-4x4's 1.59x, the 28-pixel DCGAN's 1.21x;
+    benchmarks/conv_profile.py, docs/benchmarks.md). With AVX-512 the 28-pixel conv-vae's step is 0.92-0.99x."""
+    import platform
+
+    return platform.machine().lower() in X86 and not torch.backends.cpu.get_cpu_capability().startswith("AVX512")
 
 
 def has_convolutions(module: nn.Module) -> bool:
@@ -274,15 +285,16 @@ def has_convolutions(module: nn.Module) -> bool:
 
 
 def memory_format(module: nn.Module, device: torch.device, channels_last: bool | None = None) -> torch.memory_format:
-    """The layout a model runs in: `channels_last` when given (True: NHWC), else NHWC for conv models of images of
-    64x64 pixels or more on the CPU, whose oneDNN kernels run faster there (a conv-vae-64 step 1.12x, the 64-pixel
-    DCGAN's 1.08x), and NCHW elsewhere (the 28-pixel conv-vae's step is 0.92x-0.99x in NHWC;
-    benchmarks/conv_profile.py). A conv whose weight is NHWC makes its output NHWC whatever its input, so converting
-    the weights is enough; the run's files store NCHW."""
+    """The layout a model runs in: `channels_last` when given (True: NHWC), else NHWC for conv models on the CPU
+    that are of images of 64x64 pixels or more, whose oneDNN kernels run faster there (a conv-vae-64 step 1.12x, the
+    64-pixel DCGAN's 1.08x), or that run on an x86 CPU without AVX-512 (`nhwc_at_every_size`); NCHW elsewhere (with
+    AVX-512, the 28-pixel conv-vae's step is 0.92x-0.99x in NHWC; benchmarks/conv_profile.py). A conv whose weight
+    is NHWC makes its output NHWC whatever its input, so converting the weights is enough; the run's files store
+    NCHW."""
     if channels_last is None:
         shape = getattr(getattr(module, "config", None), "image_shape", None)
         large = shape is not None and len(shape) == 3 and min(shape[1:]) >= NHWC_MIN_SIDE
-        channels_last = device.type == "cpu" and large and has_convolutions(module)
+        channels_last = device.type == "cpu" and (large or nhwc_at_every_size()) and has_convolutions(module)
     return torch.channels_last if channels_last else torch.contiguous_format
 
 

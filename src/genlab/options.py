@@ -50,8 +50,9 @@ class TrainConfig(Config):
                                     "or AMX and on GPUs; slower on other CPUs, where genlab warns)", PRECISIONS)
     compile: bool = option(False, "torch.compile the loss (GANs: both networks); costs seconds to minutes up front")
     channels_last: bool | None = option(None, "NHWC memory format for the model and its batches (default: on for "
-                                              "conv models of 64x64 images or larger on the CPU, whose oneDNN "
-                                              "kernels run faster in it; off otherwise)")
+                                              "conv models on the CPU of 64x64 images or larger, or on an x86 CPU "
+                                              "without AVX-512, where oneDNN's kernels run faster in it; off "
+                                              "otherwise)")
     sync_bn: bool = option(False, "under torchrun on GPUs: batch-norm statistics over the global batch "
                                   "(SyncBatchNorm) instead of each process's share")
     val_images: int = option(0, "hold out N training images as a validation split (never the test set); its "
