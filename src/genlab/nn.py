@@ -10,6 +10,7 @@ from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
 from genlab.sizes import conv_sizes
+from genlab.threads import on_x86
 
 
 def module_device(module: nn.Module) -> torch.device:
@@ -266,7 +267,6 @@ class DeconvStack(nn.Sequential):
 
 
 NHWC_MIN_SIDE = 64  # conv models of images this wide or wider run NHWC on the CPU by default
-X86 = ("x86_64", "amd64", "i386", "i686")
 
 
 def nhwc_at_every_size() -> bool:
@@ -274,9 +274,7 @@ def nhwc_at_every_size() -> bool:
     oneDNN's NCHW gradients of layers with one input or output channel are 2-5x slower than NHWC's (an AVX2-only
     AMD EPYC: a conv-vae step 1.10-1.20x faster in NHWC, conv-vae-4x4's 1.59x, the 28-pixel DCGAN's 1.21x;
     benchmarks/conv_profile.py, docs/benchmarks.md). With AVX-512 the 28-pixel conv-vae's step is 0.92-0.99x."""
-    import platform
-
-    return platform.machine().lower() in X86 and not torch.backends.cpu.get_cpu_capability().startswith("AVX512")
+    return on_x86() and not torch.backends.cpu.get_cpu_capability().startswith("AVX512")
 
 
 def has_convolutions(module: nn.Module) -> bool:

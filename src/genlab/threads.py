@@ -80,16 +80,21 @@ def compute_line(device: torch.device, threads: int, processes: int = 1) -> str:
 X86 = ("x86_64", "amd64", "i386", "i686")
 
 
+def on_x86() -> bool:
+    """Whether this machine is an x86 one (the only kind whose vector extensions genlab's CPU choices look at)."""
+    import platform
+
+    return platform.machine().lower() in X86
+
+
 def emulates_bf16(device: torch.device) -> bool:
     """Whether bfloat16 arithmetic on `device` would be emulated: an x86 CPU without avx512_bf16 or AMX, where
     oneDNN converts bfloat16 through float32 and `--precision bf16` slows a model down instead of speeding it up
     (an AVX2-only AMD EPYC: a 512x512 product at 1.1 GFLOP/s in bfloat16 against 82 in float32;
     benchmarks/conv_profile.py, docs/benchmarks.md). A torch without the checks counts as native."""
-    import platform
-
     import torch
 
-    if device.type != "cpu" or platform.machine().lower() not in X86:
+    if device.type != "cpu" or not on_x86():
         return False
     checks = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
     return all(check is not None and not check() for check in checks)
