@@ -204,6 +204,37 @@ def test_train_and_evaluate_warn_when_bf16_would_be_emulated(vae_run, tmp_path, 
     assert BF16_WARNING not in capsys.readouterr().err
 
 
+COMPILE_WARNING = "genlab: warning: on this CPU (x86 without AVX-512) torch.compile makes conv models train slower"
+
+
+@pytest.mark.parametrize("machine, capability, device, compile, convolutional, expected", [
+    ("x86_64", "AVX2", "cpu", True, True, True), ("x86_64", "DEFAULT", "cpu", True, True, True),
+    ("x86_64", "AVX512", "cpu", True, True, False), ("aarch64", "DEFAULT", "cpu", True, True, False),
+    ("x86_64", "AVX2", "cpu", False, True, False), ("x86_64", "AVX2", "cpu", True, False, False),
+    ("x86_64", "AVX2", "cuda", True, True, False)])
+def test_compile_of_a_conv_model_warns_on_an_x86_cpu_without_avx512(machine, capability, device, compile,
+                                                                   convolutional, expected, monkeypatch) -> None:
+    monkeypatch.setattr(platform, "machine", lambda: machine)
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: capability)
+    warning = genlab.threads.compile_warning(torch.device(device), compile, convolutional)
+    assert (warning is not None) is expected
+    assert warning is None or warning.startswith(COMPILE_WARNING)
+
+
+@pytest.mark.parametrize("without_avx512", [True, False])
+def test_train_warns_when_compile_would_slow_a_conv_model(tmp_path, capsys, monkeypatch, without_avx512) -> None:
+    monkeypatch.setattr(genlab.threads, "without_avx512", lambda: without_avx512)
+    monkeypatch.setattr(torch, "compile", lambda fn, *args, **kwargs: fn)  # the warning is the subject, not inductor
+    for model in ("conv-vae", "vae"):
+        assert main(["train", model, *QUICK, "--max-steps", "1", "--compile", "--out", str(tmp_path / model)]) == 0
+    printed = capsys.readouterr()
+    warned = [line for line in printed.err.splitlines() if line.startswith(COMPILE_WARNING)]
+    assert len(warned) == (1 if without_avx512 else 0), printed.err  # the conv model's run only
+    assert COMPILE_WARNING not in printed.out
+    assert main(["train", "conv-vae", *QUICK, "--max-steps", "1", "--out", str(tmp_path / "eager")]) == 0
+    assert COMPILE_WARNING not in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("command", [["sample"], ["reconstruct"], ["explore", "manifold"]])
 def test_the_picture_commands_take_threads_too(vae_run, command, tmp_path) -> None:
     assert main([*command, str(vae_run), "--threads", "1", "--out", str(tmp_path / "x.png")]) == 0

@@ -10,7 +10,7 @@ from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
 from genlab.sizes import conv_sizes
-from genlab.threads import on_x86
+from genlab.threads import without_avx512
 
 
 def module_device(module: nn.Module) -> torch.device:
@@ -274,7 +274,7 @@ def nhwc_at_every_size() -> bool:
     oneDNN's NCHW gradients of layers with one input or output channel are 2-5x slower than NHWC's (an AVX2-only
     AMD EPYC: a conv-vae step 1.10-1.20x faster in NHWC, conv-vae-4x4's 1.59x, the 28-pixel DCGAN's 1.21x;
     benchmarks/conv_profile.py, docs/benchmarks.md). With AVX-512 the 28-pixel conv-vae's step is 0.92-0.99x."""
-    return on_x86() and not torch.backends.cpu.get_cpu_capability().startswith("AVX512")
+    return without_avx512()
 
 
 def has_convolutions(module: nn.Module) -> bool:

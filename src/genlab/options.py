@@ -48,7 +48,8 @@ class TrainConfig(Config):
                            ("none", "dynamic"))
     precision: str = option("fp32", "bf16: autocast the forward pass to bfloat16 (faster on CPUs with avx512_bf16 "
                                     "or AMX and on GPUs; slower on other CPUs, where genlab warns)", PRECISIONS)
-    compile: bool = option(False, "torch.compile the loss (GANs: both networks); costs seconds to minutes up front")
+    compile: bool = option(False, "torch.compile the loss (GANs: both networks); costs seconds to minutes up "
+                                  "front, and on an x86 CPU without AVX-512 slows conv models (genlab warns)")
     channels_last: bool | None = option(None, "NHWC memory format for the model and its batches (default: on for "
                                               "conv models on the CPU of 64x64 images or larger, or on an x86 CPU "
                                               "without AVX-512, where oneDNN's kernels run faster in it; off "

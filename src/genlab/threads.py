@@ -87,6 +87,14 @@ def on_x86() -> bool:
     return platform.machine().lower() in X86
 
 
+def without_avx512() -> bool:
+    """Whether this is an x86 CPU whose torch kernels run without AVX-512 (AVX2 at best): the machine on which
+    genlab's NHWC rule and its --compile warning were measured to differ (docs/benchmarks.md)."""
+    import torch
+
+    return on_x86() and not torch.backends.cpu.get_cpu_capability().startswith("AVX512")
+
+
 def emulates_bf16(device: torch.device) -> bool:
     """Whether bfloat16 arithmetic on `device` would be emulated: an x86 CPU without avx512_bf16 or AMX, where
     oneDNN converts bfloat16 through float32 and `--precision bf16` slows a model down instead of speeding it up
@@ -105,4 +113,16 @@ def precision_warning(device: torch.device, precision: str) -> str | None:
     if precision == "bf16" and emulates_bf16(device):
         return ("genlab: warning: this CPU has no bfloat16 arithmetic (avx512_bf16 or AMX), so --precision bf16 is "
                 "emulated here and runs slower than fp32 (many times slower without AVX-512); leave --precision out")
+    return None
+
+
+def compile_warning(device: torch.device, compile: bool, convolutional: bool) -> str | None:
+    """A warning line for --compile of a conv model on an x86 CPU without AVX-512, else None. There inductor's
+    generated kernels write the boolean masks that autograd keeps for ReLU-like backward passes about 15x slower
+    than torch's own (128x16x14x14: 4.1-4.2 ms against 0.25-0.29), and a conv model's compiled step measured
+    1.14-1.52x slower than its eager one (conv-vae 1.41-1.52x, the 28-pixel DCGAN 1.14-1.19x; the MLP VAE's
+    0.90-0.97x: faster; benchmarks/compile_speed.py, docs/benchmarks.md)."""
+    if compile and convolutional and device.type == "cpu" and without_avx512():
+        return ("genlab: warning: on this CPU (x86 without AVX-512) torch.compile makes conv models train slower, "
+                "not faster (conv-vae's step 1.4x slower); leave --compile out")
     return None

@@ -22,13 +22,14 @@ from genlab.evaluation import (
     write_evaluation,
 )
 from genlab.models.registry import create_model, data_fields
+from genlab.nn import has_convolutions
 from genlab.options import EvaluationOptions, TrainConfig
 from genlab.report.page import write_page
 from genlab.runs.guard import one_writer
 from genlab.runs.layout import RunLayout
 from genlab.runs.record import DataRecord, data_record, read_record
 from genlab.runs.store import load_run
-from genlab.threads import compute_line, precision_warning, use_threads
+from genlab.threads import compile_warning, compute_line, precision_warning, use_threads
 from genlab.training.feature_classifier import cached_classifier
 from genlab.training.plan import RunPlan, plan_command
 from genlab.training.tensorboard import STEP_INTERVAL, TensorBoardLog
@@ -128,9 +129,10 @@ def train_planned(plan: RunPlan, out: Path, resume: bool = False, command: str =
              else f"{data.train_x.shape[0]} train")
     device = resolve_device(plan.train.device)
     log(compute_line(device, torch.get_num_threads(), launched_world_size()))  # first
-    warning = precision_warning(device, plan.train.precision)
-    if warning and is_rank_zero():
-        log_to_stderr(warning)
+    for warning in (precision_warning(device, plan.train.precision),
+                    compile_warning(device, plan.train.compile, has_convolutions(model))):
+        if warning and is_rank_zero():
+            log_to_stderr(warning)
     log(f"training {plan.model} on {data.name} {tuple(data.image_shape)}: "
         f"{split} / {data.test_x.shape[0]} test images -> {out}")
     if data.note:  # what loading did to the user's files (folder: skips, crops, resizes); stdout, beside the line
