@@ -76,7 +76,6 @@ def compute_line(device: torch.device, threads: int, processes: int = 1) -> str:
     return f"genlab on {where}, {count} ({HOW_TO_CHANGE})"
 
 
-
 X86 = ("x86_64", "amd64", "i386", "i686")
 
 
